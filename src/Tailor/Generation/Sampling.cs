@@ -1,0 +1,117 @@
+namespace Tailor.Generation;
+
+/// <summary>
+/// How to pick tokens. Every default is the common one (HF generate, OpenAI API): greedy unless a temperature is given.
+/// </summary>
+public sealed record SamplingOptions
+{
+    /// <summary>Most tokens to generate per prompt.</summary>
+    public int MaxNewTokens { get; init; } = 128;
+
+    /// <summary>0 means greedy (argmax); otherwise logits are divided by it before sampling.</summary>
+    public double Temperature { get; init; }
+
+    /// <summary>Keep only the K most likely tokens (0 = off).</summary>
+    public int TopK { get; init; }
+
+    /// <summary>Keep the smallest set of tokens whose probability reaches P (1 = off).</summary>
+    public double TopP { get; init; } = 1.0;
+
+    /// <summary>CTRL-style penalty on tokens already in the prompt or output (1 = off): positive logits ÷ p, negative × p.</summary>
+    public double RepetitionPenalty { get; init; } = 1.0;
+
+    /// <summary>Seed of the sampler; the same seed gives the same text. Null draws one.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>Strings that end generation; they are not part of the returned text.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Whether an end-of-sequence id ends generation.</summary>
+    public bool StopAtEos { get; init; } = true;
+
+    /// <summary>Throws a <see cref="TailorException"/> naming the first out-of-range option.</summary>
+    public void Validate()
+    {
+        if (MaxNewTokens < 0) throw new TailorException($"max new tokens is {MaxNewTokens}; it must be 0 or more.");
+        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new TailorException($"temperature is {Temperature}; it must be 0 (greedy) or positive.");
+        if (TopK < 0) throw new TailorException($"top-k is {TopK}; it must be 0 (off) or positive.");
+        if (!(TopP > 0 && TopP <= 1)) throw new TailorException($"top-p is {TopP}; it must be in (0, 1].");
+        if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty)) throw new TailorException($"repetition penalty is {RepetitionPenalty}; it must be positive (1 = off).");
+        if (Stop.Any(string.IsNullOrEmpty)) throw new TailorException("a stop string is empty; give non-empty stop strings.");
+    }
+}
+
+/// <summary>Picks the next token from one row of logits on the host. Pure C#: the same inputs and seed give the same pick.</summary>
+public sealed class Sampler
+{
+    private readonly SamplingOptions _options;
+    private readonly Random _random;
+    private int[] _order = [];
+    private float[] _probs = [];
+
+    /// <summary>Creates a sampler; <paramref name="rowSeedOffset"/> gives each row of a batch its own stream.</summary>
+    public Sampler(SamplingOptions options, int rowSeedOffset = 0)
+    {
+        _options = options;
+        _random = options.Seed is int s ? new Random(unchecked(s + rowSeedOffset * 7919)) : new Random();
+    }
+
+    /// <summary>
+    /// The next token id for <paramref name="logits"/> (V values, modified in place) given the ids seen so far.
+    /// </summary>
+    public int Next(Span<float> logits, IReadOnlyCollection<int> seen)
+    {
+        if (_options.RepetitionPenalty != 1.0)
+        {
+            float p = (float)_options.RepetitionPenalty;
+            foreach (int id in seen.Distinct())
+                if ((uint)id < (uint)logits.Length) logits[id] = logits[id] > 0 ? logits[id] / p : logits[id] * p;
+        }
+        if (_options.Temperature == 0) return ArgMax(logits);
+
+        int v = logits.Length;
+        if (_order.Length != v) { _order = new int[v]; _probs = new float[v]; }
+        for (int i = 0; i < v; i++) _order[i] = i;
+        float[] scaled = _probs;
+        float inv = (float)(1.0 / _options.Temperature);
+        for (int i = 0; i < v; i++) scaled[i] = logits[i] * inv;
+        // Sort ids by descending logit (ties by id, so the order is deterministic).
+        Array.Sort(_order, (a, b) => scaled[b].CompareTo(scaled[a]) is int c && c != 0 ? c : a.CompareTo(b));
+        int keep = _options.TopK > 0 ? Math.Min(_options.TopK, v) : v;
+
+        double max = scaled[_order[0]], sum = 0;
+        var weights = new double[keep];
+        for (int i = 0; i < keep; i++) sum += weights[i] = Math.Exp(scaled[_order[i]] - max);
+        if (_options.TopP < 1.0)
+        {
+            // Smallest prefix whose mass reaches top_p; at least one token stays.
+            double cumulative = 0;
+            int n = 0;
+            while (n < keep)
+            {
+                cumulative += weights[n] / sum;
+                n++;
+                if (cumulative >= _options.TopP) break;
+            }
+            keep = n;
+            sum = 0;
+            for (int i = 0; i < keep; i++) sum += weights[i];
+        }
+        double r = _random.NextDouble() * sum;
+        for (int i = 0; i < keep; i++)
+        {
+            r -= weights[i];
+            if (r < 0) return _order[i];
+        }
+        return _order[keep - 1];
+    }
+
+    /// <summary>Index of the largest value (the first one on ties).</summary>
+    public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > values[best]) best = i;
+        return best;
+    }
+}

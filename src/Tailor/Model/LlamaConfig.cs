@@ -1,0 +1,254 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Tailor.Model;
+
+/// <summary>
+/// The Hugging Face <c>config.json</c> of a Llama-style decoder, read and written as is: property names are HF's,
+/// unknown fields survive a round trip. Covers <c>LlamaForCausalLM</c> and <c>Qwen2ForCausalLM</c> (q/k/v bias).
+/// </summary>
+public sealed class LlamaConfig
+{
+    /// <summary>The HF architecture names this implementation runs.</summary>
+    public static readonly IReadOnlyList<string> SupportedArchitectures = ["LlamaForCausalLM", "Qwen2ForCausalLM"];
+
+    /// <summary>HF <c>architectures</c>; the first entry decides Llama or Qwen2 behaviour.</summary>
+    [JsonPropertyName("architectures")] public List<string> Architectures { get; set; } = ["LlamaForCausalLM"];
+
+    /// <summary>HF <c>model_type</c>: "llama" or "qwen2".</summary>
+    [JsonPropertyName("model_type")] public string ModelType { get; set; } = "llama";
+
+    /// <summary>Rows of the embedding table and columns of the output head.</summary>
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; set; }
+
+    /// <summary>Model width d.</summary>
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; set; }
+
+    /// <summary>SwiGLU inner width.</summary>
+    [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; set; }
+
+    /// <summary>Number of decoder layers.</summary>
+    [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; set; }
+
+    /// <summary>Query heads.</summary>
+    [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; set; }
+
+    /// <summary>Key/value heads (grouped-query attention when fewer than query heads). Absent means equal to query heads.</summary>
+    [JsonPropertyName("num_key_value_heads")] public int? NumKeyValueHeads { get; set; }
+
+    /// <summary>Per-head width. Absent means hidden_size / num_attention_heads.</summary>
+    [JsonPropertyName("head_dim")] public int? HeadDimension { get; set; }
+
+    /// <summary>Longest sequence the rotary tables and the KV cache are built for.</summary>
+    [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; set; } = 2048;
+
+    /// <summary>Epsilon inside RMSNorm's square root.</summary>
+    [JsonPropertyName("rms_norm_eps")] public double RmsNormEps { get; set; } = 1e-5;
+
+    /// <summary>RoPE base θ.</summary>
+    [JsonPropertyName("rope_theta")] public double RopeTheta { get; set; } = 10000.0;
+
+    /// <summary>RoPE scaling (Llama 3.1 "llama3", YaRN, ...). Not implemented: must be null.</summary>
+    [JsonPropertyName("rope_scaling")] public JsonElement? RopeScaling { get; set; }
+
+    /// <summary>Whether lm_head reuses the embedding matrix (one shared parameter; no lm_head.weight in the checkpoint).</summary>
+    [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; set; }
+
+    /// <summary>Llama's switch for biases on q/k/v/o. Qwen2 always has q/k/v bias and no o bias.</summary>
+    [JsonPropertyName("attention_bias")] public bool? AttentionBias { get; set; }
+
+    /// <summary>Biases on the MLP projections. Not implemented: must be false or absent.</summary>
+    [JsonPropertyName("mlp_bias")] public bool? MlpBias { get; set; }
+
+    /// <summary>Activation of the gated MLP: must be "silu".</summary>
+    [JsonPropertyName("hidden_act")] public string HiddenAct { get; set; } = "silu";
+
+    /// <summary>Qwen2 sliding-window attention switch. Not implemented: must be false or absent.</summary>
+    [JsonPropertyName("use_sliding_window")] public bool? UseSlidingWindow { get; set; }
+
+    /// <summary>Dtype the weights were saved in ("float32", "bfloat16", "float16").</summary>
+    [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; set; } = "float32";
+
+    /// <summary>Beginning-of-sequence token id, if the tokenizer has one.</summary>
+    [JsonPropertyName("bos_token_id")] public int? BosTokenId { get; set; }
+
+    /// <summary>End-of-sequence token id(s); HF allows a number or a list.</summary>
+    [JsonPropertyName("eos_token_id"), JsonConverter(typeof(IntOrArrayConverter))] public int[]? EosTokenId { get; set; }
+
+    /// <summary>Padding token id; never equal to EOS in Tailor's own models, so the model learns to stop.</summary>
+    [JsonPropertyName("pad_token_id")] public int? PadTokenId { get; set; }
+
+    /// <summary>Fields this class does not model, kept so a round trip loses nothing.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
+
+    /// <summary>Key/value heads, resolved.</summary>
+    [JsonIgnore] public int KeyValueHeads => NumKeyValueHeads ?? NumAttentionHeads;
+
+    /// <summary>Per-head width, resolved.</summary>
+    [JsonIgnore] public int HeadDim => HeadDimension ?? (NumAttentionHeads > 0 ? HiddenSize / NumAttentionHeads : 0);
+
+    /// <summary>Whether q/k/v carry biases (Qwen2 always; Llama when attention_bias is true).</summary>
+    [JsonIgnore] public bool QkvBias => IsQwen2 || AttentionBias == true;
+
+    /// <summary>Whether o_proj carries a bias (Llama with attention_bias only).</summary>
+    [JsonIgnore] public bool OutputBias => !IsQwen2 && AttentionBias == true;
+
+    /// <summary>Whether this is a Qwen2 config.</summary>
+    [JsonIgnore] public bool IsQwen2 => ModelType == "qwen2" || Architectures.FirstOrDefault() == "Qwen2ForCausalLM";
+
+    private static readonly JsonSerializerOptions WriteOptions = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    private static readonly JsonSerializerOptions ReadOptions = new()
+    {
+        AllowTrailingCommas = false,
+        ReadCommentHandling = JsonCommentHandling.Disallow,
+        NumberHandling = JsonNumberHandling.Strict,
+    };
+
+    /// <summary>A fresh config with the given shapes (Llama architecture).</summary>
+    public static LlamaConfig Create(int vocab, int hidden, int intermediate, int layers, int heads, int? kvHeads = null,
+        int maxPositions = 1024, bool tied = true) => new()
+    {
+        VocabSize = vocab, HiddenSize = hidden, IntermediateSize = intermediate, NumHiddenLayers = layers,
+        NumAttentionHeads = heads, NumKeyValueHeads = kvHeads ?? heads, HeadDimension = hidden / heads,
+        MaxPositionEmbeddings = maxPositions, TieWordEmbeddings = tied,
+    };
+
+    /// <summary>
+    /// A named preset. <c>tiny</c> (&lt; 1M parameters, for tests), <c>small</c> (~6M: d 256, 6 layers, 8 heads, ff 704)
+    /// and <c>base</c> (~30M: d 512, 8 layers, 8 heads, ff 1376). The vocabulary comes from the tokenizer.
+    /// </summary>
+    public static LlamaConfig Preset(string name, int vocabSize) => name switch
+    {
+        "tiny" => Create(vocabSize, 64, 176, 2, 4, kvHeads: 2, maxPositions: 256),
+        "small" => Create(vocabSize, 256, 704, 6, 8, maxPositions: 512),
+        "base" => Create(vocabSize, 512, 1376, 8, 8, maxPositions: 1024),
+        _ => throw new TailorException($"Unknown model preset '{name}'. Use one of: tiny, small, base."),
+    };
+
+    /// <summary>Reads <c>config.json</c> from a model folder (or the file itself) and validates it.</summary>
+    public static LlamaConfig FromPretrained(string folderOrFile)
+    {
+        string path = Directory.Exists(folderOrFile) ? Path.Combine(folderOrFile, "config.json") : folderOrFile;
+        if (!File.Exists(path))
+            throw new TailorException($"{path}: not found. A model folder needs a Hugging Face config.json.");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses and validates config JSON; <paramref name="source"/> names the file in error messages.</summary>
+    public static LlamaConfig Parse(string json, string source = "config.json")
+    {
+        LlamaConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<LlamaConfig>(json, ReadOptions);
+        }
+        catch (JsonException e)
+        {
+            string where = e.Path is { Length: > 0 } p ? $" at field '{p.TrimStart('$', '.')}'" : "";
+            throw new TailorException($"{source}: not a valid config.json{where} (line {e.LineNumber + 1}): {FirstLine(e.Message)}");
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            throw new TailorException($"{source}: not a valid config.json: {FirstLine(e.Message)}");
+        }
+        if (config is null) throw new TailorException($"{source}: config.json holds null; it must be a JSON object.");
+        config.Validate(source);
+        return config;
+    }
+
+    /// <summary>The config as HF-style indented JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, WriteOptions);
+
+    /// <summary>A deep copy (through JSON).</summary>
+    public LlamaConfig Clone() => Parse(ToJson(), "config");
+
+    /// <summary>Checks every field a forward pass depends on; throws a <see cref="TailorException"/> naming the field.</summary>
+    public void Validate(string source = "config.json")
+    {
+        string arch = Architectures.FirstOrDefault() ?? "";
+        if (!SupportedArchitectures.Contains(arch))
+            Fail($"architectures[0] is '{arch}'; Tailor runs {string.Join(" and ", SupportedArchitectures)}");
+        if (ModelType is not ("llama" or "qwen2")) Fail($"model_type is '{ModelType}'; expected \"llama\" or \"qwen2\"");
+        Positive(VocabSize, "vocab_size");
+        Positive(HiddenSize, "hidden_size");
+        Positive(IntermediateSize, "intermediate_size");
+        Positive(NumHiddenLayers, "num_hidden_layers");
+        Positive(NumAttentionHeads, "num_attention_heads");
+        Positive(KeyValueHeads, "num_key_value_heads");
+        Positive(MaxPositionEmbeddings, "max_position_embeddings");
+        if (HeadDimension is null && HiddenSize % NumAttentionHeads != 0)
+            Fail($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}; set head_dim or fix the sizes");
+        Positive(HeadDim, "head_dim");
+        if (HeadDim % 2 != 0) Fail($"head_dim {HeadDim} is odd; rotary embeddings need an even head size");
+        if (NumAttentionHeads % KeyValueHeads != 0)
+            Fail($"num_attention_heads {NumAttentionHeads} is not a multiple of num_key_value_heads {KeyValueHeads}");
+        if (!(RmsNormEps > 0) || double.IsInfinity(RmsNormEps)) Fail($"rms_norm_eps {RmsNormEps} must be a small positive number");
+        if (!(RopeTheta > 0) || double.IsInfinity(RopeTheta)) Fail($"rope_theta {RopeTheta} must be positive");
+        if (HiddenAct != "silu") Fail($"hidden_act is '{HiddenAct}'; only \"silu\" (SwiGLU) is implemented");
+        if (RopeScaling is { ValueKind: not JsonValueKind.Null })
+            Fail("rope_scaling is set; scaled RoPE (Llama 3.1, YaRN) is not implemented. Remove it only if the model was trained without it");
+        if (MlpBias == true) Fail("mlp_bias is true; MLP biases are not implemented");
+        if (UseSlidingWindow == true) Fail("use_sliding_window is true; sliding-window attention is not implemented");
+        if (TorchDtype is not (null or "float32" or "bfloat16" or "float16"))
+            Fail($"torch_dtype is '{TorchDtype}'; expected float32, bfloat16 or float16");
+        foreach (var (name, id) in new[] { ("bos_token_id", BosTokenId), ("pad_token_id", PadTokenId) })
+            if (id is int v && (v < 0 || v >= VocabSize)) Fail($"{name} {v} is outside the vocabulary [0, {VocabSize})");
+        foreach (int v in EosTokenId ?? [])
+            if (v < 0 || v >= VocabSize) Fail($"eos_token_id {v} is outside the vocabulary [0, {VocabSize})");
+
+        void Positive(int value, string field)
+        {
+            if (value <= 0) Fail($"{field} is {value}; it must be a positive integer");
+        }
+
+        void Fail(string what) => throw new TailorException($"{source}: {what}.");
+    }
+
+    /// <summary>Parameter count implied by the shapes (embeddings counted once when tied).</summary>
+    public long ParameterCount()
+    {
+        long d = HiddenSize, hd = HeadDim, q = NumAttentionHeads * hd, kv = KeyValueHeads * hd;
+        long attention = d * q + 2 * d * kv + q * d + (QkvBias ? q + 2 * kv : 0) + (OutputBias ? d : 0);
+        long mlp = 3 * d * IntermediateSize;
+        long layer = attention + mlp + 2 * d;
+        long embeddings = (long)VocabSize * d * (TieWordEmbeddings ? 1 : 2);
+        return NumHiddenLayers * layer + d + embeddings;
+    }
+
+    private static string FirstLine(string message) => message.Split('\n')[0].Trim();
+
+    /// <summary>HF writes eos_token_id as a number or a list of numbers.</summary>
+    private sealed class IntOrArrayConverter : JsonConverter<int[]?>
+    {
+        public override int[]? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType == JsonTokenType.Null) return null;
+            if (reader.TokenType == JsonTokenType.Number) return [reader.GetInt32()];
+            if (reader.TokenType != JsonTokenType.StartArray) throw new JsonException("expected a number or a list of numbers");
+            var list = new List<int>();
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                if (reader.TokenType != JsonTokenType.Number) throw new JsonException("expected a list of numbers");
+                list.Add(reader.GetInt32());
+            }
+            return [.. list];
+        }
+
+        public override void Write(Utf8JsonWriter writer, int[]? value, JsonSerializerOptions options)
+        {
+            if (value is null) writer.WriteNullValue();
+            else if (value.Length == 1) writer.WriteNumberValue(value[0]);
+            else
+            {
+                writer.WriteStartArray();
+                foreach (int v in value) writer.WriteNumberValue(v);
+                writer.WriteEndArray();
+            }
+        }
+    }
+}

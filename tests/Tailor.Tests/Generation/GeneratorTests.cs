@@ -1,0 +1,127 @@
+using Tailor.Generation;
+using Tailor.Model;
+using Tailor.Tests.Model;
+using static TorchSharp.torch;
+using Generator = Tailor.Generation.Generator;
+
+namespace Tailor.Tests.Generation;
+
+[Collection("TorchSharp")]
+public class GeneratorTests
+{
+    // Ids map to letters so that stop strings and streaming can be checked as text.
+    private static string Decode(IReadOnlyList<int> ids) => string.Concat(ids.Select(i => (char)('a' + i % 26)));
+
+    private static LlamaForCausalLM Model(long seed = 7) => LlamaForCausalLM.FromConfig(LlamaTests.TinyGqa(), seed);
+
+    [Fact]
+    public void Batched_generation_equals_one_by_one()
+    {
+        using var model = Model();
+        var gen = new Generator(model, Decode, []);
+        int[][] prompts = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13]];
+        var options = new SamplingOptions { MaxNewTokens = 12 };
+        var batched = gen.GenerateBatch(prompts, options);
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            var single = gen.Generate(prompts[i], options);
+            Assert.Equal(single.Ids, batched[i].Ids);
+            Assert.Equal(single.Text, batched[i].Text);
+        }
+    }
+
+    [Fact]
+    public void Padded_batch_logits_match_unpadded_logits()
+    {
+        using var model = Model();
+        using var _ = inference_mode();
+        int[] pads = [3, 0];
+        using var ids = tensor(new long[] { 0, 0, 0, 5, 6, 7, 1, 2, 3, 4, 5, 6 }, [2, 6]);
+        var (positions, mask) = Generator.PrefillPaddingInputs(pads, 6, CPU);
+        using var padded = model.Forward(ids, positions, mask);
+        using var alone = model.Forward(tensor(new long[] { 5, 6, 7 }, [1, 3]));
+        Assert.True(padded.narrow(0, 0, 1).narrow(1, 3, 3).allclose(alone, rtol: 1e-5, atol: 1e-5));
+        Assert.False(padded.isnan().any().item<bool>());
+    }
+
+    [Fact]
+    public void Same_seed_gives_the_same_text_and_another_seed_another()
+    {
+        using var model = Model();
+        var gen = new Generator(model, Decode, []);
+        var a = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 24, Temperature = 1.5, Seed = 11 });
+        var b = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 24, Temperature = 1.5, Seed = 11 });
+        var c = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 24, Temperature = 1.5, Seed = 12 });
+        Assert.Equal(a.Ids, b.Ids);
+        Assert.NotEqual(a.Ids, c.Ids);
+    }
+
+    [Fact]
+    public void Top_k_of_one_is_greedy()
+    {
+        using var model = Model();
+        var gen = new Generator(model, Decode, []);
+        var greedy = gen.Generate([4, 5], new SamplingOptions { MaxNewTokens = 10 });
+        var topk = gen.Generate([4, 5], new SamplingOptions { MaxNewTokens = 10, Temperature = 0.8, TopK = 1, Seed = 3 });
+        Assert.Equal(greedy.Ids, topk.Ids);
+    }
+
+    [Fact]
+    public void Stop_strings_cut_the_text_and_streaming_adds_up_to_it()
+    {
+        using var model = Model();
+        var gen = new Generator(model, Decode, []);
+        var free = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 20 });
+        Assert.Equal("length", free.FinishReason);
+        string stop = free.Text.Substring(6, 2);
+        int expectedCut = free.Text.IndexOf(stop, StringComparison.Ordinal);
+        var options = new SamplingOptions { MaxNewTokens = 20, Stop = [stop] };
+        var cut = gen.Generate([1, 2, 3], options);
+        Assert.Equal("stop", cut.FinishReason);
+        Assert.Equal(free.Text[..expectedCut], cut.Text);
+        string streamed = string.Concat(gen.Stream([[1, 2, 3]], options).Select(e => e.Delta));
+        Assert.Equal(cut.Text, streamed);
+    }
+
+    [Fact]
+    public void Eos_ends_generation_and_is_not_output()
+    {
+        using var model = Model();
+        var free = new Generator(model, Decode, []).Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 10 });
+        int eos = free.Ids[4];
+        int firstEos = free.Ids.ToList().IndexOf(eos);
+        var stopped = new Generator(model, Decode, [eos]).Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 10 });
+        Assert.Equal("stop", stopped.FinishReason);
+        Assert.Equal(free.Ids.Take(firstEos), stopped.Ids);
+    }
+
+    [Fact]
+    public void Prompts_longer_than_the_context_are_refused()
+    {
+        using var model = Model();
+        var gen = new Generator(model, Decode, []);
+        var e = Assert.Throws<TailorException>(() => gen.Generate(Enumerable.Repeat(1, 64).ToArray(), new SamplingOptions()));
+        Assert.Contains("context", e.Message);
+    }
+
+    [Fact]
+    public void Sampler_with_top_p_keeps_the_smallest_set_reaching_p()
+    {
+        // probabilities ≈ 0.64, 0.24, 0.09, 0.03: top_p 0.7 keeps the first two only.
+        float[] logits = [3f, 2f, 1f, 0f];
+        var seen = new HashSet<int>();
+        for (int seed = 0; seed < 200; seed++)
+        {
+            var s = new Sampler(new SamplingOptions { Temperature = 1, TopP = 0.7, Seed = seed });
+            seen.Add(s.Next((float[])logits.Clone(), []));
+        }
+        Assert.Equal([0, 1], seen.Order());
+    }
+
+    [Fact]
+    public void Repetition_penalty_discourages_seen_tokens()
+    {
+        var s = new Sampler(new SamplingOptions { RepetitionPenalty = 2.0 });
+        Assert.Equal(1, s.Next(new float[] { 3f, 2f, -1f }, [0]));   // 3/2 = 1.5 < 2
+    }
+}
