@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using Tailor.Generation;
+using Tailor.Model;
+using Tailor.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+using Generator = Tailor.Generation.Generator;
+
+namespace Tailor.Recipes;
+
+/// <summary>What <c>tailor bench</c> measured, all in one run so that ratios are meaningful on a noisy machine.</summary>
+public sealed record BenchReport(
+    double MatmulFp32Gflops,
+    double MatmulBf16Gflops,
+    IReadOnlyList<TrainBench> Training,
+    IReadOnlyList<DecodeBench> Decoding,
+    int Threads,
+    string Device);
+
+/// <summary>One training-step measurement.</summary>
+public sealed record TrainBench(string Preset, long Parameters, int Batch, int Sequence, double TokensPerSecond,
+    double FlopsPerToken, double MfuFp32);
+
+/// <summary>One decode measurement.</summary>
+public sealed record DecodeBench(string Preset, string DType, int PromptTokens, int NewTokens, double TokensPerSecond);
+
+/// <summary>
+/// The benchmark recipe: matmul peak (fp32 and bf16), training step tokens/s for the small and base shapes (AdamW
+/// included), and batch-1 decode tokens/s with the KV cache. MFU is model FLOPs per second over the measured fp32 peak.
+/// </summary>
+public static class Bench
+{
+    /// <summary>Runs every measurement. <paramref name="quick"/> shortens each one (for CI smoke runs).</summary>
+    public static BenchReport Run(Device device, bool quick, Action<string>? log = null)
+    {
+        log ??= _ => { };
+        int square = quick ? 512 : 1536;
+        double fp32 = MatmulGflops(square, ScalarType.Float32, device, quick ? 0.3 : 1.5);
+        log($"matmul {square}² fp32: {fp32:F0} GFLOP/s");
+        double bf16 = MatmulGflops(square, ScalarType.BFloat16, device, quick ? 0.3 : 1.5);
+        log($"matmul {square}² bf16: {bf16:F0} GFLOP/s");
+
+        var training = new List<TrainBench>();
+        var decoding = new List<DecodeBench>();
+        foreach (var (preset, vocab) in new[] { ("small", 4096), ("base", 8192) })
+        {
+            var config = LlamaConfig.Preset(preset, vocab);
+            int batch = quick ? 2 : 16, seq = quick ? 64 : 256, steps = quick ? 2 : preset == "small" ? 6 : 3;
+            double tps = TrainTokensPerSecond(config, batch, seq, steps, device);
+            double flops = FlopsPerToken(config, seq);
+            var t = new TrainBench(preset, config.ParameterCount(), batch, seq, tps, flops, tps * flops / (fp32 * 1e9));
+            training.Add(t);
+            log($"train {preset} ({t.Parameters / 1e6:F1}M, B={batch} T={seq}, AdamW): {tps:F0} tokens/s, MFU {t.MfuFp32:P0} of fp32 peak");
+
+            int newTokens = quick ? 16 : 128;
+            double dps = DecodeTokensPerSecond(config, 16, newTokens, device);
+            decoding.Add(new DecodeBench(preset, "float32", 16, newTokens, dps));
+            log($"decode {preset} fp32 (prompt 16, {newTokens} new, KV cache): {dps:F0} tokens/s");
+        }
+        return new BenchReport(fp32, bf16, training, decoding, get_num_threads(), device.ToString());
+    }
+
+    /// <summary>Model FLOPs per trained token (PaLM convention): 6·N(non-norm) + 12·L·d·T.</summary>
+    public static double FlopsPerToken(LlamaConfig c, int sequence)
+    {
+        long norms = (2L * c.NumHiddenLayers + 1) * c.HiddenSize;
+        return 6.0 * (c.ParameterCount() - norms) + 12.0 * c.NumHiddenLayers * c.HiddenSize * sequence;
+    }
+
+    /// <summary>Best-of-windows GFLOP/s of an n×n×n matmul in the given dtype.</summary>
+    public static double MatmulGflops(int n, ScalarType dtype, Device device, double seconds)
+    {
+        using var scope = NewDisposeScope();
+        var a = randn([n, n], dtype: dtype, device: device);
+        var b = randn([n, n], dtype: dtype, device: device);
+        var c = empty([n, n], dtype: dtype, device: device);
+        for (int i = 0; i < 3; i++) MatmulInto(a, b, c);
+        double best = 0;
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < seconds)
+        {
+            var sw = Stopwatch.StartNew();
+            int reps = 0;
+            while (sw.Elapsed.TotalSeconds < seconds / 5)
+            {
+                MatmulInto(a, b, c);
+                reps++;
+            }
+            Synchronize(device);
+            best = Math.Max(best, 2.0 * n * n * n * reps / sw.Elapsed.TotalSeconds / 1e9);
+        }
+        return best;
+    }
+
+    /// <summary>Tokens/s of full training steps (forward, loss, backward, clip, AdamW, zero_grad) after one warm-up step.</summary>
+    public static double TrainTokensPerSecond(LlamaConfig config, int batch, int seq, int steps, Device device)
+    {
+        using var model = LlamaForCausalLM.FromConfig(config);
+        model.to(device);
+        using var opt = Optimizers.AdamW(model, 3e-4, 0.1);
+        var gen = new TorchSharp.torch.Generator(0, device);
+        using var ids = randint(0, config.VocabSize, [batch, seq + 1], dtype: ScalarType.Int64, device: device, generator: gen);
+        using var x = ids.narrow(1, 0, seq);
+        using var y = ids.narrow(1, 1, seq);
+        Stopwatch? sw = null;
+        for (int step = -1; step < steps; step++)
+        {
+            if (step == 0) { Synchronize(device); sw = Stopwatch.StartNew(); }
+            using var scope = NewDisposeScope();
+            var logits = model.call(x);                                                          // (B, T, V)
+            var loss = nn.functional.cross_entropy(logits.view(-1, config.VocabSize), y.reshape(-1));
+            loss.backward();
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            opt.step();
+            model.zero_grad();
+        }
+        Synchronize(device);
+        return (double)batch * seq * steps / sw!.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>Batch-1 greedy decode tokens/s with the KV cache, prefill included.</summary>
+    public static double DecodeTokensPerSecond(LlamaConfig config, int promptTokens, int newTokens, Device device)
+    {
+        using var model = LlamaForCausalLM.FromConfig(config);
+        model.to(device);
+        model.eval();
+        var generator = new Generator(model, _ => "", []);
+        var prompt = Enumerable.Range(0, promptTokens).Select(i => (i * 37 + 11) % config.VocabSize).ToArray();
+        var options = new SamplingOptions { MaxNewTokens = newTokens, StopAtEos = false };
+        generator.Generate(prompt, options with { MaxNewTokens = 4 });                          // warm-up
+        var sw = Stopwatch.StartNew();
+        var result = generator.Generate(prompt, options);
+        return result.Ids.Count / sw.Elapsed.TotalSeconds;
+    }
+
+    private static void MatmulInto(Tensor a, Tensor b, Tensor c)
+    {
+        using var product = a.matmul(b);
+        c.copy_(product);
+    }
+
+    private static void Synchronize(Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize();
+    }
+}
