@@ -1,0 +1,131 @@
+using System.ComponentModel;
+
+namespace Tailor.Recipes;
+
+/// <summary>
+/// Every knob of <see cref="Pretrain"/> with its default and the reason for it. A recipe file lists only what differs;
+/// <c>--key value</c> overrides win over the file. The whole record is printed at start and saved beside each checkpoint.
+/// </summary>
+public sealed class PretrainOptions
+{
+    /// <summary>Corpus folder.</summary>
+    [Description("folder with train.jsonl and valid.jsonl of {\"source\",\"text\"} documents (the committed subset trains the shipped small model)")]
+    public string Data { get; set; } = "data/pretrain/subset";
+
+    /// <summary>Tokenizer path.</summary>
+    [Description("tokenizer.json (or a folder holding one); null trains a byte-level BPE on the training split")]
+    public string? Tokenizer { get; set; }
+
+    /// <summary>Vocabulary for a newly trained tokenizer.</summary>
+    [Description("vocabulary of a newly trained tokenizer: 8k keeps the embedding small next to a ~6M-30M model")]
+    public int VocabSize { get; set; } = 8192;
+
+    /// <summary>Model shape preset.</summary>
+    [Description("model shape: tiny (<1M, tests), small (~6M), base (~30M)")]
+    public string Preset { get; set; } = "small";
+
+    /// <summary>Output folder.</summary>
+    [Description("run folder: checkpoint/, final/, metrics.jsonl, TensorBoard events, recipe.json")]
+    public string Output { get; set; } = "runs/pretrain-small";
+
+    /// <summary>Sequences per micro-batch.</summary>
+    [Description("sequences per micro-batch: 16 x 256 tokens keeps the matmuls large enough for the CPU's peak")]
+    public int Batch { get; set; } = 16;
+
+    /// <summary>Tokens per sequence.</summary>
+    [Description("tokens per training window; 256 covers a paragraph, attention cost stays small next to the MLP")]
+    public int Sequence { get; set; } = 256;
+
+    /// <summary>Micro-batches per optimizer step.</summary>
+    [Description("micro-batches per optimizer step (effective batch = batch x grad_accum)")]
+    public int GradAccum { get; set; } = 1;
+
+    /// <summary>Optimizer steps.</summary>
+    [Description("optimizer steps; 2000 x 4096 tokens ~ 8M tokens, a few epochs of the committed subset")]
+    public long MaxSteps { get; set; } = 2000;
+
+    /// <summary>Warm-up steps.</summary>
+    [Description("linear warm-up steps: AdamW's second moments need ~100 steps before full-size updates are safe")]
+    public long WarmupSteps { get; set; } = 100;
+
+    /// <summary>Peak learning rate.</summary>
+    [Description("peak learning rate; small models tolerate 1e-3 (nanoGPT's shakespeare-char uses 1e-3 at 10M params)")]
+    public double LearningRate { get; set; } = 1e-3;
+
+    /// <summary>Final learning rate.</summary>
+    [Description("learning rate at the end of the cosine decay, lr/10 as in Chinchilla and nanoGPT")]
+    public double MinLearningRate { get; set; } = 1e-4;
+
+    /// <summary>Decoupled weight decay on matrices.</summary>
+    [Description("AdamW weight decay on matrices only (norms and biases never decay)")]
+    public double WeightDecay { get; set; } = 0.1;
+
+    /// <summary>Adam β1.</summary>
+    [Description("Adam beta1")]
+    public double Beta1 { get; set; } = 0.9;
+
+    /// <summary>Adam β2.</summary>
+    [Description("Adam beta2: 0.95 rather than 0.999 reacts faster to loss spikes (GPT-3, Llama)")]
+    public double Beta2 { get; set; } = 0.95;
+
+    /// <summary>Gradient norm clip.</summary>
+    [Description("clip the global gradient norm to this (0 = off); 1.0 as in Llama")]
+    public double GradClip { get; set; } = 1.0;
+
+    /// <summary>Steps between progress/metrics lines.</summary>
+    [Description("steps between loss read-backs (the only host sync) and metrics lines")]
+    public int LogInterval { get; set; } = 10;
+
+    /// <summary>Steps between validation runs.</summary>
+    [Description("steps between validation loss/perplexity measurements")]
+    public int EvalInterval { get; set; } = 200;
+
+    /// <summary>Validation windows.</summary>
+    [Description("validation windows per measurement, evenly spaced over valid.jsonl, so every measurement sees the same tokens")]
+    public int EvalWindows { get; set; } = 48;
+
+    /// <summary>Steps between checkpoints.</summary>
+    [Description("steps between atomic checkpoints (also written on Ctrl-C and at the end)")]
+    public int CheckpointInterval { get; set; } = 250;
+
+    /// <summary>Random seed.</summary>
+    [Description("seed of the initial weights and of every batch's windows (batch n depends on seed and n only, so resume is exact)")]
+    public long Seed { get; set; } = 1337;
+
+    /// <summary>Continue from the run folder's checkpoint.</summary>
+    [Description("continue from output/checkpoint with the same data order and loss sequence as an uninterrupted run")]
+    public bool Resume { get; set; }
+
+    /// <summary>Device.</summary>
+    [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Threads.</summary>
+    [Description("intra-op threads; null = libtorch's default (all cores)")]
+    public int? Threads { get; set; }
+
+    /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
+    public void Validate()
+    {
+        void Positive(long v, string key)
+        {
+            if (v <= 0) throw new TailorException($"{key} = {v}: must be positive.");
+        }
+        Positive(Batch, "batch");
+        Positive(Sequence, "sequence");
+        Positive(GradAccum, "grad_accum");
+        Positive(MaxSteps, "max_steps");
+        Positive(LogInterval, "log_interval");
+        Positive(EvalInterval, "eval_interval");
+        Positive(EvalWindows, "eval_windows");
+        Positive(CheckpointInterval, "checkpoint_interval");
+        Positive(VocabSize, "vocab_size");
+        if (WarmupSteps < 0) throw new TailorException($"warmup_steps = {WarmupSteps}: must be 0 or more.");
+        if (!(LearningRate > 0)) throw new TailorException($"learning_rate = {LearningRate}: must be positive.");
+        if (MinLearningRate < 0 || MinLearningRate > LearningRate)
+            throw new TailorException($"min_learning_rate = {MinLearningRate}: must be between 0 and learning_rate.");
+        if (WeightDecay < 0) throw new TailorException($"weight_decay = {WeightDecay}: must be 0 or more.");
+        if (GradClip < 0) throw new TailorException($"grad_clip = {GradClip}: must be 0 (off) or positive.");
+        if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new TailorException("beta1 and beta2 must be in [0, 1).");
+    }
+}
