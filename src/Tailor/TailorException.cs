@@ -10,5 +10,5 @@ public class TailorException : Exception
     public TailorException(string message) : base(message) { }
 
     /// <summary>Creates the exception with a message and the underlying cause.</summary>
-    public TailorException(string message, Exception inner) : base(message, inner) { }
+    public TailorException(string message, Exception? inner) : base(message, inner) { }
 }

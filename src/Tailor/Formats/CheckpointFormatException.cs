@@ -14,7 +14,7 @@ namespace Tailor.Formats;
 /// <see cref="FileNotFoundException"/> / <see cref="DirectoryNotFoundException"/>; everything about the content of a
 /// checkpoint is reported with this type.
 /// </remarks>
-public sealed class CheckpointFormatException : Exception
+public sealed class CheckpointFormatException : TailorException
 {
     // Names in a corrupt header can be anything; keep the message one readable line of bounded length.
     private const int MaxNameLength = 200;

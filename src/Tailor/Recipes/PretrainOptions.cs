@@ -3,7 +3,7 @@ using System.ComponentModel;
 namespace Tailor.Recipes;
 
 /// <summary>
-/// Every knob of <see cref="Pretrain"/> with its default and the reason for it. A recipe file lists only what differs;
+/// Every knob of the Pretrain recipe with its default and the reason for it. A recipe file lists only what differs;
 /// <c>--key value</c> overrides win over the file. The whole record is printed at start and saved beside each checkpoint.
 /// </summary>
 public sealed class PretrainOptions
