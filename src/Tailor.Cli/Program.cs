@@ -5,6 +5,7 @@ using Tailor.Cli.Commands;
 // `tailor <command> [options]`: a thin shell over the library. Results go to stdout, progress and errors to stderr.
 var commands = new Command[]
 {
+    new InfoCommand(),
     new BenchCommand(),
 };
 

@@ -1,0 +1,55 @@
+using System.Text.Json;
+using Tailor.Model;
+
+namespace Tailor.Cli.Commands;
+
+/// <summary>`tailor info MODEL`: architecture, parameters, tensor shapes and dtypes, read from the headers only.</summary>
+public sealed class InfoCommand : Command
+{
+    public override string Name => "info";
+
+    public override string Summary => "show a model folder's architecture, parameter count, tensor shapes and dtypes";
+
+    private static readonly OptionSpec[] Specs =
+    [
+        new("--json", null, "print the information as JSON"),
+        new("--tensors", null, "list every tensor (default: only when there are at most 40)"),
+    ];
+
+    public override int Run(string[] args)
+    {
+        var cl = Parse(args, "tailor info MODEL_DIR [--json] [--tensors]",
+            "Reads config.json and the safetensors headers of a Hugging Face model folder (no weights are loaded).", Specs, 1);
+        if (cl is null) return 0;
+        if (cl.Positionals.Count == 0) throw new UsageException("give the model folder: tailor info MODEL_DIR.");
+        var info = ModelInfo.Read(cl.Positionals[0]);
+        if (cl.Flag("--json"))
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                folder = info.Folder,
+                architecture = info.Config.Architectures.FirstOrDefault(),
+                parameters = info.Parameters,
+                weight_bytes = info.WeightBytes,
+                parameters_by_dtype = info.ParametersByDtype,
+                config = JsonDocument.Parse(info.Config.ToJson()).RootElement,
+                tensors = info.Tensors.Select(t => new { name = t.Name, dtype = t.Dtype, shape = t.Shape }),
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        var c = info.Config;
+        Console.WriteLine($"{info.Folder}");
+        Console.WriteLine($"  architecture   {c.Architectures.FirstOrDefault()} ({c.ModelType})");
+        Console.WriteLine($"  parameters     {info.Parameters:N0} ({string.Join(", ", info.ParametersByDtype.Select(kv => $"{kv.Key}: {kv.Value:N0}"))})");
+        Console.WriteLine($"  weights        {info.WeightBytes / 1048576.0:F1} MiB in {info.Tensors.Count} tensors");
+        Console.WriteLine($"  layers         {c.NumHiddenLayers} x (d {c.HiddenSize}, heads {c.NumAttentionHeads}, kv heads {c.KeyValueHeads}, head dim {c.HeadDim}, ff {c.IntermediateSize})");
+        Console.WriteLine($"  vocabulary     {c.VocabSize}{(c.TieWordEmbeddings ? " (tied embeddings)" : "")}");
+        Console.WriteLine($"  context        {c.MaxPositionEmbeddings} positions, rope_theta {c.RopeTheta}, rms_norm_eps {c.RmsNormEps}");
+        if (cl.Flag("--tensors") || info.Tensors.Count <= 40)
+        {
+            int width = info.Tensors.Max(t => t.Name.Length) + 2;
+            foreach (var t in info.Tensors) Console.WriteLine($"    {t.Name.PadRight(width)}{t.Dtype,-5} [{string.Join(", ", t.Shape)}]");
+        }
+        return 0;
+    }
+}
