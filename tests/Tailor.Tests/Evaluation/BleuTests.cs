@@ -232,7 +232,7 @@ public class BleuTests
     }
 
     [Fact]
-    public void Corpus_of_a_thousand_segments_scores_well_under_a_second()
+    public void Corpus_of_a_thousand_segments_scores_in_well_under_a_second()
     {
         var hyps = new string[1000];
         var refs = new string?[1000];
@@ -246,6 +246,8 @@ public class BleuTests
         BleuScore s = Bleu.Corpus(hyps, [refs]);
         watch.Stop();
         Assert.InRange(s.Score, 1, 99);
-        Assert.True(watch.ElapsedMilliseconds < 500, $"1,000 segments took {watch.ElapsedMilliseconds} ms");
+        // Release builds take ~40 ms (BLEU) and ~100 ms (chrF/chrF++) per 1,000 WMT-length segments; this bound is for
+        // Debug test runs on a shared machine and catches an accidental quadratic blow-up, not small regressions.
+        Assert.True(watch.ElapsedMilliseconds < 2000, $"1,000 segments took {watch.ElapsedMilliseconds} ms");
     }
 }

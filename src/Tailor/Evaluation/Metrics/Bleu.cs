@@ -171,7 +171,7 @@ public static class Bleu
                 refLens.Add(len);
                 oneRef.Clear();
                 CountNgrams(tokens, starts, 1, order, oneRef);
-                foreach (KeyValuePair<string, int> kv in oneRef.Entries)
+                foreach (KeyValuePair<TextSlice, int> kv in oneRef.Entries)
                     refCounts.Max(kv.Key, kv.Value);
             }
 
@@ -193,7 +193,7 @@ public static class Bleu
                 hypCounts.Clear();
                 CountNgrams(hyp, starts, n, n, hypCounts);
                 long correct = 0, total = 0;
-                foreach (KeyValuePair<string, int> kv in hypCounts.Entries)
+                foreach (KeyValuePair<TextSlice, int> kv in hypCounts.Entries)
                 {
                     total += kv.Value;
                     correct += Math.Min(kv.Value, refCounts.Get(kv.Key));
@@ -436,7 +436,7 @@ public static class Bleu
             {
                 int from = starts[i];
                 int to = starts[i + n] - 1;
-                into.Add(text.AsSpan(from, to - from));
+                into.Add(text, from, to - from);
             }
         }
     }

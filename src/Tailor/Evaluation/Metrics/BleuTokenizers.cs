@@ -44,71 +44,88 @@ internal static class BleuTokenizers
                 .Replace("&gt;", ">", StringComparison.Ordinal);
         }
 
-        var a = new StringBuilder(line.Length * 2 + 8);
-        var b = new StringBuilder(line.Length * 2 + 8);
+        // Each pass reads one buffer and writes the other; a pass at most triples (pass 1) or doubles the length.
+        var a = new char[3 * line.Length + 2];
+        int na = 0;
 
         // Pass 1: ([\{-\~\[-\` -\&\(-\+\:-\@\/]) -> ' \1 ', over ' ' + line + ' '.
-        a.Append(' ');
+        a[na++] = ' ';
         foreach (char c in line)
-            Emit1(a, c);
-        a.Append(' ');
-
-        // Pass 2: ([^0-9])([\.,]) -> '\1 \2 '  (period or comma not preceded by a digit).
-        for (int i = 0; i < a.Length; i++)
         {
-            char c = a[i];
-            if (i + 1 < a.Length && !IsAsciiDigit(c) && IsPeriodOrComma(a[i + 1]))
+            if (Is13aSymbol(c))
             {
-                b.Append(c).Append(' ').Append(a[i + 1]).Append(' ');
-                i++;
+                a[na++] = ' ';
+                a[na++] = c;
+                a[na++] = ' ';
             }
             else
             {
-                b.Append(c);
+                a[na++] = c;
+            }
+        }
+        a[na++] = ' ';
+
+        // Pass 2: ([^0-9])([\.,]) -> '\1 \2 '  (period or comma not preceded by a digit).
+        var b = new char[2 * na];
+        int nb = 0;
+        for (int i = 0; i < na; i++)
+        {
+            char c = a[i];
+            if (i + 1 < na && !IsAsciiDigit(c) && IsPeriodOrComma(a[i + 1]))
+            {
+                b[nb++] = c;
+                b[nb++] = ' ';
+                b[nb++] = a[++i];
+                b[nb++] = ' ';
+            }
+            else
+            {
+                b[nb++] = c;
             }
         }
 
         // Pass 3: ([\.,])([^0-9]) -> ' \1 \2'  (period or comma not followed by a digit).
-        a.Clear();
-        for (int i = 0; i < b.Length; i++)
+        if (a.Length < 2 * nb)
+            a = new char[2 * nb];
+        na = 0;
+        for (int i = 0; i < nb; i++)
         {
             char c = b[i];
-            if (i + 1 < b.Length && IsPeriodOrComma(c) && !IsAsciiDigit(b[i + 1]))
+            if (i + 1 < nb && IsPeriodOrComma(c) && !IsAsciiDigit(b[i + 1]))
             {
-                a.Append(' ').Append(c).Append(' ').Append(b[i + 1]);
-                i++;
+                a[na++] = ' ';
+                a[na++] = c;
+                a[na++] = ' ';
+                a[na++] = b[++i];
             }
             else
             {
-                a.Append(c);
+                a[na++] = c;
             }
         }
 
         // Pass 4: ([0-9])(-) -> '\1 \2 '  (dash preceded by a digit).
-        b.Clear();
-        for (int i = 0; i < a.Length; i++)
+        if (b.Length < 2 * na)
+            b = new char[2 * na];
+        nb = 0;
+        for (int i = 0; i < na; i++)
         {
             char c = a[i];
-            if (i + 1 < a.Length && IsAsciiDigit(c) && a[i + 1] == '-')
+            if (i + 1 < na && IsAsciiDigit(c) && a[i + 1] == '-')
             {
-                b.Append(c).Append(" - ");
+                b[nb++] = c;
+                b[nb++] = ' ';
+                b[nb++] = '-';
+                b[nb++] = ' ';
                 i++;
             }
             else
             {
-                b.Append(c);
+                b[nb++] = c;
             }
         }
 
-        return PyText.NormalizeSpaces(b.ToString());
-
-        static void Emit1(StringBuilder sb, char c)
-        {
-            if (Is13aSymbol(c))
-                sb.Append(' ').Append(c).Append(' ');
-            else
-                sb.Append(c);
-        }
+        return PyText.NormalizeSpaces(b.AsSpan(0, nb));
     }
 
     // The character class [\{-\~\[-\` -\&\(-\+\:-\@\/] of the first 13a rule: { | } ~, [ \ ] ^ _ `,

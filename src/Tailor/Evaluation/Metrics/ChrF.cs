@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Tailor.Evaluation;
@@ -110,6 +111,8 @@ public static class ChrF
         int orders = options.CharOrder + options.WordOrder;
         var hypCounts = new NgramCounter();
         var refCounts = new NgramCounter();
+        var hypPacked = new Dictionary<UInt128, int>();
+        var refPacked = new Dictionary<UInt128, int>();
         var refs = new List<Segment>();
         var perRef = new List<long[]>();
         var stats = new long[hypotheses.Count][];
@@ -146,23 +149,28 @@ public static class ChrF
 
             for (int o = 0; o < orders; o++)
             {
-                hypCounts.Clear();
-                hyp.Count(o, options.CharOrder, hypCounts);
-                for (int r = 0; r < refs.Count; r++)
+                if (o < options.CharOrder && o < Segment.MaxPackedOrder)
                 {
-                    refCounts.Clear();
-                    long refTotal = refs[r].Count(o, options.CharOrder, refCounts);
-                    long hypTotal = 0, match = 0;
-                    foreach (KeyValuePair<string, int> kv in hypCounts.Entries)
+                    // Character n-grams short enough to pack exactly into a 128-bit key: no string hashing.
+                    hypPacked.Clear();
+                    hyp.CountPacked(o + 1, hypPacked);
+                    for (int r = 0; r < refs.Count; r++)
                     {
-                        hypTotal += kv.Value;
-                        match += Math.Min(kv.Value, refCounts.Get(kv.Key));
+                        refPacked.Clear();
+                        long refTotal = refs[r].CountPacked(o + 1, refPacked);
+                        SetOrderStats(hypPacked, refPacked, refTotal, perRef[r], o);
                     }
-                    long[] row = perRef[r];
-                    // As sacreBLEU: no hypothesis count for an order the reference has no n-gram of.
-                    row[3 * o] = refCounts.Distinct > 0 ? hypTotal : 0;
-                    row[3 * o + 1] = refTotal;
-                    row[3 * o + 2] = match;
+                }
+                else
+                {
+                    hypCounts.Clear();
+                    hyp.Count(o, options.CharOrder, hypCounts);
+                    for (int r = 0; r < refs.Count; r++)
+                    {
+                        refCounts.Clear();
+                        long refTotal = refs[r].Count(o, options.CharOrder, refCounts);
+                        SetOrderStats(hypCounts.Entries, refCounts.Entries, refTotal, perRef[r], o);
+                    }
                 }
             }
 
@@ -183,6 +191,24 @@ public static class ChrF
 
         numRefs = variable ? "var" : Math.Max(refCountSeen, 0).ToString(CultureInfo.InvariantCulture);
         return stats;
+    }
+
+    // The [hyp_count, ref_count, match] triple of one order against one reference, as _get_match_statistics:
+    // no hypothesis count for an order the reference has no n-gram of.
+    private static void SetOrderStats<TKey>(
+        Dictionary<TKey, int> hyp, Dictionary<TKey, int> reference, long refTotal, long[] row, int o)
+        where TKey : notnull
+    {
+        long hypTotal = 0, match = 0;
+        foreach (KeyValuePair<TKey, int> kv in hyp)
+        {
+            hypTotal += kv.Value;
+            if (reference.TryGetValue(kv.Key, out int refCount))
+                match += Math.Min(kv.Value, refCount);
+        }
+        row[3 * o] = reference.Count > 0 ? hypTotal : 0;
+        row[3 * o + 1] = refTotal;
+        row[3 * o + 2] = match;
     }
 
     /// <summary>chrF from summed statistics in the <see cref="SegmentStatistics"/> layout.</summary>
@@ -316,8 +342,12 @@ public static class ChrF
     // offsets, and the chrF++ word string (tokens joined by single spaces) with its token starts.
     private sealed class Segment
     {
+        /// <summary>Orders up to this pack their code points (21 bits each) exactly into a UInt128.</summary>
+        public const int MaxPackedOrder = 6;
+
         private readonly string _chars;
         private readonly int[] _charOffsets;
+        private readonly int[] _codePoints;
         private readonly int _charCount;
         private readonly string _words = "";
         private readonly List<int> _wordStarts = [];
@@ -328,6 +358,14 @@ public static class ChrF
                 text = PyText.Lower(text);
             _chars = options.Whitespace ? text : PyText.RemoveSpaces(text);
             _charOffsets = PyText.CodePointOffsets(_chars, out _charCount);
+            _codePoints = new int[_charCount];
+            for (int i = 0; i < _charCount; i++)
+            {
+                // A lone surrogate keeps its own value, so it stays distinct from every real code point.
+                _codePoints[i] = _charOffsets[i + 1] - _charOffsets[i] == 2
+                    ? char.ConvertToUtf32(_chars[_charOffsets[i]], _chars[_charOffsets[i] + 1])
+                    : _chars[_charOffsets[i]];
+            }
             if (options.WordOrder > 0)
             {
                 _words = WordTokens(text);
@@ -343,6 +381,21 @@ public static class ChrF
             }
         }
 
+        // Counts the character n-grams of order n (at most MaxPackedOrder) as packed keys; returns how many.
+        public long CountPacked(int n, Dictionary<UInt128, int> into)
+        {
+            long total = 0;
+            for (int i = 0; i + n <= _charCount; i++)
+            {
+                UInt128 key = 0;
+                for (int j = 0; j < n; j++)
+                    key = (key << 21) | (uint)_codePoints[i + j];
+                CollectionsMarshal.GetValueRefOrAddDefault(into, key, out _)++;
+                total++;
+            }
+            return total;
+        }
+
         // Counts the n-grams of order slot o (character orders first, then word orders); returns how many.
         public long Count(int o, int charOrder, NgramCounter into)
         {
@@ -352,7 +405,7 @@ public static class ChrF
                 int n = o + 1;
                 for (int i = 0; i + n <= _charCount; i++)
                 {
-                    into.Add(_chars.AsSpan(_charOffsets[i], _charOffsets[i + n] - _charOffsets[i]));
+                    into.Add(_chars, _charOffsets[i], _charOffsets[i + n] - _charOffsets[i]);
                     total++;
                 }
             }
@@ -364,7 +417,7 @@ public static class ChrF
                 {
                     int from = _wordStarts[i];
                     int to = _wordStarts[i + n] - 1;
-                    into.Add(_words.AsSpan(from, to - from));
+                    into.Add(_words, from, to - from);
                     total++;
                 }
             }

@@ -30,10 +30,25 @@ public static class PorterStemmer
         ["succeed"] = "succeed",
     };
 
+    // Stems of words already seen: corpora repeat words, and stemming allocates a string per step. Bounded so a
+    // long-running server cannot grow it without limit; past the bound words are stemmed without caching.
+    private const int CacheLimit = 200_000;
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Cache = new(StringComparer.Ordinal);
+
     /// <summary>Stems one word (lowercased first, as NLTK's <c>stem(word)</c> does by default).</summary>
     public static string Stem(string word)
     {
         ArgumentNullException.ThrowIfNull(word);
+        if (Cache.TryGetValue(word, out string? cached))
+            return cached;
+        string result = StemUncached(word);
+        if (Cache.Count < CacheLimit)
+            Cache.TryAdd(word, result);
+        return result;
+    }
+
+    private static string StemUncached(string word)
+    {
         string stem = PyText.Lower(word);
 
         // NLTK looks the original word up but returns the entry of the lowercased one.
@@ -207,39 +222,43 @@ public static class PorterStemmer
         return word;
     }
 
+    private static readonly Rule[] Step2Rules =
+    [
+        new("ational", "ate", PositiveMeasure),
+        new("tional", "tion", PositiveMeasure),
+        new("enci", "ence", PositiveMeasure),
+        new("anci", "ance", PositiveMeasure),
+        new("izer", "ize", PositiveMeasure),
+        new("bli", "ble", PositiveMeasure),
+        new("alli", "al", PositiveMeasure),
+        new("entli", "ent", PositiveMeasure),
+        new("eli", "e", PositiveMeasure),
+        new("ousli", "ous", PositiveMeasure),
+        new("ization", "ize", PositiveMeasure),
+        new("ation", "ate", PositiveMeasure),
+        new("ator", "ate", PositiveMeasure),
+        new("alism", "al", PositiveMeasure),
+        new("iveness", "ive", PositiveMeasure),
+        new("fulness", "ful", PositiveMeasure),
+        new("ousness", "ous", PositiveMeasure),
+        new("aliti", "al", PositiveMeasure),
+        new("iviti", "ive", PositiveMeasure),
+        new("biliti", "ble", PositiveMeasure),
+        new("fulli", "ful", PositiveMeasure),
+    ];
+
     private static string Step2(string word)
     {
         // NLTK: -alli -> -al first, and the result goes through step 2 again.
         if (word.EndsWith("alli", StringComparison.Ordinal) && PositiveMeasure(word[..^4]))
             return Step2(word[..^4] + "al");
 
-        Rule[] rules =
-        [
-            new("ational", "ate", PositiveMeasure),
-            new("tional", "tion", PositiveMeasure),
-            new("enci", "ence", PositiveMeasure),
-            new("anci", "ance", PositiveMeasure),
-            new("izer", "ize", PositiveMeasure),
-            new("bli", "ble", PositiveMeasure),
-            new("alli", "al", PositiveMeasure),
-            new("entli", "ent", PositiveMeasure),
-            new("eli", "e", PositiveMeasure),
-            new("ousli", "ous", PositiveMeasure),
-            new("ization", "ize", PositiveMeasure),
-            new("ation", "ate", PositiveMeasure),
-            new("ator", "ate", PositiveMeasure),
-            new("alism", "al", PositiveMeasure),
-            new("iveness", "ive", PositiveMeasure),
-            new("fulness", "ful", PositiveMeasure),
-            new("ousness", "ous", PositiveMeasure),
-            new("aliti", "al", PositiveMeasure),
-            new("iviti", "ive", PositiveMeasure),
-            new("biliti", "ble", PositiveMeasure),
-            new("fulli", "ful", PositiveMeasure),
-            // The l of -logi stays with the stem for the measure, so "geo" and "theo" stems work.
-            new("logi", "log", _ => PositiveMeasure(word[..^3])),
-        ];
-        return ApplyRules(word, rules);
+        // NLTK's last step-2 rule, -logi -> -log, measured with the l left on the stem so that short stems like
+        // "geo" and "theo" qualify. No other step-2 suffix ends in "gi", so testing it first changes nothing.
+        if (word.EndsWith("logi", StringComparison.Ordinal))
+            return PositiveMeasure(word[..^3]) ? word[..^1] : word;
+
+        return ApplyRules(word, Step2Rules);
     }
 
     private static readonly Rule[] Step3Rules =

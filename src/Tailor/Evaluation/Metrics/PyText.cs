@@ -27,10 +27,14 @@ internal static class PyText
             if (IsSpace(c) && (c != ' ' || IsSpace(s[i - 1])))
                 clean = false;
         }
-        if (clean)
-            return s;
+        return clean ? s : NormalizeSpaces(s.AsSpan());
+    }
 
-        var sb = new StringBuilder(s.Length);
+    /// <inheritdoc cref="NormalizeSpaces(string)"/>
+    public static string NormalizeSpaces(ReadOnlySpan<char> s)
+    {
+        char[] buffer = new char[s.Length];
+        int n = 0;
         int pos = 0;
         while (pos < s.Length)
         {
@@ -38,14 +42,12 @@ internal static class PyText
                 pos++;
             if (pos == s.Length)
                 break;
-            int start = pos;
+            if (n > 0)
+                buffer[n++] = ' ';
             while (pos < s.Length && !IsSpace(s[pos]))
-                pos++;
-            if (sb.Length > 0)
-                sb.Append(' ');
-            sb.Append(s, start, pos - start);
+                buffer[n++] = s[pos++];
         }
-        return sb.ToString();
+        return new string(buffer, 0, n);
     }
 
     /// <summary><c>''.join(s.split())</c>: every whitespace character removed.</summary>
@@ -105,6 +107,13 @@ internal static class PyText
         int i = 0;
         while (i < s.Length)
         {
+            char ch = s[i];
+            if (ch < 0x80)
+            {
+                sb.Append(ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch);
+                i++;
+                continue;
+            }
             if (Rune.DecodeFromUtf16(s.AsSpan(i), out Rune r, out int used) != System.Buffers.OperationStatus.Done)
             {
                 // A lone surrogate: Python keeps it unchanged.

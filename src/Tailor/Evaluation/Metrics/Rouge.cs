@@ -34,11 +34,7 @@ public static class Rouge
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(prediction);
         int n = ParseType(rougeType);
-        if (n == LsumType)
-            return SummaryLevelLcs(Sentences(target, useStemmer), Sentences(prediction, useStemmer));
-        string[] t = Tokenize(target, useStemmer);
-        string[] p = Tokenize(prediction, useStemmer);
-        return n == LType ? ScoreLcs(t, p) : ScoreNgrams(t, p, n);
+        return ScoreParsed(new Text(target, useStemmer), new Text(prediction, useStemmer), n);
     }
 
     /// <summary>Scores several ROUGE types at once, tokenizing each text once.</summary>
@@ -49,21 +45,43 @@ public static class Rouge
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(prediction);
         ArgumentNullException.ThrowIfNull(rougeTypes);
+        var t = new Text(target, useStemmer);
+        var p = new Text(prediction, useStemmer);
         var result = new Dictionary<string, RougeScore>(StringComparer.Ordinal);
-        string[]? t = null, p = null;
         foreach (string type in rougeTypes)
-        {
-            int n = ParseType(type);
-            if (n == LsumType)
-            {
-                result[type] = SummaryLevelLcs(Sentences(target, useStemmer), Sentences(prediction, useStemmer));
-                continue;
-            }
-            t ??= Tokenize(target, useStemmer);
-            p ??= Tokenize(prediction, useStemmer);
-            result[type] = n == LType ? ScoreLcs(t, p) : ScoreNgrams(t, p, n);
-        }
+            result[type] = ScoreParsed(t, p, ParseType(type));
         return result;
+    }
+
+    private static RougeScore ScoreParsed(Text target, Text prediction, int n) => n switch
+    {
+        LsumType => SummaryLevelLcs(target.Sentences, prediction.Sentences),
+        LType => ScoreLcs(target.Tokens, prediction.Tokens),
+        _ => ScoreNgrams(target.Tokens, prediction.Tokens, n),
+    };
+
+    // A text tokenized once: its "\n"-separated sentences (empty lines dropped, as rouge-score's get_sents) and
+    // all tokens. Tokens never span a newline (it is not in [a-z0-9]), so the whole-text tokens are the sentences'
+    // tokens in order.
+    private sealed class Text
+    {
+        public Text(string text, bool useStemmer)
+        {
+            var tokens = new List<string>();
+            foreach (string line in text.Split('\n'))
+            {
+                if (line.Length == 0)
+                    continue;
+                string[] sentence = Tokenize(line, useStemmer);
+                Sentences.Add(sentence);
+                tokens.AddRange(sentence);
+            }
+            Tokens = [.. tokens];
+        }
+
+        public List<string[]> Sentences { get; } = [];
+
+        public string[] Tokens { get; }
     }
 
     /// <summary>
@@ -159,33 +177,61 @@ public static class Rouge
             $"Invalid rouge type '{rougeType}'. Use rouge1 … rouge9, rougeL or rougeLsum.", nameof(rougeType));
     }
 
-    private static List<string[]> Sentences(string text, bool useStemmer)
-    {
-        var sentences = new List<string[]>();
-        foreach (string line in text.Split('\n'))
-        {
-            if (line.Length > 0)
-                sentences.Add(Tokenize(line, useStemmer));
-        }
-        return sentences;
-    }
-
     private static double F1(double precision, double recall) =>
         precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
 
     private static RougeScore ScoreNgrams(string[] target, string[] prediction, int n)
     {
-        Dictionary<string, int> t = Ngrams(target, n, out int tCount);
-        Dictionary<string, int> p = Ngrams(prediction, n, out int pCount);
-        int overlap = 0;
-        foreach (KeyValuePair<string, int> kv in t)
+        // Tokens as small integers; n of them pack exactly into a 128-bit key when the ids fit in 128/n bits,
+        // which saves building a string per n-gram. Texts with more distinct tokens than that use string keys.
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        int[] t = ToIds(target, ids);
+        int[] p = ToIds(prediction, ids);
+        int bits = Math.Min(32, 128 / n);
+        int overlap, tCount, pCount;
+        if (ids.Count < (1L << bits))
         {
-            if (p.TryGetValue(kv.Key, out int c))
-                overlap += Math.Min(kv.Value, c);
+            Dictionary<UInt128, int> tn = PackedNgrams(t, n, bits, out tCount);
+            Dictionary<UInt128, int> pn = PackedNgrams(p, n, bits, out pCount);
+            overlap = Overlap(tn, pn);
+        }
+        else
+        {
+            Dictionary<string, int> tn = Ngrams(target, n, out tCount);
+            Dictionary<string, int> pn = Ngrams(prediction, n, out pCount);
+            overlap = Overlap(tn, pn);
         }
         double precision = (double)overlap / Math.Max(pCount, 1);
         double recall = (double)overlap / Math.Max(tCount, 1);
         return new RougeScore(precision, recall, F1(precision, recall));
+    }
+
+    // Σ over target n-grams of min(target count, prediction count).
+    private static int Overlap<TKey>(Dictionary<TKey, int> target, Dictionary<TKey, int> prediction)
+        where TKey : notnull
+    {
+        int overlap = 0;
+        foreach (KeyValuePair<TKey, int> kv in target)
+        {
+            if (prediction.TryGetValue(kv.Key, out int c))
+                overlap += Math.Min(kv.Value, c);
+        }
+        return overlap;
+    }
+
+    private static Dictionary<UInt128, int> PackedNgrams(int[] tokens, int n, int bits, out int count)
+    {
+        var counts = new Dictionary<UInt128, int>();
+        count = 0;
+        for (int i = 0; i + n <= tokens.Length; i++)
+        {
+            UInt128 key = 0;
+            for (int j = 0; j < n; j++)
+                key = (key << bits) | (uint)tokens[i + j];
+            CollectionsMarshal.GetValueRefOrAddDefault(counts, key, out _)++;
+            count++;
+        }
+        return counts;
     }
 
     // N-grams keyed by their tokens joined with a space (tokens never contain one).
@@ -283,10 +329,19 @@ public static class Rouge
     /// <summary>Sorted union of the LCS positions of <paramref name="reference"/> with each candidate.</summary>
     internal static List<int> UnionLcsIndices<T>(IReadOnlyList<T> reference, IEnumerable<IReadOnlyList<T>> candidates)
     {
-        var union = new SortedSet<int>();
+        var inUnion = new bool[reference.Count];
         foreach (IReadOnlyList<T> candidate in candidates)
-            union.UnionWith(LcsIndices(reference, candidate));
-        return [.. union];
+        {
+            foreach (int index in LcsIndices(reference, candidate))
+                inUnion[index] = true;
+        }
+        var union = new List<int>();
+        for (int i = 0; i < inUnion.Length; i++)
+        {
+            if (inUnion[i])
+                union.Add(i);
+        }
+        return union;
     }
 
     /// <summary>Summary-level LCS (Lin 2004, §3.2) with ROUGE-1.5.5's clipping, as <c>_summary_level_lcs</c>.</summary>
@@ -302,33 +357,35 @@ public static class Rouge
         if (m == 0 || n == 0)
             return default;
 
-        // Token counts on both sides, so that no token is credited more often than it occurs.
-        var refLeft = new Dictionary<string, int>(StringComparer.Ordinal);
-        var candLeft = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (string[] s in references)
+        // Tokens as small integers (cheap LCS comparisons), with their counts on both sides so that no token is
+        // credited more often than it occurs.
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        int[][] refIds = ToIds(references, ids);
+        int[][] candIds = ToIds(candidates, ids);
+        var refLeft = new int[ids.Count];
+        var candLeft = new int[ids.Count];
+        foreach (int[] s in refIds)
         {
-            foreach (string tok in s)
-                CollectionsMarshal.GetValueRefOrAddDefault(refLeft, tok, out _)++;
+            foreach (int id in s)
+                refLeft[id]++;
         }
-        foreach (string[] s in candidates)
+        foreach (int[] s in candIds)
         {
-            foreach (string tok in s)
-                CollectionsMarshal.GetValueRefOrAddDefault(candLeft, tok, out _)++;
+            foreach (int id in s)
+                candLeft[id]++;
         }
 
         int hits = 0;
-        foreach (string[] r in references)
+        foreach (int[] r in refIds)
         {
-            foreach (int index in UnionLcsIndices<string>(r, candidates))
+            foreach (int index in UnionLcsIndices<int>(r, candIds))
             {
-                string tok = r[index];
-                ref int c = ref CollectionsMarshal.GetValueRefOrNullRef(candLeft, tok);
-                ref int rr = ref CollectionsMarshal.GetValueRefOrNullRef(refLeft, tok);
-                if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref c) && c > 0 && rr > 0)
+                int id = r[index];
+                if (candLeft[id] > 0 && refLeft[id] > 0)
                 {
                     hits++;
-                    c--;
-                    rr--;
+                    candLeft[id]--;
+                    refLeft[id]--;
                 }
             }
         }
@@ -336,5 +393,27 @@ public static class Rouge
         double recall = (double)hits / m;
         double precision = (double)hits / n;
         return new RougeScore(precision, recall, F1(precision, recall));
+    }
+
+    private static int[][] ToIds(IReadOnlyList<string[]> sentences, Dictionary<string, int> ids)
+    {
+        var result = new int[sentences.Count][];
+        for (int s = 0; s < sentences.Count; s++)
+            result[s] = ToIds(sentences[s], ids);
+        return result;
+    }
+
+    // Maps tokens to dense ids, adding unseen ones to the shared dictionary.
+    private static int[] ToIds(string[] tokens, Dictionary<string, int> ids)
+    {
+        var row = new int[tokens.Length];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            ref int id = ref CollectionsMarshal.GetValueRefOrAddDefault(ids, tokens[i], out bool exists);
+            if (!exists)
+                id = ids.Count - 1;
+            row[i] = id;
+        }
+        return row;
     }
 }

@@ -153,7 +153,7 @@ for case in range(24):
 # chrF / chrF++: both averaging modes, whitespace kept or not, lowercase, beta 1..3, multiple references.
 for case in range(40):
     word_order = [0, 2, 1][case % 3]
-    char_order = [6, 6, 6, 4, 1][case % 5]
+    char_order = [6, 6, 6, 4, 1, 8][case % 6]
     beta = [2, 2, 3, 1][case % 4]
     eps = case % 2 == 1
     whitespace = case % 7 == 3
