@@ -91,24 +91,4 @@ public class ChrFTests
         Assert.Equal("nrefs:2|case:mixed|eff:yes|nc:6|nw:2|space:no|version:2.6.0", plus.Signature);
     }
 
-    [Fact]
-    public void Corpus_of_a_thousand_segments_scores_in_well_under_a_second()
-    {
-        var hyps = new string[1000];
-        var refs = new string?[1000];
-        for (int i = 0; i < hyps.Length; i++)
-        {
-            hyps[i] = $"The quick brown fox {i} jumps over the lazy dog, said the report on day {i % 31}.";
-            refs[i] = $"A quick brown fox {i} jumped over the lazy dog, the report said on day {i % 29}.";
-        }
-        var options = new ChrFOptions(WordOrder: 2);
-        ChrF.Corpus(hyps, [refs], options); // warm-up (JIT)
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        ChrFScore s = ChrF.Corpus(hyps, [refs], options);
-        watch.Stop();
-        Assert.InRange(s.Score, 1, 99);
-        // Release builds take ~40 ms (BLEU) and ~100 ms (chrF/chrF++) per 1,000 WMT-length segments; this bound is for
-        // Debug test runs on a shared machine and catches an accidental quadratic blow-up, not small regressions.
-        Assert.True(watch.ElapsedMilliseconds < 2000, $"1,000 segments took {watch.ElapsedMilliseconds} ms");
-    }
 }

@@ -227,25 +227,4 @@ public class RougeTests
         Assert.Equal(["was", "gener"], Rouge.Tokenize("was generalization", useStemmer: true));
     }
 
-    [Fact]
-    public void A_thousand_summaries_score_in_well_under_a_second()
-    {
-        var targets = new string[1000];
-        var predictions = new string[1000];
-        for (int i = 0; i < targets.Length; i++)
-        {
-            targets[i] = $"The committee approved {i} new measures on Tuesday.\nOfficials said the funding would arrive by March {i % 28}.";
-            predictions[i] = $"Officials approved {i} measures on Tuesday.\nThe funding arrives in March, the committee said.";
-        }
-        string[] types = ["rouge1", "rouge2", "rougeL", "rougeLsum"];
-        Rouge.ScoreAll(targets[0], predictions[0], types, useStemmer: true); // warm-up (JIT)
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        double sum = 0;
-        for (int i = 0; i < targets.Length; i++)
-            sum += Rouge.ScoreAll(targets[i], predictions[i], types, useStemmer: true)["rougeLsum"].FMeasure;
-        watch.Stop();
-        Assert.InRange(sum / targets.Length, 0.1, 0.99);
-        // Release: ~125 ms for 1,000 three-sentence summaries and four types; generous for Debug on a shared machine.
-        Assert.True(watch.ElapsedMilliseconds < 2000, $"1,000 summaries took {watch.ElapsedMilliseconds} ms");
-    }
 }
