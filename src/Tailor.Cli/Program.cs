@@ -6,6 +6,7 @@ using Tailor.Cli.Commands;
 var commands = new Command[]
 {
     new InfoCommand(),
+    new ScoreCommand(),
     new BenchCommand(),
 };
 

@@ -1,4 +1,4 @@
-using Tailor.Recipes;
+using Tailor.Training;
 
 namespace Tailor.Cli;
 
