@@ -132,8 +132,8 @@ public static class HfCheckpoint
     }
 
     /// <summary>
-    /// Loads an HF checkpoint's weights into <paramref name="model"/> in place: reads <c>model.safetensors</c> or the
-    /// shards of <c>model.safetensors.index.json</c>, checks names and shapes against the module's own
+    /// Loads an HF checkpoint's weights into <paramref name="model"/> in place: reads <c>model.safetensors</c> (or, when
+    /// there is none, the shards of <c>model.safetensors.index.json</c>), checks names and shapes against the module's own
     /// <c>state_dict()</c>, converts each tensor to the dtype (and device) of the parameter it fills, and copies under
     /// <c>no_grad</c>.
     /// </summary>

@@ -68,27 +68,40 @@ internal static class SafetensorsHeaderParser
 
         using (document)
         {
-            JsonElement root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                FormatThrow.BadHeader(path, $"the header must be a JSON object but is a {root.ValueKind}", null);
-
-            IReadOnlyDictionary<string, string>? metadata = null;
-            var tensors = new List<SafetensorsTensorInfo>();
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (JsonProperty property in root.EnumerateObject())
+            try
             {
-                if (!seen.Add(property.Name))
-                    FormatThrow.Tensor(path, property.Name, "the name appears twice in the header. Re-save the checkpoint; a valid file lists each tensor once.");
-
-                if (property.Name == MetadataKey)
-                    metadata = ParseMetadata(path, property.Value);
-                else
-                    tensors.Add(ParseEntry(path, property.Name, property.Value));
+                return Parse(path, document.RootElement, dataStart, dataLength);
             }
-
-            ValidateCoverage(path, tensors, dataLength);
-            return new SafetensorsHeader(tensors, metadata, dataStart, dataLength);
+            catch (InvalidOperationException e)
+            {
+                // JsonDocument parses escapes lazily: a lone surrogate such as "\ud800" only fails when a string is read.
+                FormatThrow.BadHeader(path, $"the header holds a string that is not valid Unicode ({e.Message})", e);
+                throw; // unreachable
+            }
         }
+    }
+
+    private static SafetensorsHeader Parse(string path, JsonElement root, long dataStart, long dataLength)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            FormatThrow.BadHeader(path, $"the header must be a JSON object but is a {root.ValueKind}", null);
+
+        IReadOnlyDictionary<string, string>? metadata = null;
+        var tensors = new List<SafetensorsTensorInfo>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty property in root.EnumerateObject())
+        {
+            if (!seen.Add(property.Name))
+                FormatThrow.Tensor(path, property.Name, "the name appears twice in the header. Re-save the checkpoint; a valid file lists each tensor once.");
+
+            if (property.Name == MetadataKey)
+                metadata = ParseMetadata(path, property.Value);
+            else
+                tensors.Add(ParseEntry(path, property.Name, property.Value));
+        }
+
+        ValidateCoverage(path, tensors, dataLength);
+        return new SafetensorsHeader(tensors, metadata, dataStart, dataLength);
     }
 
     private static Dictionary<string, string>? ParseMetadata(string path, JsonElement value)

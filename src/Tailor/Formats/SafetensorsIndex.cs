@@ -77,38 +77,51 @@ public sealed class SafetensorsIndex
 
         using (document)
         {
-            JsonElement root = document.RootElement;
-            JsonElement map = default;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out map) || map.ValueKind != JsonValueKind.Object)
-                FormatThrow.File(indexPath, "the index has no \"weight_map\" object. Re-download the checkpoint or re-save it.");
-
-            long? totalSize = null;
-            if (root.TryGetProperty("metadata", out JsonElement metadata) && metadata.ValueKind == JsonValueKind.Object
-                && metadata.TryGetProperty("total_size", out JsonElement total) && total.ValueKind == JsonValueKind.Number
-                && total.TryGetInt64(out long totalBytes))
-                totalSize = totalBytes;
-
-            string folder = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
-            var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
-            var checkedShards = new HashSet<string>(StringComparer.Ordinal);
-            foreach (JsonProperty entry in map.EnumerateObject())
+            try
             {
-                if (entry.Value.ValueKind != JsonValueKind.String)
-                    FormatThrow.Tensor(indexPath, entry.Name, $"the weight_map value must be a shard file name but is a {entry.Value.ValueKind}. Re-download the checkpoint or re-save it.");
-                string shard = entry.Value.GetString()!;
-                if (!weightMap.TryAdd(entry.Name, shard))
-                    FormatThrow.Tensor(indexPath, entry.Name, "the weight_map lists this tensor twice. Re-download the checkpoint or re-save it.");
-                if (!IsPlainFileName(shard))
-                    FormatThrow.Tensor(indexPath, entry.Name, $"the weight_map names shard '{CheckpointFormatException.Printable(shard)}', which is not a plain file name beside the index. Shards must sit in the index's folder.");
-                if (checkedShards.Add(shard) && !System.IO.File.Exists(Path.Combine(folder, shard)))
-                    FormatThrow.Tensor(indexPath, entry.Name, $"the weight_map puts this tensor in shard '{CheckpointFormatException.Printable(shard)}', which does not exist in {folder}. The download is incomplete; fetch the missing shard.");
+                return FromJson(indexPath, document.RootElement);
             }
-
-            if (weightMap.Count == 0)
-                FormatThrow.File(indexPath, "the weight_map is empty, so the checkpoint has no weights. Re-download the checkpoint or re-save it.");
-
-            return new SafetensorsIndex(indexPath, weightMap, totalSize);
+            catch (InvalidOperationException e)
+            {
+                // JsonDocument parses escapes lazily: a lone surrogate such as "\ud800" only fails when a string is read.
+                FormatThrow.File(indexPath, $"the index holds a string that is not valid Unicode ({e.Message}). Re-download the checkpoint or re-save it.", e);
+                throw; // unreachable
+            }
         }
+    }
+
+    private static SafetensorsIndex FromJson(string indexPath, JsonElement root)
+    {
+        JsonElement map = default;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out map) || map.ValueKind != JsonValueKind.Object)
+            FormatThrow.File(indexPath, "the index has no \"weight_map\" object. Re-download the checkpoint or re-save it.");
+
+        long? totalSize = null;
+        if (root.TryGetProperty("metadata", out JsonElement metadata) && metadata.ValueKind == JsonValueKind.Object
+            && metadata.TryGetProperty("total_size", out JsonElement total) && total.ValueKind == JsonValueKind.Number
+            && total.TryGetInt64(out long totalBytes))
+            totalSize = totalBytes;
+
+        string folder = Path.GetDirectoryName(Path.GetFullPath(indexPath))!;
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+        var checkedShards = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty entry in map.EnumerateObject())
+        {
+            if (entry.Value.ValueKind != JsonValueKind.String)
+                FormatThrow.Tensor(indexPath, entry.Name, $"the weight_map value must be a shard file name but is a {entry.Value.ValueKind}. Re-download the checkpoint or re-save it.");
+            string shard = entry.Value.GetString()!;
+            if (!weightMap.TryAdd(entry.Name, shard))
+                FormatThrow.Tensor(indexPath, entry.Name, "the weight_map lists this tensor twice. Re-download the checkpoint or re-save it.");
+            if (!IsPlainFileName(shard))
+                FormatThrow.Tensor(indexPath, entry.Name, $"the weight_map names shard '{CheckpointFormatException.Printable(shard)}', which is not a plain file name beside the index. Shards must sit in the index's folder.");
+            if (checkedShards.Add(shard) && !System.IO.File.Exists(Path.Combine(folder, shard)))
+                FormatThrow.Tensor(indexPath, entry.Name, $"the weight_map puts this tensor in shard '{CheckpointFormatException.Printable(shard)}', which does not exist in {folder}. The download is incomplete; fetch the missing shard.");
+        }
+
+        if (weightMap.Count == 0)
+            FormatThrow.File(indexPath, "the weight_map is empty, so the checkpoint has no weights. Re-download the checkpoint or re-save it.");
+
+        return new SafetensorsIndex(indexPath, weightMap, totalSize);
     }
 
     private static bool IsPlainFileName(string name) =>

@@ -99,6 +99,9 @@ public sealed unsafe class SafetensorsReader : IDisposable
     {
         ArgumentNullException.ThrowIfNull(info);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        // Offsets are only safe to follow for entries this file's header validated.
+        if (!Header.TryGet(info.Name, out SafetensorsTensorInfo? own) || !ReferenceEquals(own, info))
+            throw new ArgumentException($"'{info.Name}' is not an entry of {FilePath}'s header; pass an entry of this reader's Header.", nameof(info));
         Tensor tensor = torch.empty(info.Shape, info.ScalarType, device: torch.CPU);
         try
         {

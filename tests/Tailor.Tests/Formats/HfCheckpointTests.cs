@@ -42,6 +42,43 @@ public class HfCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void LoadInto_converts_f32_weights_into_a_bf16_model()
+    {
+        using DisposeScope scope = torch.NewDisposeScope();
+        using TinyLm saved = Seeded(1);
+        using TinyLm loaded = Seeded(2);
+        loaded.to(ScalarType.BFloat16);
+        string folder = _temp.File("ckpt");
+
+        HfCheckpoint.Save(folder, saved, Config, Quick);
+        HfCheckpoint.LoadInto(loaded, folder);
+
+        foreach ((string name, Tensor parameter) in loaded.state_dict())
+        {
+            Assert.Equal(ScalarType.BFloat16, parameter.dtype);
+            Assert.True(saved.state_dict()[name].to_type(ScalarType.BFloat16).Equals(parameter), $"{name} is not the bf16-rounded value");
+        }
+    }
+
+    [Fact]
+    public void Save_and_LoadInto_leave_no_live_tensors_behind()
+    {
+        using TinyLm saved = Seeded(1);
+        using TinyLm loaded = Seeded(2);
+        string folder = _temp.File("ckpt");
+        HfCheckpoint.Save(folder, saved, Config, Quick with { Dtype = ScalarType.BFloat16 }); // warm up
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        for (int i = 0; i < 3; i++)
+        {
+            HfCheckpoint.Save(folder, saved, Config, Quick with { Dtype = ScalarType.BFloat16 });
+            HfCheckpoint.LoadInto(loaded, folder, mode: i % 2 == 0 ? SafetensorsReadMode.MemoryMapped : SafetensorsReadMode.Streamed);
+        }
+
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
     public void Save_writes_extra_files_and_lets_callers_add_their_own()
     {
         using DisposeScope scope = torch.NewDisposeScope();

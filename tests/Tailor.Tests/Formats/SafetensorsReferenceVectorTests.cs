@@ -39,6 +39,55 @@ public class SafetensorsReferenceVectorTests
         116, 34, 125, 125, 32, 32, 32, 32, 32,
     ];
 
+    // huggingface/safetensors, bindings/python/tests/test_simple.py, test `test_serialization_forces_alignment`:
+    // an I32 and an F16 tensor, written I32 first (descending alignment) whatever the dictionary order.
+    private static readonly byte[] I32ThenF16 =
+    [
+        .. Bytes("\x80\0\0\0\0\0\0\0"),
+        .. Bytes("""{"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]},"test2":{"dtype":"F16","shape":[2,2],"data_offsets":[16,24]}}      """),
+        .. new byte[24],
+    ];
+
+    // huggingface/safetensors, bindings/python/tests/test_simple.py, test `test_serialization_metadata`.
+    private static readonly byte[] I32WithMetadata =
+    [
+        .. Bytes("`\0\0\0\0\0\0\0"),
+        .. Bytes("""{"__metadata__":{"framework":"pt"},"test1":{"dtype":"I32","shape":[2,2],"data_offsets":[0,16]}} """),
+        .. new byte[16],
+    ];
+
+    private static byte[] Bytes(string latin1) => System.Text.Encoding.Latin1.GetBytes(latin1);
+
+    [Fact]
+    public void Save_orders_tensors_by_descending_alignment_like_the_reference_writer()
+    {
+        using var temp = new TempFolder();
+        using DisposeScope scope = torch.NewDisposeScope();
+        string path = temp.File("t.safetensors");
+
+        // F16 listed first on purpose: the writer must put the I32 tensor first.
+        Safetensors.Save(path, new Dictionary<string, Tensor>
+        {
+            ["test2"] = torch.zeros(2, 2, ScalarType.Float16),
+            ["test1"] = torch.zeros(2, 2, ScalarType.Int32),
+        }, new SafetensorsWriteOptions { Metadata = null, FlushToDisk = false });
+
+        Assert.Equal(I32ThenF16, File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void Save_writes_metadata_first_like_the_reference_writer()
+    {
+        using var temp = new TempFolder();
+        using DisposeScope scope = torch.NewDisposeScope();
+        string path = temp.File("t.safetensors");
+
+        Safetensors.Save(path, new Dictionary<string, Tensor> { ["test1"] = torch.zeros(2, 2, ScalarType.Int32) },
+            new SafetensorsWriteOptions { Metadata = new Dictionary<string, string> { ["framework"] = "pt" }, FlushToDisk = false });
+
+        Assert.Equal(I32WithMetadata, File.ReadAllBytes(path));
+    }
+
     [Theory]
     [InlineData("attn.0", new long[] { 1, 2, 3 })]
     [InlineData("attn0", new long[] { 1, 1, 2, 3 })]
