@@ -143,7 +143,7 @@ public sealed class CommandLine
         if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v))
             throw new UsageException($"{name} {s}: expected a whole number.");
         if (v < min || v > max)
-            throw new UsageException($"{name} {v}: must be between {min} and {(max == int.MaxValue ? "∞" : max)}.");
+            throw new UsageException(max == int.MaxValue ? $"{name} {v}: must be at least {min}." : $"{name} {v}: must be between {min} and {max}.");
         return v;
     }
 
@@ -154,7 +154,12 @@ public sealed class CommandLine
         if (s is null) return fallback;
         if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
             throw new UsageException($"{name} {s}: expected a number.");
-        if (v < min || v > max) throw new UsageException($"{name} {v}: must be between {min} and {max}.");
+        if (v < min || v > max)
+        {
+            string low = min == double.Epsilon ? "greater than 0" : min == double.MinValue ? "" : $"at least {min}";
+            string high = max == double.MaxValue ? "" : $"at most {max}";
+            throw new UsageException($"{name} {v}: must be {string.Join(" and ", new[] { low, high }.Where(x => x.Length > 0))}.");
+        }
         return v;
     }
 

@@ -5,7 +5,10 @@ using Tailor.Cli.Commands;
 // `tailor <command> [options]`: a thin shell over the library. Results go to stdout, progress and errors to stderr.
 var commands = new Command[]
 {
+    new TokenizerCommand(),
+    new PretrainCommand(),
     new InfoCommand(),
+    new GenerateCommand(),
     new ScoreCommand(),
     new BenchCommand(),
 };

@@ -21,7 +21,7 @@ public sealed record GenerationResult(IReadOnlyList<int> Ids, string Text, strin
 /// Prefill-then-decode generation over a preallocated <see cref="KvCache"/>, batch 1 or batched with left padding.
 /// Sampling happens on the host (<see cref="Sampler"/>) so a seed gives the same text on any device.
 /// </summary>
-public sealed class Generator
+public sealed class TextGenerator
 {
     private readonly LlamaForCausalLM _model;
     private readonly Func<IReadOnlyList<int>, string> _decode;
@@ -31,7 +31,7 @@ public sealed class Generator
     /// Creates a generator. <paramref name="decode"/> turns ids into text (a tokenizer's decode, specials skipped);
     /// <paramref name="eosIds"/> end a row when <see cref="SamplingOptions.StopAtEos"/> is set.
     /// </summary>
-    public Generator(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds)
+    public TextGenerator(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds)
     {
         _model = model;
         _decode = decode;

@@ -4,7 +4,7 @@ using Tailor.Model;
 using Tailor.Training;
 using TorchSharp;
 using static TorchSharp.torch;
-using Generator = Tailor.Generation.Generator;
+
 
 namespace Tailor.Recipes;
 
@@ -124,7 +124,7 @@ public static class Bench
         using var model = LlamaForCausalLM.FromConfig(config);
         model.to(device);
         model.eval();
-        var generator = new Generator(model, _ => "", []);
+        var generator = new TextGenerator(model, _ => "", []);
         var prompt = Enumerable.Range(0, promptTokens).Select(i => (i * 37 + 11) % config.VocabSize).ToArray();
         var options = new SamplingOptions { MaxNewTokens = newTokens, StopAtEos = false };
         generator.Generate(prompt, options with { MaxNewTokens = 4 });                          // warm-up

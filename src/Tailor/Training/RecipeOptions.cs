@@ -56,7 +56,19 @@ public static class RecipeOptions
     public static string ToJson<T>(T options)
     {
         var obj = new JsonObject();
-        foreach (var p in Properties<T>()) obj[SnakeCase(p.Name)] = JsonValue.Create(p.GetValue(options));
+        foreach (var p in Properties<T>())
+        {
+            obj[SnakeCase(p.Name)] = p.GetValue(options) switch
+            {
+                null => null,
+                string s => JsonValue.Create(s),
+                bool b => JsonValue.Create(b),
+                int i => JsonValue.Create(i),
+                long l => JsonValue.Create(l),
+                double d => JsonValue.Create(d),
+                var other => JsonValue.Create(other.ToString()),
+            };
+        }
         return obj.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 

@@ -2,7 +2,7 @@ using Tailor.Generation;
 using Tailor.Model;
 using Tailor.Tests.Model;
 using static TorchSharp.torch;
-using Generator = Tailor.Generation.Generator;
+
 
 namespace Tailor.Tests.Generation;
 
@@ -18,7 +18,7 @@ public class GeneratorTests
     public void Batched_generation_equals_one_by_one()
     {
         using var model = Model();
-        var gen = new Generator(model, Decode, []);
+        var gen = new TextGenerator(model, Decode, []);
         int[][] prompts = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13]];
         var options = new SamplingOptions { MaxNewTokens = 12 };
         var batched = gen.GenerateBatch(prompts, options);
@@ -37,7 +37,7 @@ public class GeneratorTests
         using var _ = inference_mode();
         int[] pads = [3, 0];
         using var ids = tensor(new long[] { 0, 0, 0, 5, 6, 7, 1, 2, 3, 4, 5, 6 }, [2, 6]);
-        var (positions, mask) = Generator.PrefillPaddingInputs(pads, 6, CPU);
+        var (positions, mask) = TextGenerator.PrefillPaddingInputs(pads, 6, CPU);
         using var padded = model.Forward(ids, positions, mask);
         using var alone = model.Forward(tensor(new long[] { 5, 6, 7 }, [1, 3]));
         Assert.True(padded.narrow(0, 0, 1).narrow(1, 3, 3).allclose(alone, rtol: 1e-5, atol: 1e-5));
@@ -48,7 +48,7 @@ public class GeneratorTests
     public void Same_seed_gives_the_same_text_and_another_seed_another()
     {
         using var model = Model();
-        var gen = new Generator(model, Decode, []);
+        var gen = new TextGenerator(model, Decode, []);
         var a = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 24, Temperature = 1.5, Seed = 11 });
         var b = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 24, Temperature = 1.5, Seed = 11 });
         var c = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 24, Temperature = 1.5, Seed = 12 });
@@ -60,7 +60,7 @@ public class GeneratorTests
     public void Top_k_of_one_is_greedy()
     {
         using var model = Model();
-        var gen = new Generator(model, Decode, []);
+        var gen = new TextGenerator(model, Decode, []);
         var greedy = gen.Generate([4, 5], new SamplingOptions { MaxNewTokens = 10 });
         var topk = gen.Generate([4, 5], new SamplingOptions { MaxNewTokens = 10, Temperature = 0.8, TopK = 1, Seed = 3 });
         Assert.Equal(greedy.Ids, topk.Ids);
@@ -70,7 +70,7 @@ public class GeneratorTests
     public void Stop_strings_cut_the_text_and_streaming_adds_up_to_it()
     {
         using var model = Model();
-        var gen = new Generator(model, Decode, []);
+        var gen = new TextGenerator(model, Decode, []);
         var free = gen.Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 20 });
         Assert.Equal("length", free.FinishReason);
         string stop = free.Text.Substring(6, 2);
@@ -87,10 +87,10 @@ public class GeneratorTests
     public void Eos_ends_generation_and_is_not_output()
     {
         using var model = Model();
-        var free = new Generator(model, Decode, []).Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 10 });
+        var free = new TextGenerator(model, Decode, []).Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 10 });
         int eos = free.Ids[4];
         int firstEos = free.Ids.ToList().IndexOf(eos);
-        var stopped = new Generator(model, Decode, [eos]).Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 10 });
+        var stopped = new TextGenerator(model, Decode, [eos]).Generate([1, 2, 3], new SamplingOptions { MaxNewTokens = 10 });
         Assert.Equal("stop", stopped.FinishReason);
         Assert.Equal(free.Ids.Take(firstEos), stopped.Ids);
     }
@@ -99,7 +99,7 @@ public class GeneratorTests
     public void Prompts_longer_than_the_context_are_refused()
     {
         using var model = Model();
-        var gen = new Generator(model, Decode, []);
+        var gen = new TextGenerator(model, Decode, []);
         var e = Assert.Throws<TailorException>(() => gen.Generate(Enumerable.Repeat(1, 64).ToArray(), new SamplingOptions()));
         Assert.Contains("context", e.Message);
     }

@@ -145,7 +145,7 @@ public class LlamaTests
                 opt.step();
                 model.zero_grad();
             }
-            var gen = new Tailor.Generation.Generator(model, ids => string.Concat(ids.Select(i => (char)('a' + i % 26))), [49]);
+            var gen = new Tailor.Generation.TextGenerator(model, ids => string.Concat(ids.Select(i => (char)('a' + i % 26))), [49]);
             gen.Generate([1, 2, 3], new Tailor.Generation.SamplingOptions { MaxNewTokens = 4, StopAtEos = false });
             GC.Collect();
             GC.WaitForPendingFinalizers();

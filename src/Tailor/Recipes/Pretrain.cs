@@ -1,0 +1,291 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tailor.Data;
+using Tailor.Formats;
+using Tailor.Model;
+using Tailor.Text;
+using Tailor.Torch;
+using Tailor.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Tailor.Recipes;
+
+/// <summary>What a pre-training run produced.</summary>
+public sealed record PretrainResult(string Output, long Steps, long TokensSeen, double? ValidationLoss,
+    IReadOnlyDictionary<string, double> ValidationLossBySource, bool Interrupted, IReadOnlyList<(long Step, double Loss)> Losses);
+
+/// <summary>
+/// Pre-training, top to bottom: tokenizer, token files, model, AdamW, then the loop (schedule, accumulation, clipping,
+/// validation, checkpoints), then the final folder. Batch n's windows depend only on (seed, n), and a checkpoint holds
+/// weights, optimizer moments and the step, so a resumed run repeats the uninterrupted run's losses exactly.
+/// </summary>
+public static class Pretrain
+{
+    /// <summary>Runs the recipe. Cancelling <paramref name="cancel"/> (Ctrl-C) saves a checkpoint and returns.</summary>
+    public static PretrainResult Run(PretrainOptions o, Action<TrainProgress>? progress = null, CancellationToken cancel = default)
+    {
+        o.Validate();
+        progress ??= _ => { };
+        void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
+        var device = TorchRuntime.SelectDevice(o.Device);
+        TorchRuntime.SetThreads(o.Threads);
+        Directory.CreateDirectory(o.Output);
+        string checkpointDir = Path.Combine(o.Output, "checkpoint");
+        if (!o.Resume && Directory.Exists(checkpointDir))
+            throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
+
+        // 1. Tokenizer: given, or trained once on the training split and kept in the run folder.
+        string trainJsonl = Path.Combine(o.Data, "train.jsonl"), validJsonl = Path.Combine(o.Data, "valid.jsonl");
+        string tokenizerPath = Path.Combine(o.Output, "tokenizer.json");
+        TextTokenizer tokenizer;
+        if (o.Tokenizer is not null) tokenizer = TextTokenizer.Load(o.Tokenizer);
+        else if (File.Exists(tokenizerPath)) tokenizer = TextTokenizer.Load(o.Output);
+        else
+        {
+            Say($"training a {o.VocabSize}-token byte-level BPE on {trainJsonl}");
+            tokenizer = BpeTrainer.Train(Corpus.ReadTexts(trainJsonl), new BpeTrainerOptions(VocabSize: o.VocabSize));
+        }
+        tokenizer.Save(o.Output);   // the run folder always holds the tokenizer its token files were made with
+        int eos = tokenizer.EosId ?? throw new TailorException("the tokenizer has no end-of-text token; pre-training needs one between documents.");
+
+        // 2. Token files, tokenized once (reused while the corpus and tokenizer are unchanged).
+        var (train, valid, validBySource) = TokenizeOnce(o, tokenizer, trainJsonl, validJsonl, eos, Say);
+        using var trainFile = train;
+        using var validFile = valid;
+        if (trainFile.Count <= o.Sequence + 1) throw new TailorException($"{trainJsonl}: only {trainFile.Count} tokens; need more than sequence + 1 = {o.Sequence + 1}.");
+
+        // 3. Model and optimizer, fresh or from the checkpoint.
+        var config = LlamaConfig.Preset(o.Preset, tokenizer.VocabSize);
+        config.MaxPositionEmbeddings = Math.Max(config.MaxPositionEmbeddings, o.Sequence);
+        config.BosTokenId = tokenizer.BosId;
+        config.EosTokenId = [eos];
+        config.PadTokenId = tokenizer.PadId;
+        using var model = LlamaForCausalLM.FromConfig(config, o.Seed);
+        model.to(device);
+        using var optimizer = Optimizers.AdamW(model, o.LearningRate, o.WeightDecay, o.Beta1, o.Beta2);
+        long startStep = 0;
+        var metricsPath = Path.Combine(o.Output, "metrics.jsonl");
+        if (o.Resume)
+        {
+            if (!Directory.Exists(checkpointDir)) throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
+            startStep = Checkpoint.Load(checkpointDir, model, optimizer);
+            TruncateMetrics(metricsPath, startStep);
+            Say($"resumed from {checkpointDir} at step {startStep}");
+        }
+        else if (File.Exists(metricsPath)) File.Delete(metricsPath);
+        File.WriteAllText(Path.Combine(o.Output, "recipe.json"), RecipeOptions.ToJson(o));
+        Say($"model: {o.Preset}, {config.ParameterCount() / 1e6:F2}M parameters; {trainFile.Count:N0} training tokens; {validFile.Count:N0} validation tokens");
+
+        using var metrics = new MetricsLog(o.Output, append: o.Resume);
+        var losses = new List<(long, double)>();
+        using var lossSum = zeros(1, device: device).DetachFromDisposeScope();
+        long tokensPerStep = (long)o.Batch * o.Sequence * o.GradAccum;
+        var ids = new long[o.Batch * (o.Sequence + 1)];
+        var clock = Stopwatch.StartNew();
+        long windowTokens = 0, step = startStep;
+        var windowClock = Stopwatch.StartNew();
+        double? lastValidation = null;
+        bool interrupted = false;
+
+        // 4. The loop.
+        for (; step < o.MaxSteps; step++)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                interrupted = true;
+                break;
+            }
+            double lr = Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
+            Optimizers.SetLearningRate(optimizer, lr);
+            using (var scope = NewDisposeScope())
+            {
+                for (int micro = 0; micro < o.GradAccum; micro++)
+                {
+                    FillBatch(trainFile, ids, o.Batch, o.Sequence, BatchSeed(o.Seed, step, micro));
+                    var batch = tensor(ids, [o.Batch, o.Sequence + 1], device: device);             // (B, T+1)
+                    var x = batch.narrow(1, 0, o.Sequence);                                         // (B, T)
+                    var y = batch.narrow(1, 1, o.Sequence);                                         // (B, T)
+                    var logits = model.call(x);                                                     // (B, T, V)
+                    var loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), y.reshape(-1)) / o.GradAccum;
+                    loss.backward();
+                    lossSum.add_(loss.detach());
+                }
+                if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), o.GradClip);
+                optimizer.step();
+                model.zero_grad();
+            }
+            windowTokens += tokensPerStep;
+            long done = step + 1;
+
+            if (done % o.LogInterval == 0 || done == o.MaxSteps)
+            {
+                int stepsInWindow = (int)(done % o.LogInterval == 0 ? o.LogInterval : done % o.LogInterval);
+                double loss = lossSum.item<float>() / stepsInWindow;                                 // the one host sync
+                lossSum.zero_();
+                losses.Add((done, loss));
+                double tps = windowTokens / windowClock.Elapsed.TotalSeconds;
+                windowTokens = 0;
+                windowClock.Restart();
+                var eta = TimeSpan.FromSeconds((o.MaxSteps - done) * tokensPerStep / Math.Max(tps, 1e-9));
+                metrics.Write(done, new() { ["loss"] = loss, ["lr"] = lr, ["tokens_per_s"] = tps });
+                progress(new TrainProgress(done, o.MaxSteps, loss, lr, tps, clock.Elapsed, eta, lastValidation, null));
+            }
+            if (done % o.EvalInterval == 0 || done == o.MaxSteps)
+            {
+                lastValidation = Evaluate(model, validFile, o.Sequence, o.EvalWindows, o.Batch, device);
+                metrics.Write(done, new() { ["val_loss"] = lastValidation.Value, ["val_ppl"] = Math.Exp(lastValidation.Value) });
+                progress(new TrainProgress(done, o.MaxSteps, null, lr, 0, clock.Elapsed, TimeSpan.Zero, lastValidation,
+                    $"step {done}: validation loss {lastValidation:F4}, perplexity {Math.Exp(lastValidation.Value):F2}"));
+            }
+            if (done % o.CheckpointInterval == 0 && done < o.MaxSteps)
+                Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, done, RecipeOptions.ToJson(o));
+        }
+
+        // 5. Checkpoint (always, so --resume works after Ctrl-C), then the final folder with per-source validation.
+        Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, step, RecipeOptions.ToJson(o));
+        var bySource = new Dictionary<string, double>();
+        if (!interrupted)
+        {
+            foreach (var (source, file) in validBySource)
+            {
+                using (file) bySource[source] = Evaluate(model, file, o.Sequence, o.EvalWindows, o.Batch, device);
+            }
+            ModelFolder.Save(Path.Combine(o.Output, "final"), model, tokenizer, ScalarType.Float32);
+            File.WriteAllText(Path.Combine(o.Output, "final", "recipe.json"), RecipeOptions.ToJson(o));
+        }
+        else
+        {
+            foreach (var (_, file) in validBySource) file.Dispose();
+        }
+        return new PretrainResult(o.Output, step, step * tokensPerStep, lastValidation, bySource, interrupted, losses);
+    }
+
+    /// <summary>Seed of micro-batch <paramref name="micro"/> of step <paramref name="step"/>: a pure function, so resume repeats it.</summary>
+    public static int BatchSeed(long seed, long step, int micro)
+    {
+        ulong h = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)step * 0xC2B2AE3D27D4EB4FUL ^ (ulong)micro * 0x165667B19E3779F9UL;
+        h ^= h >> 29;
+        h *= 0xBF58476D1CE4E5B9UL;
+        h ^= h >> 32;
+        return (int)(h & 0x7FFFFFFF);
+    }
+
+    /// <summary>Fills <paramref name="ids"/> with <paramref name="batch"/> random windows of sequence + 1 tokens.</summary>
+    public static void FillBatch(TokenFile file, long[] ids, int batch, int sequence, int seed)
+    {
+        var random = new Random(seed);
+        for (int b = 0; b < batch; b++)
+        {
+            long start = random.NextInt64(0, file.Count - sequence - 1);
+            file.Read(start, ids.AsSpan(b * (sequence + 1), sequence + 1));
+        }
+    }
+
+    /// <summary>Mean next-token loss over <paramref name="windows"/> evenly spaced windows (the same ones every time).</summary>
+    public static double Evaluate(LlamaForCausalLM model, TokenFile file, int sequence, int windows, int batch, Device device)
+    {
+        int t = (int)Math.Min(sequence, file.Count - 1);
+        long span = file.Count - t - 1;
+        int n = (int)Math.Max(1, Math.Min(windows, span + 1));
+        var starts = Enumerable.Range(0, n).Select(i => n == 1 ? 0 : i * span / (n - 1)).ToArray();
+        double total = 0;
+        bool wasTraining = model.training;
+        model.eval();
+        using (no_grad())
+        {
+            for (int i = 0; i < n; i += batch)
+            {
+                int rows = Math.Min(batch, n - i);
+                var ids = new long[rows * (t + 1)];
+                for (int r = 0; r < rows; r++) file.Read(starts[i + r], ids.AsSpan(r * (t + 1), t + 1));
+                using var scope = NewDisposeScope();
+                var all = tensor(ids, [rows, t + 1], device: device);
+                var logits = model.call(all.narrow(1, 0, t));
+                var loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), all.narrow(1, 1, t).reshape(-1));
+                total += loss.item<float>() * rows;
+            }
+        }
+        if (wasTraining) model.train();
+        return total / n;
+    }
+
+    private static (TokenFile Train, TokenFile Valid, List<(string Source, TokenFile File)> BySource) TokenizeOnce(
+        PretrainOptions o, TextTokenizer tokenizer, string trainJsonl, string validJsonl, int eos, Action<string> say)
+    {
+        string dir = Path.Combine(o.Output, "tokens");
+        Directory.CreateDirectory(dir);
+        string stampPath = Path.Combine(dir, "stamp.json");
+        string stamp = $"{Sha256(trainJsonl)} {Sha256(validJsonl)} {Sha256(Path.Combine(o.Output, "tokenizer.json"))}";
+        bool fresh = File.Exists(stampPath) && File.ReadAllText(stampPath) == stamp;
+        string trainTok = Path.Combine(dir, "train.tok"), validTok = Path.Combine(dir, "valid.tok");
+        var validDocs = Corpus.Read(validJsonl).ToList();
+        var sources = validDocs.Select(d => d.Source).Distinct().Order(StringComparer.Ordinal).ToList();
+        if (!fresh)
+        {
+            say($"tokenizing {trainJsonl} and {validJsonl}");
+            File.Delete(stampPath);
+            TokenFile.Write(trainTok, Corpus.Read(trainJsonl).Select(d => tokenizer.Encode(d.Text)), tokenizer.VocabSize, eos);
+            TokenFile.Write(validTok, validDocs.Select(d => tokenizer.Encode(d.Text)), tokenizer.VocabSize, eos);
+            foreach (string source in sources)
+                TokenFile.Write(Path.Combine(dir, $"valid.{FileSafe(source)}.tok"),
+                    validDocs.Where(d => d.Source == source).Select(d => tokenizer.Encode(d.Text)), tokenizer.VocabSize, eos);
+            File.WriteAllText(stampPath, stamp);
+        }
+        var bySource = sources.Select(s => (s, TokenFile.Open(Path.Combine(dir, $"valid.{FileSafe(s)}.tok"))))
+            .Where(p => p.Item2.Count > 2).ToList();
+        return (TokenFile.Open(trainTok), TokenFile.Open(validTok), bySource);
+    }
+
+    private static string FileSafe(string s) => string.Concat(s.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
+
+    private static string Sha256(string path)
+    {
+        if (!File.Exists(path)) throw new TailorException($"{path}: not found. Build the corpus first (scripts/data/build-all.sh) or point --data at a folder with train.jsonl and valid.jsonl.");
+        using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(f));
+    }
+
+    private static void TruncateMetrics(string path, long step)
+    {
+        if (!File.Exists(path)) return;
+        var keep = File.ReadLines(path).Where(l =>
+        {
+            try { return JsonNode.Parse(l)?["step"]?.GetValue<long>() <= step; }
+            catch (JsonException) { return false; }
+        }).ToList();
+        File.WriteAllLines(path, keep);
+    }
+}
+
+/// <summary>Metrics as JSONL (one object per line: step + values) and as TensorBoard scalars.</summary>
+public sealed class MetricsLog : IDisposable
+{
+    private readonly StreamWriter _jsonl;
+    private readonly TorchSharp.Modules.SummaryWriter _board;
+
+    /// <summary>Opens metrics.jsonl and a TensorBoard event file in <paramref name="folder"/>.</summary>
+    public MetricsLog(string folder, bool append)
+    {
+        _jsonl = new StreamWriter(Path.Combine(folder, "metrics.jsonl"), append, new UTF8Encoding(false)) { AutoFlush = true };
+        _board = torch.utils.tensorboard.SummaryWriter(Path.Combine(folder, "tensorboard"), createRunName: false);
+    }
+
+    /// <summary>Writes one line and one scalar per value.</summary>
+    public void Write(long step, Dictionary<string, double> values)
+    {
+        var obj = new JsonObject { ["step"] = step };
+        foreach (var (k, v) in values)
+        {
+            obj[k] = v;
+            _board.add_scalar(k, (float)v, (int)step);
+        }
+        _jsonl.WriteLine(obj.ToJsonString());
+    }
+
+    /// <summary>Flushes and closes the files.</summary>
+    public void Dispose() => _jsonl.Dispose();
+}

@@ -1,0 +1,62 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tailor.Formats;
+using Tailor.Model;
+using Tailor.Text;
+using static TorchSharp.torch;
+
+namespace Tailor.Training;
+
+/// <summary>
+/// A resumable training checkpoint: an HF folder in float32 (so it is also a usable model) plus optimizer.bin
+/// (AdamW moments), trainer_state.json (the step) and recipe.json (the options). Written atomically as one folder.
+/// </summary>
+public static class Checkpoint
+{
+    /// <summary>File holding the optimizer state.</summary>
+    public const string OptimizerFile = "optimizer.bin";
+
+    /// <summary>File holding the step reached.</summary>
+    public const string StateFile = "trainer_state.json";
+
+    /// <summary>Saves model, optimizer and step into <paramref name="folder"/>, replacing what was there only once all is written.</summary>
+    public static void Save(string folder, LlamaForCausalLM model, TorchSharp.Modules.OptimizerHelper optimizer, TextTokenizer tokenizer,
+        long step, string recipeJson)
+    {
+        ModelFolder.Save(folder, model, tokenizer, ScalarType.Float32, staging =>
+        {
+            optimizer.save_state_dict(Path.Combine(staging, OptimizerFile));
+            File.WriteAllText(Path.Combine(staging, StateFile), new JsonObject { ["step"] = step }.ToJsonString());
+            File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
+        });
+    }
+
+    /// <summary>Loads weights and optimizer state; returns the step to continue from.</summary>
+    public static long Load(string folder, LlamaForCausalLM model, TorchSharp.Modules.OptimizerHelper optimizer)
+    {
+        string statePath = Path.Combine(folder, StateFile);
+        string optimizerPath = Path.Combine(folder, OptimizerFile);
+        if (!File.Exists(statePath) || !File.Exists(optimizerPath))
+            throw new TailorException($"{folder}: not a training checkpoint ({StateFile} or {OptimizerFile} is missing); start a new run instead of --resume.");
+        long step;
+        try
+        {
+            step = JsonNode.Parse(File.ReadAllText(statePath))?["step"]?.GetValue<long>()
+                ?? throw new TailorException($"{statePath}: field \"step\" is missing.");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new TailorException($"{statePath}: not valid trainer state ({e.Message.Split('\n')[0]}); the checkpoint is corrupt.");
+        }
+        HfCheckpoint.LoadInto(model, folder, model.Config.TieWordEmbeddings);
+        try
+        {
+            optimizer.load_state_dict(optimizerPath);
+        }
+        catch (Exception e) when (e is not TailorException)
+        {
+            throw new TailorException($"{optimizerPath}: the optimizer state does not fit this model/optimizer ({e.Message.Split('\n')[0]}); was the checkpoint written by another recipe?");
+        }
+        return step;
+    }
+}
