@@ -6,7 +6,7 @@ namespace Tailor.Recipes;
 /// Every knob of the Pretrain recipe with its default and the reason for it. A recipe file lists only what differs;
 /// <c>--key value</c> overrides win over the file. The whole record is printed at start and saved beside each checkpoint.
 /// </summary>
-public sealed class PretrainOptions
+public sealed record PretrainOptions
 {
     /// <summary>Corpus folder.</summary>
     [Description("folder with train.jsonl and valid.jsonl of {\"source\",\"text\"} documents (the committed subset trains the shipped small model)")]

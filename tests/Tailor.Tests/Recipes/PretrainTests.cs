@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tailor.Model;
+using Tailor.Recipes;
+
+namespace Tailor.Tests.Recipes;
+
+[Collection("TorchSharp")]
+public sealed class PretrainTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tailor-pretrain-").FullName;
+
+    /// <summary>A small deterministic corpus: the mechanism is under test here, not the language.</summary>
+    internal static string WriteCorpus(string dir)
+    {
+        string[] subjects = ["the cat", "a dog", "my friend", "the old man", "every child", "the river"];
+        string[] verbs = ["sees", "likes", "follows", "remembers", "paints", "crosses"];
+        string[] objects = ["the hill", "a red ball", "the quiet town", "an open door", "the morning sun", "a long road"];
+        var random = new Random(5);
+        string corpus = Path.Combine(dir, "corpus");
+        Directory.CreateDirectory(corpus);
+        foreach (var (file, count) in new[] { ("train.jsonl", 400), ("valid.jsonl", 40) })
+        {
+            using var w = new StreamWriter(Path.Combine(corpus, file));
+            for (int i = 0; i < count; i++)
+            {
+                var sentences = Enumerable.Range(0, 3).Select(_ =>
+                    $"{subjects[random.Next(subjects.Length)]} {verbs[random.Next(verbs.Length)]} {objects[random.Next(objects.Length)]}.");
+                w.WriteLine(new JsonObject { ["source"] = i % 2 == 0 ? "even" : "odd", ["text"] = string.Join(" ", sentences) }.ToJsonString());
+            }
+        }
+        return corpus;
+    }
+
+    private PretrainOptions Options(string output) => new()
+    {
+        Data = WriteCorpusOnce(), Output = output, Preset = "tiny", VocabSize = 300, Batch = 4, Sequence = 32,
+        MaxSteps = 24, WarmupSteps = 4, LogInterval = 1, EvalInterval = 12, EvalWindows = 8, CheckpointInterval = 8,
+    };
+
+    private string? _corpus;
+
+    private string WriteCorpusOnce() => _corpus ??= WriteCorpus(_dir);
+
+    private static double[] Losses(string output) => File.ReadLines(Path.Combine(output, "metrics.jsonl"))
+        .Select(l => JsonNode.Parse(l)!).Where(n => n["loss"] is not null).Select(n => n["loss"]!.GetValue<double>()).ToArray();
+
+    [Fact]
+    public void Training_lowers_the_loss_and_writes_a_loadable_model()
+    {
+        var result = Pretrain.Run(Options(Path.Combine(_dir, "run")));
+        Assert.False(result.Interrupted);
+        Assert.Equal(24, result.Steps);
+        Assert.True(result.Losses[^1].Loss < result.Losses[0].Loss - 0.5, $"loss went from {result.Losses[0].Loss} to {result.Losses[^1].Loss}");
+        Assert.Equal(["even", "odd"], result.ValidationLossBySource.Keys.Order());
+        using var model = PretrainedModel.Load(Path.Combine(_dir, "run", "final"));
+        Assert.Equal(24, JsonNode.Parse(File.ReadAllText(Path.Combine(_dir, "run", "checkpoint", "trainer_state.json")))!["step"]!.GetValue<long>());
+        var text = model.CreateGenerator().Generate(model.Tokenizer.Encode("the cat"), new() { MaxNewTokens = 8 }).Text;
+        Assert.False(string.IsNullOrEmpty(text));
+        Assert.True(File.Exists(Path.Combine(_dir, "run", "recipe.json")));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(_dir, "run", "tensorboard"), "events.out.tfevents.*"));
+    }
+
+    [Fact]
+    public void A_run_killed_mid_way_resumes_with_the_same_losses_as_an_uninterrupted_run()
+    {
+        var reference = Pretrain.Run(Options(Path.Combine(_dir, "whole")));
+
+        // Kill a real `tailor pretrain` process once its first checkpoint (step 8) is on disk, then resume in-process.
+        string killed = Path.Combine(_dir, "killed");
+        var o = Options(killed);
+        string cli = Path.Combine(AppContext.BaseDirectory, "Tailor.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { cli, "pretrain", "--data", o.Data, "--output", killed, "--preset", "tiny", "--vocab-size", "300",
+                "--batch", "4", "--sequence", "32", "--max-steps", "24", "--warmup-steps", "4", "--log-interval", "1",
+                "--eval-interval", "12", "--eval-windows", "8", "--checkpoint-interval", "8" },
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        using (var process = Process.Start(psi)!)
+        {
+            process.BeginErrorReadLine();
+            process.BeginOutputReadLine();
+            string state = Path.Combine(killed, "checkpoint", "trainer_state.json");
+            var deadline = Stopwatch.StartNew();
+            while (!File.Exists(state) && !process.HasExited && deadline.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
+            Assert.True(File.Exists(state), "the child process never wrote a checkpoint");
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        long reached = Losses(killed).Length;
+        Assert.InRange(reached, 8, 23);   // it died part-way
+
+        var resumed = Pretrain.Run(Options(killed) with { Resume = true });
+        Assert.Equal(24, resumed.Steps);
+        var whole = Losses(Path.Combine(_dir, "whole"));
+        var pieced = Losses(killed);
+        Assert.Equal(whole.Length, pieced.Length);
+        for (int i = 0; i < whole.Length; i++) Assert.True(Math.Abs(whole[i] - pieced[i]) < 1e-6, $"step {i + 1}: {whole[i]} vs {pieced[i]}");
+        Assert.Equal(reference.ValidationLoss!.Value, resumed.ValidationLoss!.Value, 6);
+    }
+
+    [Fact]
+    public void Cancelling_saves_a_checkpoint_that_resume_continues()
+    {
+        using var cancel = new CancellationTokenSource();
+        string output = Path.Combine(_dir, "cancelled");
+        var first = Pretrain.Run(Options(output), p => { if (p.Step == 5) cancel.Cancel(); }, cancel.Token);
+        Assert.True(first.Interrupted);
+        Assert.Equal(5, first.Steps);
+        var again = Assert.Throws<TailorException>(() => Pretrain.Run(Options(output)));
+        Assert.Contains("--resume", again.Message);
+        var rest = Pretrain.Run(Options(output) with { Resume = true });
+        Assert.Equal(24, rest.Steps);
+        Assert.Equal(24, Losses(output).Length);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+}
