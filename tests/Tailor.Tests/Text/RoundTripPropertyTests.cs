@@ -76,6 +76,21 @@ public class RoundTripPropertyTests
     });
 
     [Fact]
+    public void Encoding_from_many_threads_gives_the_same_ids_as_one_thread()
+    {
+        TextTokenizer llama = TokenizerFixtures.Get("llama3");
+        Random random = new(5);
+        string[] texts = [.. Enumerable.Range(0, 400).Select(_ => RandomText(random, allPlanes: true, literals: true))];
+        int[][] sequential = [.. texts.Select(t => llama.Encode(t, parseSpecial: true).ToArray())];
+
+        int[][] parallel = new int[texts.Length][];
+        Parallel.For(0, texts.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => parallel[i] = [.. llama.Encode(texts[i], parseSpecial: true)]);
+
+        for (int i = 0; i < texts.Length; i++)
+            Assert.Equal(sequential[i], parallel[i]);
+    }
+
+    [Fact]
     public void Lone_surrogates_are_encoded_as_replacement_characters()
     {
         TextTokenizer gpt2 = TokenizerFixtures.Get("gpt2");

@@ -115,6 +115,16 @@ public class TokenizerLoadErrorTests
     }
 
     [Fact]
+    public void Ids_beyond_the_supported_range_are_rejected()
+    {
+        // A huge id would make every consumer size its embedding matrix by it.
+        JsonObject root = Root();
+        root["added_tokens"]!.AsArray()[0]!["id"] = int.MaxValue;
+
+        Assert.Equal("added_tokens[0].id", Assert.Throws<TokenizerFormatException>(() => Load(root)).Field);
+    }
+
+    [Fact]
     public void An_unsupported_pre_tokenizer_is_rejected_by_name()
     {
         JsonObject root = Root();
