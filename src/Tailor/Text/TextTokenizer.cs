@@ -32,6 +32,7 @@ public sealed class TextTokenizer
     private readonly BpeTokenizer _model;
     private readonly byte[] _tokenizerJson;
     private readonly JsonObject? _config;
+    private readonly string? _loadedChatTemplate;
     private readonly PreTokenizerPipeline _preTokenizer;
     private readonly bool _nfc;
     private readonly bool _ignoreMerges;
@@ -84,7 +85,7 @@ public sealed class TextTokenizer
         SpecialIds = [.. _addedTokens.Where(t => t.Special).Select(t => t.Id).Order()];
 
         ModelMaxLength = config?.ModelMaxLength;
-        ChatTemplate = config?.ChatTemplate;
+        ChatTemplate = _loadedChatTemplate = config?.ChatTemplate;
         BosId = ResolveSpecial(config?.BosToken, "bos_token", KnownBos, config is not null, configSource);
         EosId = ResolveSpecial(config?.EosToken, "eos_token", KnownEos, config is not null, configSource);
         PadId = ResolveSpecial(config?.PadToken, "pad_token", KnownPad, config is not null, configSource);
@@ -322,8 +323,11 @@ public sealed class TextTokenizer
         if (_config is not null)
         {
             config = (JsonObject)_config.DeepClone();
-            config.Remove("chat_template");
-            if (ChatTemplate is not null)
+            if (ChatTemplate == _loadedChatTemplate)
+                return config; // untouched, including a list of named templates
+            if (ChatTemplate is null)
+                config.Remove("chat_template");
+            else
                 config["chat_template"] = ChatTemplate;
             return config;
         }

@@ -50,6 +50,9 @@ internal static class TokenizerJsonReader
     private const string Supported = "Tailor loads byte-level BPE tokenizers (GPT-2, Llama 3, Qwen 2/3 and the like)";
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
 
+    // Ids size embedding matrices downstream; the largest real vocabularies have about 260k entries.
+    private const int MaxId = (1 << 24) - 1;
+
     public static TokenizerDefinition Read(byte[] json, string source)
     {
         try
@@ -174,8 +177,8 @@ internal static class TokenizerJsonReader
         {
             string token = property.Name;
             string field = $"model.vocab[{Quote(token)}]";
-            if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt32(out int id) || id < 0)
-                throw Fail(source, field, $"the id must be a non-negative integer but is {Describe(property.Value)}.");
+            if (property.Value.ValueKind != JsonValueKind.Number || !property.Value.TryGetInt32(out int id) || id is < 0 or > MaxId)
+                throw Fail(source, field, $"the id must be an integer from 0 to {MaxId} but is {Describe(property.Value)}.");
             if (token.Length == 0)
                 throw Fail(source, field, "an empty token cannot be encoded. Remove the entry.");
             if (!ByteLevelAlphabet.IsAlphabetToken(token))
@@ -264,8 +267,8 @@ internal static class TokenizerJsonReader
             if (entry.ValueKind != JsonValueKind.Object)
                 throw Fail(source, field, $"must be an object but is {Describe(entry)}.");
             if (!entry.TryGetProperty("id", out JsonElement idElement) || idElement.ValueKind != JsonValueKind.Number
-                || !idElement.TryGetInt32(out int id) || id < 0)
-                throw Fail(source, field + ".id", "missing or not a non-negative integer.");
+                || !idElement.TryGetInt32(out int id) || id is < 0 or > MaxId)
+                throw Fail(source, field + ".id", $"missing or not an integer from 0 to {MaxId}.");
             string? content = OptionalString(entry, "content", field + ".content", source);
             if (string.IsNullOrEmpty(content))
                 throw Fail(source, field + ".content", "missing or empty; an added token needs its literal text.");

@@ -99,7 +99,7 @@ internal static class TokenizerJsonWriter
         foreach (AddedToken token in added)
         {
             if (token.Special && token.Content != bos && token.Content != eos && token.Content != pad)
-                additional.Add(token.Content);
+                additional.Add(JsonValue.Create(token.Content)); // not Add<T>: that path needs reflection-based serialization
         }
 
         JsonObject config = new()

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Tailor.Text;
 using Xunit.Sdk;
 
@@ -147,6 +148,27 @@ public class ReferenceTokenizerTests
         Assert.True(ids.Count > 1, "the emoji should take several byte tokens");
 
         Assert.Equal("\uFFFD", gpt2.Decode(ids.Take(1)));
+    }
+
+    [Fact]
+    public void Saving_a_loaded_tokenizer_keeps_its_files_and_updates_the_chat_template()
+    {
+        TextTokenizer qwen = TokenizerFixtures.LoadFromGz("qwen3");
+        string folder = BpeTrainerTests.TempFolder();
+
+        qwen.Save(folder);
+        JsonObject original = JsonNode.Parse(TokenizerFixtures.ReadGz("qwen3.tokenizer_config.json.gz"))!.AsObject();
+        JsonObject unchanged = JsonNode.Parse(File.ReadAllBytes(Path.Combine(folder, "tokenizer_config.json")))!.AsObject();
+        qwen.ChatTemplate = "{{ messages[0].content }}";
+        qwen.Save(folder);
+        TextTokenizer reloaded = TextTokenizer.Load(folder);
+
+        Assert.Equal(TokenizerFixtures.ReadGz("qwen3.tokenizer.json.gz"), File.ReadAllBytes(Path.Combine(folder, "tokenizer.json")));
+        Assert.True(JsonNode.DeepEquals(original, unchanged), "an unchanged config should be written back as it was");
+        Assert.Equal("{{ messages[0].content }}", reloaded.ChatTemplate);
+        Assert.Equal(qwen.EosId, reloaded.EosId);
+        Assert.Equal(qwen.PadId, reloaded.PadId);
+        Assert.Equal(131072, reloaded.ModelMaxLength);
     }
 
     private static string Tokens(TextTokenizer t, IEnumerable<int> ids) => string.Join(" ", ids.Select(id => Escape(t.IdToToken(id) ?? "?")));

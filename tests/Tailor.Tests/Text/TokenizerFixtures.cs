@@ -49,7 +49,8 @@ internal static class TokenizerFixtures
         return cases;
     }
 
-    private static TextTokenizer LoadFromGz(string name)
+    /// <summary>A new instance, for tests that change it.</summary>
+    public static TextTokenizer LoadFromGz(string name)
     {
         using FileStream json = File.OpenRead(Path.Combine(Folder, $"{name}.tokenizer.json.gz"));
         using GZipStream jsonGz = new(json, CompressionMode.Decompress);
