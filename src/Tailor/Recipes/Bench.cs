@@ -18,15 +18,16 @@ public sealed record BenchReport(
     string Device);
 
 /// <summary>One training-step measurement.</summary>
-public sealed record TrainBench(string Preset, long Parameters, int Batch, int Sequence, double TokensPerSecond,
-    double FlopsPerToken, double MfuFp32);
+public sealed record TrainBench(string Preset, string Precision, long Parameters, int Batch, int Sequence, double TokensPerSecond,
+    double FlopsPerToken, double Mfu);
 
 /// <summary>One decode measurement.</summary>
 public sealed record DecodeBench(string Preset, string DType, int PromptTokens, int NewTokens, double TokensPerSecond);
 
 /// <summary>
 /// The benchmark recipe: matmul peak (fp32 and bf16), training step tokens/s for the small and base shapes (AdamW
-/// included), and batch-1 decode tokens/s with the KV cache. MFU is model FLOPs per second over the measured fp32 peak.
+/// included; fp32 and bf16 autocast), and batch-1 decode tokens/s with the KV cache. MFU is model FLOPs per second over
+/// the measured matmul peak of the same precision.
 /// </summary>
 public static class Bench
 {
@@ -46,11 +47,16 @@ public static class Bench
         {
             var config = LlamaConfig.Preset(preset, vocab);
             int batch = quick ? 2 : 16, seq = quick ? 64 : 256, steps = quick ? 2 : preset == "small" ? 6 : 3;
-            double tps = TrainTokensPerSecond(config, batch, seq, steps, device);
-            double flops = FlopsPerToken(config, seq);
-            var t = new TrainBench(preset, config.ParameterCount(), batch, seq, tps, flops, tps * flops / (fp32 * 1e9));
-            training.Add(t);
-            log($"train {preset} ({t.Parameters / 1e6:F1}M, B={batch} T={seq}, AdamW): {tps:F0} tokens/s, MFU {t.MfuFp32:P0} of fp32 peak");
+            foreach (string precision in new[] { "fp32", "bf16" })
+            {
+                double tps = TrainTokensPerSecond(config, batch, seq, steps, device, precision == "bf16");
+                double flops = FlopsPerToken(config, seq);
+                double peak = precision == "bf16" ? bf16 : fp32;
+                var t = new TrainBench(preset, precision, config.ParameterCount(), batch, seq, tps, flops, tps * flops / (peak * 1e9));
+                training.Add(t);
+                log($"train {preset} {precision} ({t.Parameters / 1e6:F1}M, B={batch} T={seq}, AdamW): {tps:F0} tokens/s, " +
+                    $"MFU {t.Mfu:P0} of the measured {precision} matmul peak");
+            }
 
             int newTokens = quick ? 16 : 128;
             double dps = DecodeTokensPerSecond(config, 16, newTokens, device);
@@ -93,7 +99,7 @@ public static class Bench
     }
 
     /// <summary>Tokens/s of full training steps (forward, loss, backward, clip, AdamW, zero_grad) after one warm-up step.</summary>
-    public static double TrainTokensPerSecond(LlamaConfig config, int batch, int seq, int steps, Device device)
+    public static double TrainTokensPerSecond(LlamaConfig config, int batch, int seq, int steps, Device device, bool bf16 = false)
     {
         using var model = LlamaForCausalLM.FromConfig(config);
         model.to(device);
@@ -107,8 +113,12 @@ public static class Bench
         {
             if (step == 0) { Synchronize(device); sw = Stopwatch.StartNew(); }
             using var scope = NewDisposeScope();
-            var logits = model.call(x);                                                          // (B, T, V)
-            var loss = nn.functional.cross_entropy(logits.view(-1, config.VocabSize), y.reshape(-1));
+            Tensor loss;
+            using (Tailor.Torch.Autocast.Bf16(bf16))
+            {
+                var logits = model.call(x);                                                      // (B, T, V)
+                loss = nn.functional.cross_entropy(logits.view(-1, config.VocabSize).to_type(ScalarType.Float32), y.reshape(-1));
+            }
             loss.backward();
             nn.utils.clip_grad_norm_(model.parameters(), 1.0);
             opt.step();

@@ -109,8 +109,12 @@ public static class Pretrain
                     var batch = tensor(ids, [o.Batch, o.Sequence + 1], device: device);             // (B, T+1)
                     var x = batch.narrow(1, 0, o.Sequence);                                         // (B, T)
                     var y = batch.narrow(1, 1, o.Sequence);                                         // (B, T)
-                    var logits = model.call(x);                                                     // (B, T, V)
-                    var loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), y.reshape(-1)) / o.GradAccum;
+                    Tensor loss;
+                    using (Autocast.Bf16(o.Precision == "bf16"))
+                    {
+                        var logits = model.call(x);                                                 // (B, T, V)
+                        loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), y.reshape(-1)) / o.GradAccum;
+                    }
                     loss.backward();
                     lossSum.add_(loss.detach());
                 }
