@@ -8,8 +8,9 @@ Steps:
  1. extract documents per source; normalise (NFC, whitespace, paragraphs as "\\n\\n");
  2. leakage: drop the Debian description of every package whose source package is held out
     (dev or test in the Debian tasks, by common.package_split, plus every package or source package
-    named in a task dev/test file), and drop any paragraph, in any source, whose key() equals a
-    paragraph, summary, sentence or segment of any task dev/test file;
+    named in a task dev/test file, plus packages whose own name is such a source package), and drop any paragraph, in any source, whose key() equals a
+    paragraph, summary, sentence or segment of any task dev/test file, or that shares a run of NGRAM
+    words with a paragraph of a held-out Debian text (near-duplicates);
  3. dedupe: a paragraph whose key() (case, punctuation and spacing folded) was already seen in an
     earlier document is dropped (keys under 20 characters are exempt: headings, "Amen."), then
     whole documents with an already seen key;
@@ -36,6 +37,9 @@ VALID_FRACTION = 0.03
 SUBSET_BYTES = 8_000_000
 SUBSET_VALID_BYTES = 500_000
 MIN_DEDUPE_KEY = 20
+# A corpus paragraph that shares any run of NGRAM words with a held-out Debian text (summarization
+# text, translation source) is a near-duplicate of it (a fork's or sibling package's reworded copy).
+NGRAM = 13
 MIN_WORDS = {"debian_desc": 20}          # shorter descriptions are nearly all packaging templates
 DEFAULT_MIN_WORDS = 3
 # GCIDE alone is ~29 MB and WordNet ~12 MB of definitions; capped so that running prose dominates.
@@ -119,9 +123,15 @@ def licence_of(pkgdir):
     return LICENCE_TEXT.get(name, "see debian/copyright"), copyright_file
 
 
+def ngrams(k, n=NGRAM):
+    w = k.split()
+    return (" ".join(w[i:i + n]) for i in range(len(w) - n + 1))
+
+
 def eval_exclusions():
-    """Package names, source package names and text keys of every task dev/test item."""
-    packages, sources, keys = set(), set(), set()
+    """Package names, source package names, text keys and NGRAM-word runs (per paragraph of the
+    Debian tasks' English side) of every task dev/test item."""
+    packages, sources, keys, grams = set(), set(), set(), set()
     tasks = os.path.join(DATA_OUT, "tasks")
     files = sorted(glob.glob(os.path.join(tasks, "*.dev.jsonl")) + glob.glob(os.path.join(tasks, "*.test.jsonl")))
     if not files:
@@ -137,15 +147,18 @@ def eval_exclusions():
                     keys.add(key(r[field]))
                     for p in r[field].split("\n\n"):
                         keys.add(key(p))
+                        if field in ("text", "source") and "package" in r:
+                            grams.update(ngrams(key(p)))
     keys.discard("")
-    return files, packages, sources, keys
+    return files, packages, sources, keys, grams
 
 
 def main():
     versions = lock_versions()
     stats = {"sources": {}}
-    files, eval_pkgs, eval_srcs, eval_keys = eval_exclusions()
-    log(f"pretrain: {len(eval_pkgs)} packages / {len(eval_srcs)} source packages / {len(eval_keys)} text keys in task dev/test files")
+    files, eval_pkgs, eval_srcs, eval_keys, eval_grams = eval_exclusions()
+    log(f"pretrain: {len(eval_pkgs)} packages / {len(eval_srcs)} source packages / {len(eval_keys)} text keys / "
+        f"{len(eval_grams)} {NGRAM}-word runs in task dev/test files")
 
     # 1. extract
     raw = {}
@@ -161,7 +174,9 @@ def main():
     kept_desc, removed_pkgs = [], []
     for package, text in raw["debian_desc"]:
         src = srcmap.get(package, package)
-        if package in eval_pkgs or src in eval_srcs or package_split(src) != "train":
+        # A package named like a held-out source package is dropped too: names can move between
+        # sources across releases (bookworm's binary "linphone" vs trixie's source "linphone").
+        if package in eval_pkgs or package in eval_srcs or src in eval_srcs or package_split(src) != "train":
             removed_pkgs.append(package)
         else:
             kept_desc.append((package, text))
@@ -186,6 +201,9 @@ def main():
                     continue
                 if k in eval_keys:
                     c["paragraphs_matching_eval_removed"] += 1
+                    continue
+                if any(g in eval_grams for g in ngrams(k)):
+                    c["paragraphs_near_eval_removed"] += 1
                     continue
                 if len(k) >= MIN_DEDUPE_KEY:
                     if k in seen_para:
@@ -220,7 +238,9 @@ def main():
     stats["leakage"] = {"eval_files": [rel(f) for f in files], "debian_packages_removed": len(removed_pkgs),
                         "debian_packages_removed_named_in_eval_files": len(eval_pkgs & set(removed_pkgs)),
                         "paragraphs_matching_eval_removed": sum(s.get("paragraphs_matching_eval_removed", 0)
-                                                                for s in stats["sources"].values())}
+                                                                for s in stats["sources"].values()),
+                        f"paragraphs_sharing_{NGRAM}_words_with_eval_removed": sum(s.get("paragraphs_near_eval_removed", 0)
+                                                                                   for s in stats["sources"].values())}
 
     # 5. split, order, write
     split_docs = {"train": [], "valid": []}

@@ -5,13 +5,16 @@ Inputs:  $DATA_WORK/indexes/bookworm/{Packages,Translation-en}
 Outputs: data/tasks/summarization.{train,dev,test}.jsonl
 Record:  {"id","package","source_package","text","summary"}; text keeps paragraphs ("\\n\\n") and list
          lines ("\\n"), summary is the synopsis.
-One pair per source package. Split by source package with common.package_split (shared with translation).
+One pair per source package. Split by source package with common.package_split (shared with translation);
+a dev item sharing a run of 13 words with a test item, and a train item sharing one with a dev or test
+item, is dropped (near-duplicate descriptions of forks and sibling packages).
 """
 import os
 import re
 from collections import defaultdict
 
-from common import DATA_OUT, clean_text, key, log, package_split, rel, render_description, words, write_jsonl, write_stats
+from common import (DATA_OUT, clean_text, drop_near_duplicates, key, log, package_split, rel, render_description, words,
+                    write_jsonl, write_stats)
 from debian_index import index_path, packages, translations
 
 MIN_WORDS, MAX_WORDS = 30, 400
@@ -111,9 +114,16 @@ def main():
     stats["filters"]["duplicate_synopsis"] = counts["duplicate_synopsis"]
     stats["filters"]["pairs"] = len(out)
 
+    # Near-duplicates across splits (a fork's copy of a held-out description) leave the less held-out split.
+    by_split = {sp: [r for r in out if package_split(r["source_package"]) == sp] for sp in ("train", "dev", "test")}
+    by_split["dev"], n_dev = drop_near_duplicates(by_split["test"], by_split["dev"], "text")
+    by_split["train"], n_train = drop_near_duplicates(by_split["test"] + by_split["dev"], by_split["train"], "text")
+    stats["filters"]["dev_near_duplicates_of_test_dropped"] = n_dev
+    stats["filters"]["train_near_duplicates_of_held_out_dropped"] = n_train
+
     stats["outputs"] = {}
     for split in ("train", "dev", "test"):
-        recs = [r for r in out if package_split(r["source_package"]) == split]
+        recs = by_split[split]
         path = os.path.join(DATA_OUT, "tasks", f"summarization.{split}.jsonl")
         write_jsonl(path, recs)
         stats["outputs"][rel(path)] = {"records": len(recs),

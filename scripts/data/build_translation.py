@@ -10,14 +10,16 @@ translates (md5 of the Description-en value plus "\\n"), so English and target a
 description gives one synopsis pair and, when both sides have the same number of paragraphs, one pair
 per paragraph. Split by source package with common.package_split, shared with summarization. A
 segment whose English text occurs in packages of different splits is kept only in the least
-held-out of them (train before dev before test), so no test source text is ever seen in training.
+held-out of them (train before dev before test), so no test source text is ever seen in training; a
+dev segment sharing a run of 13 words with a test segment, and a train segment sharing one with a dev or
+test segment, is dropped (near-duplicates).
 """
 import hashlib
 import os
 import sys
 from collections import defaultdict
 
-from common import (DATA_OUT, clean_text, key, log, package_split, rel, render_description, sha256_file, trim_by_group,
+from common import (DATA_OUT, clean_text, drop_near_duplicates, key, log, package_split, rel, render_description, sha256_file, trim_by_group,
                     words, write_jsonl, write_stats)
 from debian_index import index_path, source_map, translations
 
@@ -103,6 +105,9 @@ def main(langs):
             for r in kept:
                 seen_targets.add(key(r["target"]))
             by_split[split] = sorted(kept, key=lambda r: r["id"])
+        by_split["dev"], c["dev_near_duplicates_of_test_dropped"] = drop_near_duplicates(by_split["test"], by_split["dev"], "source")
+        by_split["train"], c["train_near_duplicates_of_held_out_dropped"] = drop_near_duplicates(
+            by_split["test"] + by_split["dev"], by_split["train"], "source")
         out = {}
         full = os.path.join(DATA_OUT, "tasks", "full", f"translation-en-{lang}.train.jsonl")
         write_jsonl(full, by_split["train"])

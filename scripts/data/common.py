@@ -263,3 +263,27 @@ def trim_by_group(records, budget_bytes, salt, group=lambda r: r["package"]):
             keep.add(g)
             used += size[g]
     return [r for r in records if group(r) in keep]
+
+
+# Runs of NEAR_DUP_WORDS words (over key()) shared between two paragraphs mark them as near-duplicates:
+# a fork's or sibling package's reworded copy of one upstream description.
+NEAR_DUP_WORDS = 13
+
+
+def paragraph_ngrams(text, n=NEAR_DUP_WORDS):
+    """The set of n-word runs of key() of each paragraph (runs never cross a paragraph break)."""
+    out = set()
+    for p in text.split("\n\n"):
+        w = key(p).split()
+        out.update(" ".join(w[i:i + n]) for i in range(len(w) - n + 1))
+    return out
+
+
+def drop_near_duplicates(held, later, field):
+    """Records of `later` whose `field` shares a NEAR_DUP_WORDS run with any record of `held`
+    are removed; returns (kept, number removed)."""
+    grams = set()
+    for r in held:
+        grams |= paragraph_ngrams(r[field])
+    kept = [r for r in later if not (paragraph_ngrams(r[field]) & grams)]
+    return kept, len(later) - len(kept)
