@@ -30,7 +30,11 @@ SPLIT_ORDER = {"train": 0, "dev": 1, "test": 2}
 TRAIN_BYTES_CAP = 9_000_000
 
 
-def segments(value):
+def segments(value, lang="en"):
+    if lang == "fr":
+        # French DDTP translators write the no-break spaces of French typography (before ; : ! ? », after «
+        # and list dashes) as a visible U+22C5 DOT OPERATOR; our normalisation makes no-break spaces plain.
+        value = value.replace("\u22c5", " ")
     synopsis, paras = render_description(value)
     return [synopsis] + [clean_text(p) for p in paras]
 
@@ -68,7 +72,7 @@ def main(langs):
                     c["unaligned_descriptions"] += 1
                     continue
                 c["aligned_descriptions"] += 1
-                src_segs, tgt_segs = segments(en), segments(value)
+                src_segs, tgt_segs = segments(en), segments(value, lang)
                 if len(src_segs) != len(tgt_segs):
                     c["paragraph_count_mismatches"] += 1
                     src_segs, tgt_segs = src_segs[:1], tgt_segs[:1]

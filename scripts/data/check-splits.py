@@ -94,9 +94,10 @@ def main():
         grams_dev = set().union(*(paragraph_ngrams(r[field]) for r in sp["dev"]))
         report(f"{task}: dev {field}s sharing {NEAR_DUP_WORDS} words with test",
                sum(1 for r in sp["dev"] if paragraph_ngrams(r[field]) & grams_test))
+        grams_held = grams_test | grams_dev
         for train_name in [n for n in ("train", "train_full") if n in sp]:
             report(f"{task}: {train_name} {field}s sharing {NEAR_DUP_WORDS} words with dev/test",
-                   sum(1 for r in sp[train_name] if paragraph_ngrams(r[field]) & (grams_test | grams_dev)))
+                   sum(1 for r in sp[train_name] if not paragraph_ngrams(r[field]).isdisjoint(grams_held)))
         if task == "summarization" or task.startswith("translation"):
             n = sum(len(sp[x]) for x in ("test",))
             report(f"{task}: test has fewer than 1,000 records ({n})", int(n < 1000))

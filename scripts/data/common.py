@@ -198,7 +198,7 @@ def source_name(stanza):
     return src or stanza["package"]
 
 
-_BULLET = re.compile(r"^([-*+•o]|\d{1,2}[.)])\s+\S")
+_BULLET = re.compile(r"^([-*+o•·‣–—−]|\d{1,2}[.)])\s+\S")
 
 
 def render_description(value):
@@ -208,7 +208,7 @@ def render_description(value):
     ordinary lines are word-wrapped text and are joined with spaces; lines indented by two or more
     spaces are displayed verbatim by Debian's tools, so they start a new line here, except when they
     only continue the wrapped text of a list item above them. Lines that start with a list marker
-    ("-", "*", "+", "o", "1.") also start a new line, because authors use one-space bullets as lists.
+    ("-", "*", "+", "o", "•", "–", "−", "1.") also start a new line, because authors use one-space bullets as lists.
     """
     lines = value.split("\n")
     synopsis = clean_line(lines[0])
