@@ -170,6 +170,13 @@ public class BpeTrainerTests
     }
 
     [Fact]
+    public void Special_tokens_must_be_valid_text()
+    {
+        Assert.Throws<ArgumentException>(() => BpeTrainer.Train(["x"], new BpeTrainerOptions(SpecialTokens: ["<|endoftext|>", "<|pad|>", "bad\uD800"])));
+        Assert.Throws<ArgumentException>(() => BpeTrainer.Train(["x"], new BpeTrainerOptions(SpecialTokens: ["<|endoftext|>", "<|pad|>", "<|pad|>"])));
+    }
+
+    [Fact]
     public void Custom_special_tokens_get_the_last_ids_in_order()
     {
         BpeTrainerOptions options = new(VocabSize: 300, SpecialTokens: ["<s>", "</s>"], BosToken: "<s>", EosToken: "</s>", PadToken: null);
