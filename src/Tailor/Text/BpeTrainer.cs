@@ -47,6 +47,8 @@ public static class BpeTrainer
 {
     private const int BatchChars = 1 << 20;
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     /// <summary>Trains a tokenizer on <paramref name="texts"/> (documents, lines or chunks; they are never joined).</summary>
     /// <param name="texts">Training text; enumerated once.</param>
     /// <param name="options">Vocabulary size, minimum pair frequency, special tokens.</param>
@@ -85,6 +87,8 @@ public static class BpeTrainer
     {
         if (specials.Any(string.IsNullOrEmpty))
             throw new ArgumentException("Special tokens must be non-empty strings.", nameof(options));
+        if (specials.Any(s => !IsValidUtf16(s)))
+            throw new ArgumentException("Special tokens must be valid UTF-16 (no lone surrogates).", nameof(options));
         if (specials.Distinct(StringComparer.Ordinal).Count() != specials.Count)
             throw new ArgumentException("Special tokens must be distinct.", nameof(options));
         if (options.VocabSize < 256 + specials.Count)
@@ -97,6 +101,19 @@ public static class BpeTrainer
         {
             if (token is not null && !specials.Contains(token, StringComparer.Ordinal))
                 throw new ArgumentException($"{name} '{token}' is not one of the special tokens ({string.Join(", ", specials)}). Add it to SpecialTokens or set {name} to null.", nameof(options));
+        }
+    }
+
+    private static bool IsValidUtf16(string text)
+    {
+        try
+        {
+            _ = StrictUtf8.GetByteCount(text);
+            return true;
+        }
+        catch (EncoderFallbackException)
+        {
+            return false;
         }
     }
 

@@ -112,7 +112,8 @@ public class BpeTrainerTests
     {
         TextTokenizer trained = BpeTrainer.Train(TrainingCorpus.Documents(100_000), new BpeTrainerOptions(VocabSize: 800));
         trained.ChatTemplate = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
-        string folder = TempFolder();
+        using TempFolder temp = new();
+        string folder = temp.Path;
         trained.Save(folder);
 
         TextTokenizer loaded = TextTokenizer.Load(folder);
@@ -136,10 +137,10 @@ public class BpeTrainerTests
     public void Loading_the_tokenizer_json_file_alone_also_finds_the_config_beside_it()
     {
         TextTokenizer trained = BpeTrainer.Train(TrainingCorpus.Documents(20_000), new BpeTrainerOptions(VocabSize: 400, ModelMaxLength: 512));
-        string folder = TempFolder();
-        trained.Save(folder);
+        using TempFolder temp = new();
+        trained.Save(temp.Path);
 
-        TextTokenizer loaded = TextTokenizer.Load(Path.Combine(folder, "tokenizer.json"));
+        TextTokenizer loaded = TextTokenizer.Load(Path.Combine(temp.Path, "tokenizer.json"));
 
         Assert.Equal(512, loaded.ModelMaxLength);
         Assert.Equal(trained.PadId, loaded.PadId);
@@ -170,6 +171,13 @@ public class BpeTrainerTests
     }
 
     [Fact]
+    public void Special_tokens_must_be_valid_text()
+    {
+        Assert.Throws<ArgumentException>(() => BpeTrainer.Train(["x"], new BpeTrainerOptions(SpecialTokens: ["<|endoftext|>", "<|pad|>", "bad\uD800"])));
+        Assert.Throws<ArgumentException>(() => BpeTrainer.Train(["x"], new BpeTrainerOptions(SpecialTokens: ["<|endoftext|>", "<|pad|>", "<|pad|>"])));
+    }
+
+    [Fact]
     public void Custom_special_tokens_get_the_last_ids_in_order()
     {
         BpeTrainerOptions options = new(VocabSize: 300, SpecialTokens: ["<s>", "</s>"], BosToken: "<s>", EosToken: "</s>", PadToken: null);
@@ -183,16 +191,9 @@ public class BpeTrainerTests
 
     internal static (byte[] Json, byte[] Config) SaveAndRead(TextTokenizer tokenizer)
     {
-        string folder = TempFolder();
-        tokenizer.Save(folder);
-        return (File.ReadAllBytes(Path.Combine(folder, "tokenizer.json")), File.ReadAllBytes(Path.Combine(folder, "tokenizer_config.json")));
-    }
-
-    internal static string TempFolder()
-    {
-        string folder = Path.Combine(Path.GetTempPath(), "tailor-tok-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(folder);
-        return folder;
+        using TempFolder folder = new();
+        tokenizer.Save(folder.Path);
+        return (File.ReadAllBytes(System.IO.Path.Combine(folder.Path, "tokenizer.json")), File.ReadAllBytes(System.IO.Path.Combine(folder.Path, "tokenizer_config.json")));
     }
 
     private static List<string[]> SavedMergeStrings(TextTokenizer tokenizer)

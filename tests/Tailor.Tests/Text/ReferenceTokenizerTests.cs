@@ -154,7 +154,8 @@ public class ReferenceTokenizerTests
     public void Saving_a_loaded_tokenizer_keeps_its_files_and_updates_the_chat_template()
     {
         TextTokenizer qwen = TokenizerFixtures.LoadFromGz("qwen3");
-        string folder = BpeTrainerTests.TempFolder();
+        using TempFolder temp = new();
+        string folder = temp.Path;
 
         qwen.Save(folder);
         JsonObject original = JsonNode.Parse(TokenizerFixtures.ReadGz("qwen3.tokenizer_config.json.gz"))!.AsObject();

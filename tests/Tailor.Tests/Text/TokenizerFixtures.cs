@@ -61,3 +61,13 @@ internal static class TokenizerFixtures
 }
 
 internal sealed record ReferenceCase(int Index, string Text, bool ParseSpecial, int[] Ids);
+
+/// <summary>A fresh folder under the temp directory, deleted on dispose.</summary>
+internal sealed class TempFolder : IDisposable
+{
+    public TempFolder() => Directory.CreateDirectory(Path);
+
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "tailor-tok-tests", Guid.NewGuid().ToString("N"));
+
+    public void Dispose() => Directory.Delete(Path, recursive: true);
+}

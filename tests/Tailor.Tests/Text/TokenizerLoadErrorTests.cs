@@ -14,7 +14,8 @@ public class TokenizerLoadErrorTests
     [Fact]
     public void A_missing_path_is_reported_with_the_path()
     {
-        string path = Path.Combine(BpeTrainerTests.TempFolder(), "nope", "tokenizer.json");
+        using TempFolder temp = new();
+        string path = Path.Combine(temp.Path, "nope", "tokenizer.json");
 
         TokenizerFormatException e = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(path));
 
@@ -24,9 +25,9 @@ public class TokenizerLoadErrorTests
     [Fact]
     public void A_folder_without_tokenizer_json_is_reported()
     {
-        string folder = BpeTrainerTests.TempFolder();
+        using TempFolder temp = new();
 
-        TokenizerFormatException e = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(folder));
+        TokenizerFormatException e = Assert.Throws<TokenizerFormatException>(() => TextTokenizer.Load(temp.Path));
 
         Assert.Contains("tokenizer.json", e.Message, StringComparison.Ordinal);
     }
