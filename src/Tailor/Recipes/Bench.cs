@@ -49,6 +49,11 @@ public static class Bench
             int batch = quick ? 2 : 16, seq = quick ? 64 : 256, steps = quick ? 2 : preset == "small" ? 6 : 3;
             foreach (string precision in new[] { "fp32", "bf16" })
             {
+                if (precision == "bf16" && !Tailor.Torch.Autocast.CpuHasNativeBf16 && device.type == DeviceType.CPU)
+                {
+                    log($"train {preset} bf16: skipped, this CPU has no native bf16 (AVX-512 BF16/AMX); libtorch would emulate it");
+                    continue;
+                }
                 double tps = TrainTokensPerSecond(config, batch, seq, steps, device, precision == "bf16");
                 double flops = FlopsPerToken(config, seq);
                 double peak = precision == "bf16" ? bf16 : fp32;

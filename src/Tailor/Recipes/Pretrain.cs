@@ -32,6 +32,7 @@ public static class Pretrain
         progress ??= _ => { };
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
         var device = TorchRuntime.SelectDevice(o.Device);
+        bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
         TorchRuntime.SetThreads(o.Threads);
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
@@ -78,7 +79,8 @@ public static class Pretrain
         }
         else if (File.Exists(metricsPath)) File.Delete(metricsPath);
         File.WriteAllText(Path.Combine(o.Output, "recipe.json"), RecipeOptions.ToJson(o));
-        Say($"model: {o.Preset}, {config.ParameterCount() / 1e6:F2}M parameters; {trainFile.Count:N0} training tokens; {validFile.Count:N0} validation tokens");
+        Say($"model: {o.Preset}, {config.ParameterCount() / 1e6:F2}M parameters; {trainFile.Count:N0} training tokens; " +
+            $"{validFile.Count:N0} validation tokens; precision {(bf16 ? "bf16 autocast" : "fp32")}");
 
         using var metrics = new MetricsLog(o.Output, append: o.Resume);
         var losses = new List<(long, double)>();
@@ -110,7 +112,7 @@ public static class Pretrain
                     var x = batch.narrow(1, 0, o.Sequence);                                         // (B, T)
                     var y = batch.narrow(1, 1, o.Sequence);                                         // (B, T)
                     Tensor loss;
-                    using (Autocast.Bf16(o.Precision == "bf16"))
+                    using (Autocast.Bf16(bf16))
                     {
                         var logits = model.call(x);                                                 // (B, T, V)
                         loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), y.reshape(-1)) / o.GradAccum;

@@ -97,8 +97,8 @@ public sealed record PretrainOptions
     public bool Resume { get; set; }
 
     /// <summary>Numeric precision of the forward pass.</summary>
-    [Description("fp32, or bf16: autocast matmuls to bfloat16 (weights, optimizer and loss stay fp32); ~2x faster on AVX-512 BF16 CPUs")]
-    public string Precision { get; set; } = "bf16";
+    [Description("auto, fp32 or bf16 (autocast matmuls to bfloat16; weights, optimizer, loss stay fp32). auto = bf16 only where the CPU has AVX-512 BF16/AMX: elsewhere bf16 is emulated and far slower")]
+    public string Precision { get; set; } = "auto";
 
     /// <summary>Device.</summary>
     [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
@@ -130,7 +130,7 @@ public sealed record PretrainOptions
             throw new TailorException($"min_learning_rate = {MinLearningRate}: must be between 0 and learning_rate.");
         if (WeightDecay < 0) throw new TailorException($"weight_decay = {WeightDecay}: must be 0 or more.");
         if (GradClip < 0) throw new TailorException($"grad_clip = {GradClip}: must be 0 (off) or positive.");
-        if (Precision is not ("fp32" or "bf16")) throw new TailorException($"precision = {Precision}: use fp32 or bf16.");
+        if (Precision is not ("auto" or "fp32" or "bf16")) throw new TailorException($"precision = {Precision}: use auto, fp32 or bf16.");
         if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new TailorException("beta1 and beta2 must be in [0, 1).");
     }
 }
