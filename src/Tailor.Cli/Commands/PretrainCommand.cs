@@ -12,6 +12,7 @@ public sealed class PretrainCommand : Command
 
     public override int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "ship") return Ship(args[1..]);
         var keys = RecipeOptions.Keys<PretrainOptions>();
         OptionSpec[] specs =
         [
@@ -21,7 +22,9 @@ public sealed class PretrainCommand : Command
         var cl = Parse(args, "tailor pretrain [--config FILE] [--KEY VALUE ...]",
             "Trains a Llama-style base model from scratch: tokenizer (trained on the corpus unless given), token files,\n" +
             "AdamW with warm-up + cosine decay, clipping, accumulation, validation, atomic checkpoints, exact --resume.\n" +
-            "Ctrl-C saves a checkpoint and exits; run again with --resume to continue. Defaults and their reasons:", specs);
+            "Ctrl-C saves a checkpoint and exits; run again with --resume to continue.\n" +
+            "'tailor pretrain ship --help' turns a finished run into a bf16 model folder with a model card.\n" +
+            "Defaults and their reasons:", specs);
         if (cl is null)
         {
             Console.WriteLine(RecipeOptions.Describe(new PretrainOptions()));
@@ -61,5 +64,26 @@ public sealed class PretrainCommand : Command
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    private int Ship(string[] args)
+    {
+        OptionSpec[] specs =
+        [
+            new("--run", "DIR", "a finished pre-training run folder (with final/, metrics.jsonl, recipe.json)"),
+            new("--output", "DIR", "where to write the shipped model folder"),
+            new("--name", "NAME", "the model's name on its card (default: the output folder's name)"),
+            new("--dtype", "bfloat16|float32", "weights dtype to ship (default bfloat16)"),
+        ];
+        var cl = Parse(args, "tailor pretrain ship --run DIR --output DIR [--name NAME] [--dtype bfloat16|float32]",
+            "Writes the run's final weights as a Hugging Face folder plus a README.md model card: recipe, corpus manifest\n" +
+            "hash, tokens seen, validation perplexity per source (measured now), and ten sampled continuations.", specs);
+        if (cl is null) return 0;
+        string output = cl.Required("--output");
+        var dtype = cl.Choice("--dtype", "bfloat16", "bfloat16", "float32") == "bfloat16"
+            ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
+        ModelCard.Ship(cl.Required("--run"), output, cl.String("--name") ?? Path.GetFileName(Path.GetFullPath(output).TrimEnd('/')), dtype);
+        Console.WriteLine($"wrote {output}");
+        return 0;
     }
 }

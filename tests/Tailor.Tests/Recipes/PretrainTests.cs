@@ -60,6 +60,16 @@ public sealed class PretrainTests : IDisposable
         Assert.False(string.IsNullOrEmpty(text));
         Assert.True(File.Exists(Path.Combine(_dir, "run", "recipe.json")));
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(_dir, "run", "tensorboard"), "events.out.tfevents.*"));
+
+        string shipped = Path.Combine(_dir, "shipped");
+        ModelCard.Ship(Path.Combine(_dir, "run"), shipped, "test-model");
+        string card = File.ReadAllText(Path.Combine(shipped, "README.md"));
+        Assert.Contains("| tokens seen | 3,072 |", card);
+        Assert.Contains("| even |", card);
+        Assert.Contains("\"max_steps\": 24", card);
+        Assert.Equal("bfloat16", LlamaConfig.FromPretrained(shipped).TorchDtype);
+        using var reloaded = PretrainedModel.Load(shipped);
+        Assert.Equal(model.Config.ParameterCount(), reloaded.Config.ParameterCount());
     }
 
     [Fact]
