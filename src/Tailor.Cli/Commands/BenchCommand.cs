@@ -15,6 +15,7 @@ public sealed class BenchCommand : Command
     [
         new("--quick", null, "short runs with small batches (a smoke test, not a measurement)"),
         new("--json", null, "print the report as JSON on stdout"),
+        new("--only", "SECTIONS", "comma-separated subset of matmul,train,decode (default: all)"),
         .. CommandLine.RuntimeOptions,
     ];
 
@@ -29,7 +30,11 @@ public sealed class BenchCommand : Command
         var device = TorchRuntime.SelectDevice(cl.String("--device", "cpu")!);
         TorchRuntime.SetThreads(cl.IntOrNull("--threads", 1));
         bool json = cl.Flag("--json");
-        var report = Bench.Run(device, cl.Flag("--quick"), line => (json ? Console.Error : Console.Out).WriteLine(line));
+        string[] all = ["matmul", "train", "decode"];
+        var sections = (cl.String("--only") ?? string.Join(',', all)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (string s in sections)
+            if (!all.Contains(s)) throw new UsageException($"--only {s}: expected a comma-separated subset of {string.Join(",", all)}.");
+        var report = Bench.Run(device, cl.Flag("--quick"), line => (json ? Console.Error : Console.Out).WriteLine(line), sections);
         if (json) Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }

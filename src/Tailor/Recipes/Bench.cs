@@ -32,14 +32,20 @@ public sealed record DecodeBench(string Preset, string DType, int PromptTokens, 
 public static class Bench
 {
     /// <summary>Runs every measurement. <paramref name="quick"/> shortens each one (for CI smoke runs).</summary>
-    public static BenchReport Run(Device device, bool quick, Action<string>? log = null)
+    public static BenchReport Run(Device device, bool quick, Action<string>? log = null, IReadOnlyCollection<string>? sections = null)
     {
         log ??= _ => { };
+        sections ??= ["matmul", "train", "decode"];
         int square = quick ? 512 : 1536;
-        double fp32 = MatmulGflops(square, ScalarType.Float32, device, quick ? 0.3 : 1.5);
-        log($"matmul {square}² fp32: {fp32:F0} GFLOP/s");
-        double bf16 = MatmulGflops(square, ScalarType.BFloat16, device, quick ? 0.3 : 1.5);
-        log($"matmul {square}² bf16: {bf16:F0} GFLOP/s");
+        // The peaks are needed for MFU, so they are measured whenever training is.
+        double fp32 = 0, bf16 = 0;
+        if (sections.Contains("matmul") || sections.Contains("train"))
+        {
+            fp32 = MatmulGflops(square, ScalarType.Float32, device, quick ? 0.3 : 1.5);
+            log($"matmul {square}² fp32: {fp32:F0} GFLOP/s");
+            bf16 = MatmulGflops(square, ScalarType.BFloat16, device, quick ? 0.3 : 1.5);
+            log($"matmul {square}² bf16: {bf16:F0} GFLOP/s{(Tailor.Torch.Autocast.CpuHasNativeBf16 ? "" : " (no native bf16 on this CPU: emulated)")}");
+        }
 
         var training = new List<TrainBench>();
         var decoding = new List<DecodeBench>();
@@ -47,7 +53,7 @@ public static class Bench
         {
             var config = LlamaConfig.Preset(preset, vocab);
             int batch = quick ? 2 : 16, seq = quick ? 64 : 256, steps = quick ? 2 : preset == "small" ? 6 : 3;
-            foreach (string precision in new[] { "fp32", "bf16" })
+            foreach (string precision in sections.Contains("train") ? ["fp32", "bf16"] : Array.Empty<string>())
             {
                 if (precision == "bf16" && !Tailor.Torch.Autocast.CpuHasNativeBf16 && device.type == DeviceType.CPU)
                 {
@@ -63,6 +69,7 @@ public static class Bench
                     $"MFU {t.Mfu:P0} of the measured {precision} matmul peak");
             }
 
+            if (!sections.Contains("decode")) continue;
             int newTokens = quick ? 16 : 128;
             double dps = DecodeTokensPerSecond(config, 16, newTokens, device);
             decoding.Add(new DecodeBench(preset, "float32", 16, newTokens, dps));
