@@ -145,6 +145,9 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The HF names of the four projections, in module order.</summary>
+    public static readonly IReadOnlyList<string> ProjectionNames = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
     /// <summary>The projection named <paramref name="name"/> (q_proj, k_proj, v_proj, o_proj).</summary>
     public nn.Module<Tensor, Tensor> this[string name] => name switch
     {
@@ -163,7 +166,9 @@ public sealed class Attention : nn.Module
             case "o_proj": _oProj = module; break;
             default: throw new ArgumentException($"no projection '{name}' in self_attn", nameof(name));
         }
-        register_module(name, module);
+        // In place: register_module refuses a taken name, and remove-then-add would move the key to the end of the
+        // state_dict. The new module registered its own components when it was built.
+        _internal_submodules[name] = module;
     }
 
     internal Tensor Forward(Tensor x, in AttentionContext ctx)
@@ -217,6 +222,9 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>The HF names of the three projections, in module order.</summary>
+    public static readonly IReadOnlyList<string> ProjectionNames = ["gate_proj", "up_proj", "down_proj"];
+
     /// <summary>The projection named <paramref name="name"/> (gate_proj, up_proj, down_proj).</summary>
     public nn.Module<Tensor, Tensor> this[string name] => name switch
     {
@@ -234,7 +242,9 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
             case "down_proj": _downProj = module; break;
             default: throw new ArgumentException($"no projection '{name}' in mlp", nameof(name));
         }
-        register_module(name, module);
+        // In place: register_module refuses a taken name, and remove-then-add would move the key to the end of the
+        // state_dict. The new module registered its own components when it was built.
+        _internal_submodules[name] = module;
     }
 
     /// <summary>(B, T, C) → (B, T, C).</summary>
