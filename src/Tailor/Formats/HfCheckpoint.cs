@@ -287,7 +287,7 @@ public static class HfCheckpoint
     }
 
     /// <summary>Renames the old folder away, the staged one in, then deletes the old one.</summary>
-    private static void SwapIn(string staging, string target, string parent, string name)
+    internal static void SwapIn(string staging, string target, string parent, string name)
     {
         if (!Directory.Exists(target))
         {
@@ -311,7 +311,7 @@ public static class HfCheckpoint
         TryDeleteFolder(replaced);
     }
 
-    private static void TryDeleteFolder(string path)
+    internal static void TryDeleteFolder(string path)
     {
         try
         {

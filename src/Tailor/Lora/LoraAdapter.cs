@@ -170,11 +170,11 @@ public static class LoraAdapter
                 stream.Write(new UTF8Encoding(false).GetBytes(configJson));
                 stream.Flush(flushToDisk: true);
             }
-            SwapIn(staging, target, parent, name);
+            HfCheckpoint.SwapIn(staging, target, parent, name);
         }
         catch
         {
-            TryDeleteFolder(staging);
+            HfCheckpoint.TryDeleteFolder(staging);
             throw;
         }
     }
@@ -314,43 +314,6 @@ public static class LoraAdapter
                 yield return new Slot($"model.layers.{i}.self_attn.{name}", name, layers[i].SelfAttention, null);
             foreach (string name in Mlp.ProjectionNames)
                 yield return new Slot($"model.layers.{i}.mlp.{name}", name, null, layers[i].FeedForward);
-        }
-    }
-
-    /// <summary>Renames the old folder away, the staged one in, then deletes the old one (as HfCheckpoint.Save does).</summary>
-    private static void SwapIn(string staging, string target, string parent, string name)
-    {
-        if (!Directory.Exists(target))
-        {
-            Directory.Move(staging, target);
-            return;
-        }
-        string replaced = Path.Combine(parent, $".{name}.replaced-{Guid.NewGuid():N}");
-        Directory.Move(target, replaced);
-        try
-        {
-            Directory.Move(staging, target);
-        }
-        catch
-        {
-            Directory.Move(replaced, target);   // put the old adapter back so a failed save changes nothing
-            throw;
-        }
-        TryDeleteFolder(replaced);
-    }
-
-    private static void TryDeleteFolder(string path)
-    {
-        try
-        {
-            if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A leftover hidden folder is harmless; the save itself has already succeeded or failed.
-        }
-        catch (UnauthorizedAccessException)
-        {
         }
     }
 }
