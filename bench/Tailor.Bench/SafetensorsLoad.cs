@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace Tailor.Bench;
 
-/// <summary>Loading the base shape (~30M parameters, 120 MB f32) from the page cache, both read modes.</summary>
+/// <summary>Loading the base shape (~17M parameters, 69 MB f32) from the page cache, both read modes.</summary>
 [MemoryDiagnoser]
 public class SafetensorsLoad
 {

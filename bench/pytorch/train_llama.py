@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 SHAPES = {  # vocab, d, layers, heads, ff — Tailor's presets
     "small": (8192, 256, 6, 8, 704),
-    "base": (8192, 512, 8, 8, 1376),
+    "base": (8192, 384, 8, 6, 1024),
 }
 
 

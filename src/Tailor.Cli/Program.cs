@@ -7,6 +7,8 @@ var commands = new Command[]
 {
     new TokenizerCommand(),
     new PretrainCommand(),
+    new FinetuneCommand(),
+    new InstructCommand(),
     new InfoCommand(),
     new GenerateCommand(),
     new ScoreCommand(),

@@ -22,7 +22,7 @@ public sealed class BenchCommand : Command
     public override int Run(string[] args)
     {
         var cl = Parse(args, "tailor bench [--quick] [--json] [--device cpu|cuda] [--threads N]",
-            "Measures, in one run: fp32/bf16 matmul peak; training step tokens/s for the small (~6M) and base (~30M)\n" +
+            "Measures, in one run: fp32/bf16 matmul peak; training step tokens/s for the small (~6M) and base (~17M)\n" +
             "shapes with AdamW (batch 16 x 256 tokens), fp32 and bf16 autocast, with model-FLOPs utilisation against\n" +
             "the measured matmul peak of the same precision;\n" +
             "and batch-1 decode tokens/s with the KV cache. Ratios are meaningful within one run only.", Specs);

@@ -143,8 +143,9 @@ public static class LoraAdapter
     /// <param name="model">A model with LoRA layers.</param>
     /// <param name="folder">The adapter folder to create or replace; its parent is created if needed.</param>
     /// <param name="config">The config the adapters were applied with; it must agree with the layers (rank, scaling, targets).</param>
+    /// <param name="extraFiles">Optional: writes more files (tokenizer, optimizer state) into the staging folder before the swap.</param>
     /// <exception cref="TailorException">No LoRA layers, or <paramref name="config"/> does not describe them.</exception>
-    public static void Save(LlamaForCausalLM model, string folder, LoraConfig config)
+    public static void Save(LlamaForCausalLM model, string folder, LoraConfig config, Action<string>? extraFiles = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(folder);
@@ -170,6 +171,7 @@ public static class LoraAdapter
                 stream.Write(new UTF8Encoding(false).GetBytes(configJson));
                 stream.Flush(flushToDisk: true);
             }
+            extraFiles?.Invoke(staging);
             HfCheckpoint.SwapIn(staging, target, parent, name);
         }
         catch

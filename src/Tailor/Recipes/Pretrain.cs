@@ -255,7 +255,8 @@ public static class Pretrain
         return Convert.ToHexStringLower(SHA256.HashData(f));
     }
 
-    private static void TruncateMetrics(string path, long step)
+    /// <summary>Drops metrics lines after <paramref name="step"/> (a resumed run writes them again).</summary>
+    internal static void TruncateMetrics(string path, long step)
     {
         if (!File.Exists(path)) return;
         var keep = File.ReadLines(path).Where(l =>

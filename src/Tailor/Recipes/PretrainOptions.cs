@@ -17,11 +17,11 @@ public sealed record PretrainOptions
     public string? Tokenizer { get; set; }
 
     /// <summary>Vocabulary for a newly trained tokenizer.</summary>
-    [Description("vocabulary of a newly trained tokenizer: 8k keeps the embedding small next to a ~6M-30M model")]
+    [Description("vocabulary of a newly trained tokenizer: 8k keeps the embedding small next to a ~6M-17M model")]
     public int VocabSize { get; set; } = 8192;
 
     /// <summary>Model shape preset.</summary>
-    [Description("model shape: tiny (<1M, tests), small (~6M), base (~30M)")]
+    [Description("model shape: tiny (<1M, tests), small (~6M), base (~17M)")]
     public string Preset { get; set; } = "small";
 
     /// <summary>Output folder.</summary>

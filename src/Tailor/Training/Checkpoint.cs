@@ -34,21 +34,43 @@ public static class Checkpoint
     /// <summary>Loads weights and optimizer state; returns the step to continue from.</summary>
     public static long Load(string folder, LlamaForCausalLM model, TorchSharp.Modules.OptimizerHelper optimizer)
     {
+        long step = ReadStep(folder);
+        HfCheckpoint.LoadInto(model, folder, model.Config.TieWordEmbeddings);
+        LoadOptimizerState(folder, optimizer);
+        return step;
+    }
+
+    /// <summary>
+    /// Loads only the optimizer state and the step (for checkpoints whose weights are loaded another way, e.g. a LoRA
+    /// adapter); returns the step to continue from.
+    /// </summary>
+    public static long LoadOptimizer(string folder, TorchSharp.Modules.OptimizerHelper optimizer)
+    {
+        long step = ReadStep(folder);
+        LoadOptimizerState(folder, optimizer);
+        return step;
+    }
+
+    private static long ReadStep(string folder)
+    {
         string statePath = Path.Combine(folder, StateFile);
         string optimizerPath = Path.Combine(folder, OptimizerFile);
         if (!File.Exists(statePath) || !File.Exists(optimizerPath))
             throw new TailorException($"{folder}: not a training checkpoint ({StateFile} or {OptimizerFile} is missing); start a new run instead of --resume.");
-        long step;
         try
         {
-            step = JsonNode.Parse(File.ReadAllText(statePath))?["step"]?.GetValue<long>()
+            return JsonNode.Parse(File.ReadAllText(statePath))?["step"]?.GetValue<long>()
                 ?? throw new TailorException($"{statePath}: field \"step\" is missing.");
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
             throw new TailorException($"{statePath}: not valid trainer state ({e.Message.Split('\n')[0]}); the checkpoint is corrupt.");
         }
-        HfCheckpoint.LoadInto(model, folder, model.Config.TieWordEmbeddings);
+    }
+
+    private static void LoadOptimizerState(string folder, TorchSharp.Modules.OptimizerHelper optimizer)
+    {
+        string optimizerPath = Path.Combine(folder, OptimizerFile);
         try
         {
             optimizer.load_state_dict(optimizerPath);
@@ -57,6 +79,5 @@ public static class Checkpoint
         {
             throw new TailorException($"{optimizerPath}: the optimizer state does not fit this model/optimizer ({e.Message.Split('\n')[0]}); was the checkpoint written by another recipe?");
         }
-        return step;
     }
 }

@@ -23,9 +23,17 @@ public static class RecipeOptions
         Properties<T>().First(p => SnakeCase(p.Name) == key).GetCustomAttribute<DescriptionAttribute>()?.Description ?? "";
 
     /// <summary>Defaults, then <paramref name="file"/> (if any), then <paramref name="overrides"/> (key → value text).</summary>
-    public static T Load<T>(string? file, IEnumerable<KeyValuePair<string, string>> overrides) where T : new()
+    public static T Load<T>(string? file, IEnumerable<KeyValuePair<string, string>> overrides) where T : new() =>
+        Load(file, overrides, new T());
+
+    /// <summary>
+    /// As <see cref="Load{T}(string?, IEnumerable{KeyValuePair{string, string}})"/>, starting from
+    /// <paramref name="initial"/> (a recipe's own defaults) instead of the type's; <paramref name="initial"/> is changed in place.
+    /// </summary>
+    public static T Load<T>(string? file, IEnumerable<KeyValuePair<string, string>> overrides, T initial)
     {
-        object options = new T();
+        ArgumentNullException.ThrowIfNull(initial);
+        object options = initial;
         if (file is not null)
         {
             if (!File.Exists(file)) throw new TailorException($"{file}: recipe file not found.");

@@ -50,6 +50,6 @@ public class LlamaConfigTests
     public void Small_and_base_presets_have_the_benchmark_shapes()
     {
         Assert.Equal(5_868_800, LlamaConfig.Preset("small", 4096).ParameterCount());
-        Assert.Equal(29_499_904, LlamaConfig.Preset("base", 8192).ParameterCount());
+        Assert.Equal(17_308_032, LlamaConfig.Preset("base", 8192).ParameterCount());
     }
 }

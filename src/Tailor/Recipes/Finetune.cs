@@ -1,0 +1,95 @@
+using Tailor.Data;
+using Tailor.Text;
+using Tailor.Training;
+
+namespace Tailor.Recipes;
+
+/// <summary>
+/// Task fine-tuning without instructions (the seed's "fine-tuned on a smaller, task-specific dataset"): every example is
+/// the bare input, a fixed separator and the answer — <c>input + "\n\n### Response:\n" + answer + EOS</c>
+/// (<see cref="PromptFormat.Plain"/>) — so the model learns the task from the data alone, never from a phrasing.
+/// Full or LoRA; the loop is <see cref="SupervisedTraining"/>.
+/// </summary>
+public static class Finetune
+{
+    /// <summary>Runs the recipe. Cancelling <paramref name="cancel"/> (Ctrl-C) saves a checkpoint and returns.</summary>
+    public static TuneResult Run(TuneOptions o, Action<TrainProgress>? progress = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Task is null && o.DataFiles().Count == 0)
+            throw new TailorException("finetune needs --task TASK (one of data/tasks) or --data FILE,... (your own JSONL).");
+        return SupervisedTraining.Run(o, (tokenizer, say) => BuildData(o, tokenizer, say), progress, cancel);
+    }
+
+    /// <summary>Reads and encodes the training and dev examples (plain format).</summary>
+    public static TuneData BuildData(TuneOptions o, TextTokenizer tokenizer, Action<string> say)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(say);
+        var encoder = new ExampleEncoder(tokenizer, PromptFormat.Plain, o.Model);
+        var policy = o.TruncationPolicy();
+        List<ChatExample> train = [];
+        var dev = new Dictionary<string, IReadOnlyList<ChatExample>>(StringComparer.Ordinal);
+        List<string> tasks = [];
+        if (o.Task is not null)
+        {
+            var (set, plain) = PlainTemplate(o, o.Task);
+            var records = TaskTemplates.ReadRecords(TaskFile(o, o.Task, "train"));
+            train.AddRange(Sample(records, Math.Min(o.Examples, records.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample()));
+            string devPath = TaskFile(o, o.Task, "dev", required: false);
+            if (o.DevExamples > 0 && File.Exists(devPath))
+            {
+                var devRecords = TaskTemplates.ReadRecords(devPath);
+                dev[o.Task] = [.. Sample(devRecords, Math.Min(o.DevExamples, devRecords.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample())];
+            }
+            tasks.Add(o.Task);
+            say($"task {o.Task}: {train.Count:N0} of {records.Count:N0} training records, plain format (input, \"### Response:\", answer, EOS)");
+        }
+        foreach (string file in o.DataFiles())
+        {
+            var read = InstructionReader.Read(file, new InstructionReadOptions(SkipBad: o.SkipBad));
+            if (read.Skipped.Total > 0) say(read.Skipped.ToString());
+            var examples = Sample(read.Examples, Math.Min(o.Examples, read.Examples.Count), o.Seed);
+            train.AddRange(examples);
+            tasks.Add(Path.GetFileNameWithoutExtension(file));
+            say($"{file}: {read.Format} format, {examples.Count:N0} of {read.Examples.Count:N0} examples");
+        }
+        var encoded = encoder.EncodeAll(train, o.Sequence, policy);
+        var devEncoded = dev.ToDictionary(kv => kv.Key, kv => encoder.EncodeAll(kv.Value, o.Sequence, policy).Examples, StringComparer.Ordinal);
+        return new TuneData("finetune", PromptFormat.Plain, encoded.Examples, devEncoded, encoded.Stats, tasks);
+    }
+
+    /// <summary>
+    /// The task's template set and its "plain" template: the bare first input field (<c>{text}</c>, <c>{source}</c>),
+    /// so that the answer field and options checks of the template file still apply.
+    /// </summary>
+    public static (TaskTemplateSet Set, TaskTemplate Plain) PlainTemplate(TuneOptions o, string task)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        string path = Path.Combine(o.Templates, task + ".json");
+        if (!File.Exists(path))
+            throw new TailorException($"{path}: no template file for task '{task}'. Known tasks are the files of {o.Templates}; check --task/--tasks or --templates.");
+        var set = TaskTemplates.Load(path);
+        return (set, new TaskTemplate("plain", TemplatePool.Train, "{" + set.Inputs[0] + "}"));
+    }
+
+    /// <summary>data/tasks/TASK.SPLIT.jsonl, checked to exist unless <paramref name="required"/> is false.</summary>
+    public static string TaskFile(TuneOptions o, string task, string split, bool required = true)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        string path = Path.Combine(o.TaskData, $"{task}.{split}.jsonl");
+        if (required && !File.Exists(path))
+            throw new TailorException($"{path}: not found. Task data lives in {o.TaskData} as TASK.{{train,dev,test}}.jsonl (rebuild with scripts/data/build-all.sh, or point --task-data elsewhere).");
+        return path;
+    }
+
+    /// <summary>The first <paramref name="count"/> items of a permutation seeded by <paramref name="seed"/> (all items, shuffled, when count ≥ size).</summary>
+    public static IReadOnlyList<T> Sample<T>(IReadOnlyList<T> items, int count, long seed)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        if (items.Count == 0 || count <= 0) return [];
+        var mixture = new ExamplesProportionalMixture([KeyValuePair.Create("all", items.Count)], items.Count);
+        return [.. mixture.Sample(Math.Min(count, items.Count), unchecked((int)seed)).Select(d => items[d.Index])];
+    }
+}

@@ -1,0 +1,407 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tailor.Data;
+using Tailor.Lora;
+using Tailor.Model;
+using Tailor.Text;
+using Tailor.Torch;
+using Tailor.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Tailor.Recipes;
+
+/// <summary>What a tuning run produced.</summary>
+/// <param name="Output">The run folder.</param>
+/// <param name="Steps">Optimizer steps done (the checkpoint's step when interrupted).</param>
+/// <param name="TokensSeen">Tokens in the rows trained on, padding excluded.</param>
+/// <param name="TrainedTokens">Tokens the loss was taken on (responses and their end-of-turn tokens).</param>
+/// <param name="DevLoss">Mean per-token dev loss over all tasks at the end (null without dev data).</param>
+/// <param name="DevLossByTask">Per-task dev loss at the end.</param>
+/// <param name="Interrupted">Stopped by cancellation; a checkpoint was saved.</param>
+/// <param name="Losses">Training loss per logged step.</param>
+/// <param name="FinalModel">final/: the full model (full tuning, or LoRA merged); null when not written.</param>
+/// <param name="Adapter">adapter/: the LoRA adapter alone (PEFT layout); null for full tuning.</param>
+/// <param name="Elapsed">Wall time of the run.</param>
+public sealed record TuneResult(string Output, long Steps, long TokensSeen, long TrainedTokens, double? DevLoss,
+    IReadOnlyDictionary<string, double> DevLossByTask, bool Interrupted, IReadOnlyList<(long Step, double Loss)> Losses,
+    string? FinalModel, string? Adapter, TimeSpan Elapsed);
+
+/// <summary>The examples a tuning recipe trains on, encoded, with what it needs to describe them.</summary>
+/// <param name="Stage">"finetune" or "instruct", written to tailor.json.</param>
+/// <param name="Format">The prompt layout of every example.</param>
+/// <param name="Train">Training examples, in draw order.</param>
+/// <param name="Dev">Dev examples per task (the same every measurement).</param>
+/// <param name="Stats">Truncation counts for the training examples.</param>
+/// <param name="Tasks">Task names, for tailor.json.</param>
+public sealed record TuneData(string Stage, PromptFormat Format, IReadOnlyList<EncodedExample> Train,
+    IReadOnlyDictionary<string, IReadOnlyList<EncodedExample>> Dev, EncodingStats Stats, IReadOnlyList<string> Tasks);
+
+/// <summary>
+/// The supervised loop both tuning recipes share: base model → optional LoRA → AdamW with warm-up + cosine → packed,
+/// loss-masked batches (block-diagonal attention, restarted positions) → dev loss per task → atomic checkpoints with
+/// exact resume → final model and/or adapter with <c>tailor.json</c> (stage, prompt format) beside it.
+/// </summary>
+/// <remarks>
+/// Batch n depends only on (seed, n): the rows are laid out once, each epoch's order is a seeded permutation, and the
+/// torch RNG (LoRA dropout) is reseeded from (seed, step) every step, so a resumed run repeats the uninterrupted one.
+/// </remarks>
+public static class SupervisedTraining
+{
+    /// <summary>The file in a tuned model folder that says how it was trained and how to prompt it.</summary>
+    public const string MarkerFile = "tailor.json";
+
+    /// <summary>
+    /// Runs the loop. <paramref name="build"/> makes the data from the base model's tokenizer (it may install a chat
+    /// template on it); the options must be valid.
+    /// </summary>
+    public static TuneResult Run(TuneOptions o, Func<TextTokenizer, Action<string>, TuneData> build, Action<TrainProgress>? progress,
+        CancellationToken cancel)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(build);
+        o.Validate();
+        progress ??= _ => { };
+        void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
+        var clock = Stopwatch.StartNew();
+        var device = TorchRuntime.SelectDevice(o.Device);
+        bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
+        TorchRuntime.SetThreads(o.Threads);
+        string checkpointDir = Path.Combine(o.Output, "checkpoint");
+        if (!o.Resume && Directory.Exists(checkpointDir))
+            throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
+        if (o.Resume && !Directory.Exists(checkpointDir))
+            throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
+
+        // 1. Base model and data.
+        using var loaded = PretrainedModel.Load(o.Model, device);
+        var model = loaded.Model;
+        var tokenizer = loaded.Tokenizer;
+        var data = build(tokenizer, Say);
+        if (data.Train.Count == 0) throw new TailorException("no training examples are left after encoding; see the preflight report above.");
+        var report = Preflight.Run(data.Train, tokenizer, data.Format, data.Stats);
+        Say(report.Text.TrimEnd());
+        foreach (string warning in report.Warnings) Say("warning: " + warning);
+
+        // 2. LoRA (or every weight), optimizer, and the checkpoint to resume from.
+        LoraConfig? lora = null;
+        if (o.Lora)
+        {
+            lora = new LoraConfig
+            {
+                Rank = o.LoraRank, Alpha = o.LoraAlpha, Dropout = o.LoraDropout, BaseModelNameOrPath = o.Model,
+                TargetModules = [.. o.LoraTargets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
+            };
+            lora.Validate("--lora-*");
+            if (o.Resume) LoraAdapter.Load(model, checkpointDir);
+            else
+            {
+                manual_seed(o.Seed);   // LoRA's A is random: seeded, so the same options give the same run
+                LoraAdapter.Apply(model, lora);
+            }
+            Say("LoRA " + LoraAdapter.Report(model));
+        }
+        else
+        {
+            foreach (var p in model.parameters()) p.requires_grad = true;
+            Say($"full tuning: {model.parameters().Sum(p => p.numel()):N0} trainable parameters");
+        }
+        model.train();
+        using var optimizer = Optimizers.AdamW(model, o.LearningRate, o.WeightDecay, o.Beta1, o.Beta2);
+        long startStep = 0;
+        string metricsPath = Path.Combine(o.Output, "metrics.jsonl");
+        Directory.CreateDirectory(o.Output);
+        if (o.Resume)
+        {
+            startStep = lora is null ? Checkpoint.Load(checkpointDir, model, optimizer) : Checkpoint.LoadOptimizer(checkpointDir, optimizer);
+            Pretrain.TruncateMetrics(metricsPath, startStep);
+            Say($"resumed from {checkpointDir} at step {startStep}");
+        }
+        else if (File.Exists(metricsPath)) File.Delete(metricsPath);
+        string recipeJson = RecipeOptions.ToJson(o);
+        File.WriteAllText(Path.Combine(o.Output, "recipe.json"), recipeJson);
+
+        // 3. Rows: packed (several examples per row, block-diagonal mask) or one example per row.
+        int padId = Packing.PadIdOf(tokenizer);
+        var rows = RowSource.Create(data.Train, o, padId);
+        Say($"{data.Train.Count:N0} examples in {rows.UnitCount:N0} {(o.Packing ? "packed rows" : "rows")}, {rows.BatchesPerEpoch:N0} batches per epoch; " +
+            $"{o.MaxSteps * o.GradAccum / (double)rows.BatchesPerEpoch:F2} epochs in {o.MaxSteps} steps");
+        var devBatches = data.Dev.ToDictionary(kv => kv.Key, kv => Batches(kv.Value, o.Batch, padId));
+
+        void SaveCheckpoint(long at)
+        {
+            void Extra(string staging)
+            {
+                optimizer.save_state_dict(Path.Combine(staging, Checkpoint.OptimizerFile));
+                File.WriteAllText(Path.Combine(staging, Checkpoint.StateFile), new JsonObject { ["step"] = at }.ToJsonString());
+                File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
+            }
+            if (lora is null) Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, at, recipeJson);
+            else LoraAdapter.Save(model, checkpointDir, lora, Extra);
+        }
+
+        using var metrics = new MetricsLog(o.Output, append: o.Resume);
+        var losses = new List<(long, double)>();
+        using var lossSum = zeros(1, device: device).DetachFromDisposeScope();
+        var windowClock = Stopwatch.StartNew();
+        long windowTokens = 0, tokensSeen = 0, trainedTokens = 0, step = startStep;
+        for (long s = 0; s < startStep; s++)
+            for (int micro = 0; micro < o.GradAccum; micro++)
+            {
+                var counted = rows.Batch(s * o.GradAccum + micro, o.Seed);
+                tokensSeen += counted.Sum(r => r.Used);
+                trainedTokens += counted.Sum(Targets);
+            }
+        double? lastDev = null;
+        var devByTask = new Dictionary<string, double>();
+        bool interrupted = false;
+
+        // 4. The loop.
+        for (; step < o.MaxSteps; step++)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                interrupted = true;
+                break;
+            }
+            double lr = Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
+            Optimizers.SetLearningRate(optimizer, lr);
+            manual_seed(Pretrain.BatchSeed(o.Seed, step, -1));   // dropout masks depend on (seed, step) only
+            var micros = Enumerable.Range(0, o.GradAccum).Select(m => rows.Batch(step * o.GradAccum + m, o.Seed)).ToList();
+            int stepTargets = Math.Max(1, micros.Sum(b => b.Sum(Targets)));
+            using (var scope = NewDisposeScope())
+            {
+                foreach (var micro in micros)
+                {
+                    using var batch = Packing.ToBatch(micro, device);
+                    Tensor loss;
+                    using (Autocast.Bf16(bf16))
+                    {
+                        var logits = model.Forward(batch.Ids, batch.Positions, batch.Mask);              // (B, T, V)
+                        // Sum over the step's trained tokens / their count: every response token weighs the same,
+                        // whatever micro-batch or row it falls in.
+                        loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32),
+                            batch.Labels.reshape(-1), ignore_index: Packing.IgnoreIndex, reduction: nn.Reduction.Sum) / stepTargets;
+                    }
+                    loss.backward();
+                    lossSum.add_(loss.detach());
+                    windowTokens += batch.Used;
+                    tokensSeen += batch.Used;
+                    trainedTokens += batch.Targets;
+                }
+                if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), o.GradClip);
+                optimizer.step();
+                optimizer.zero_grad();
+            }
+            long done = step + 1;
+
+            if (done % o.LogInterval == 0 || done == o.MaxSteps)
+            {
+                int stepsInWindow = (int)(done % o.LogInterval == 0 ? o.LogInterval : done % o.LogInterval);
+                double loss = lossSum.item<float>() / stepsInWindow;
+                lossSum.zero_();
+                losses.Add((done, loss));
+                double tps = windowTokens / windowClock.Elapsed.TotalSeconds;
+                double perStep = windowClock.Elapsed.TotalSeconds / stepsInWindow;
+                windowTokens = 0;
+                windowClock.Restart();
+                var eta = TimeSpan.FromSeconds((o.MaxSteps - done) * perStep);
+                metrics.Write(done, new() { ["loss"] = loss, ["lr"] = lr, ["tokens_per_s"] = tps });
+                progress(new TrainProgress(done, o.MaxSteps, loss, lr, tps, clock.Elapsed, eta, lastDev, null));
+            }
+            if (devBatches.Count > 0 && (done % o.EvalInterval == 0 || done == o.MaxSteps))
+            {
+                devByTask = DevLoss(model, devBatches, device);
+                lastDev = Pooled(devByTask, devBatches);
+                var values = new Dictionary<string, double> { ["dev_loss"] = lastDev.Value };
+                foreach (var (task, value) in devByTask) values[$"dev_loss/{task}"] = value;
+                metrics.Write(done, values);
+                progress(new TrainProgress(done, o.MaxSteps, null, lr, 0, clock.Elapsed, TimeSpan.Zero, lastDev,
+                    $"step {done}: dev loss {lastDev:F4} (" + string.Join(", ", devByTask.Select(kv => $"{kv.Key} {kv.Value:F3}")) + ")"));
+            }
+            if (done % o.CheckpointInterval == 0 && done < o.MaxSteps) SaveCheckpoint(done);
+        }
+
+        // 5. Checkpoint (always, so --resume works after Ctrl-C), then the outputs.
+        SaveCheckpoint(step);
+        string? final = null, adapter = null;
+        if (!interrupted)
+        {
+            model.eval();
+            var marker = Marker(o, data, step, tokensSeen, trainedTokens, lastDev, devByTask);
+            void Extra(string staging)
+            {
+                File.WriteAllText(Path.Combine(staging, MarkerFile), marker);
+                File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
+            }
+            if (lora is not null)
+            {
+                adapter = Path.Combine(o.Output, "adapter");
+                LoraAdapter.Save(model, adapter, lora, staging =>
+                {
+                    tokenizer.Save(staging);   // the chat template travels with the adapter
+                    Extra(staging);
+                });
+                if (o.Merge)
+                {
+                    LoraAdapter.Merge(model);
+                    final = Path.Combine(o.Output, "final");
+                    ModelFolder.Save(final, model, tokenizer, ScalarType.Float32, Extra);
+                }
+            }
+            else
+            {
+                final = Path.Combine(o.Output, "final");
+                ModelFolder.Save(final, model, tokenizer, ScalarType.Float32, Extra);
+            }
+        }
+        return new TuneResult(o.Output, step, tokensSeen, trainedTokens, lastDev, devByTask, interrupted, losses, final, adapter, clock.Elapsed);
+    }
+
+    /// <summary>Reads a model folder's <c>tailor.json</c> prompt format ("base", "plain" or "chatml"); null when absent.</summary>
+    public static string? PromptFormatOf(string folder)
+    {
+        string path = Path.Combine(folder, MarkerFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path))?["prompt_format"]?.GetValue<string>();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new TailorException($"{path}: not valid JSON with a string \"prompt_format\" ({e.Message.Split('\n')[0]}). Delete it or rewrite it.");
+        }
+    }
+
+    /// <summary>Targets (loss-bearing positions) in a row.</summary>
+    internal static int Targets(PackedSequence row)
+    {
+        int n = 0;
+        foreach (int label in row.Labels) if (label != Packing.IgnoreIndex) n++;
+        return n;
+    }
+
+    private static string Marker(TuneOptions o, TuneData data, long steps, long tokensSeen, long trainedTokens, double? dev,
+        Dictionary<string, double> devByTask)
+    {
+        var marker = new JsonObject
+        {
+            ["stage"] = data.Stage,
+            ["prompt_format"] = data.Format == PromptFormat.ChatMl ? "chatml" : "plain",
+            ["base_model"] = o.Model,
+            ["tasks"] = new JsonArray([.. data.Tasks.Select(t => JsonValue.Create(t))]),
+            ["template_pool"] = data.Stage == "instruct" ? o.Pool : null,
+            ["lora"] = o.Lora,
+            ["merged"] = o.Lora && o.Merge,
+            ["steps"] = steps,
+            ["examples"] = data.Train.Count,
+            ["tokens_seen"] = tokensSeen,
+            ["trained_tokens"] = trainedTokens,
+            ["dev_loss"] = dev,
+            ["dev_loss_by_task"] = new JsonObject(devByTask.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))),
+        };
+        return marker.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    private static List<IReadOnlyList<PackedSequence>> Batches(IReadOnlyList<EncodedExample> examples, int batch, int padId)
+    {
+        var batches = new List<IReadOnlyList<PackedSequence>>();
+        for (int i = 0; i < examples.Count; i += batch)
+            batches.Add(Packing.PadBatch([.. examples.Skip(i).Take(batch)], padId));
+        return batches;
+    }
+
+    /// <summary>Mean per-token loss of each task's dev examples, in eval mode without gradients.</summary>
+    private static Dictionary<string, double> DevLoss(LlamaForCausalLM model, Dictionary<string, List<IReadOnlyList<PackedSequence>>> dev, Device device)
+    {
+        var result = new Dictionary<string, double>(StringComparer.Ordinal);
+        model.eval();
+        using (no_grad())
+        {
+            foreach (var (task, batches) in dev)
+            {
+                double sum = 0;
+                long targets = 0;
+                foreach (var rows in batches)
+                {
+                    using var scope = NewDisposeScope();
+                    using var batch = Packing.ToBatch(rows, device);
+                    var logits = model.Forward(batch.Ids, batch.Positions, batch.Mask);
+                    sum += nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), batch.Labels.reshape(-1),
+                        ignore_index: Packing.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
+                    targets += batch.Targets;
+                }
+                if (targets > 0) result[task] = sum / targets;
+            }
+        }
+        model.train();
+        return result;
+    }
+
+    private static double Pooled(Dictionary<string, double> byTask, Dictionary<string, List<IReadOnlyList<PackedSequence>>> dev)
+    {
+        double sum = 0;
+        long n = 0;
+        foreach (var (task, loss) in byTask)
+        {
+            long t = dev[task].Sum(b => b.Sum(Targets));
+            sum += loss * t;
+            n += t;
+        }
+        return n == 0 ? double.NaN : sum / n;
+    }
+
+    /// <summary>
+    /// The training rows and their order: units (packed rows, or examples when not packing) laid out once; epoch e is
+    /// the permutation seeded by (seed, e); micro-batch g is units [b·B, b·B + B) of epoch g / batchesPerEpoch.
+    /// </summary>
+    private sealed class RowSource
+    {
+        private readonly IReadOnlyList<PackedSequence>? _packed;
+        private readonly IReadOnlyList<EncodedExample>? _examples;
+        private readonly int _batch, _padId;
+        private readonly Dictionary<long, int[]> _orders = [];
+
+        private RowSource(IReadOnlyList<PackedSequence>? packed, IReadOnlyList<EncodedExample>? examples, int batch, int padId)
+        {
+            _packed = packed;
+            _examples = examples;
+            _batch = batch;
+            _padId = padId;
+            UnitCount = packed?.Count ?? examples!.Count;
+            BatchesPerEpoch = Math.Max(1, UnitCount / batch);
+        }
+
+        public int UnitCount { get; }
+
+        public int BatchesPerEpoch { get; }
+
+        public static RowSource Create(IReadOnlyList<EncodedExample> examples, TuneOptions o, int padId) =>
+            o.Packing ? new RowSource(Packing.Pack(examples, o.Sequence, padId), null, o.Batch, padId) : new RowSource(null, examples, o.Batch, padId);
+
+        public IReadOnlyList<PackedSequence> Batch(long index, long seed)
+        {
+            long epoch = index / BatchesPerEpoch;
+            int b = (int)(index % BatchesPerEpoch);
+            if (!_orders.TryGetValue(epoch, out int[]? order))
+            {
+                _orders.Clear();   // epochs advance monotonically; keep one
+                order = Permutation(UnitCount, seed, epoch);
+                _orders[epoch] = order;
+            }
+            var members = order.Skip(b * _batch).Take(Math.Min(_batch, UnitCount)).ToList();
+            return _packed is not null
+                ? [.. members.Select(i => _packed[i])]
+                : Packing.PadBatch([.. members.Select(i => _examples![i])], _padId);
+        }
+
+        private static int[] Permutation(int n, long seed, long epoch)
+        {
+            var random = new Random(Pretrain.BatchSeed(seed, epoch, 7));
+            int[] order = [.. Enumerable.Range(0, n)];
+            random.Shuffle(order);
+            return order;
+        }
+    }
+}

@@ -1,0 +1,182 @@
+using System.Text.Json.Nodes;
+using Tailor.Data;
+using Tailor.Lora;
+using Tailor.Model;
+using Tailor.Recipes;
+using Tailor.Tests.Data;
+using Tailor.Text;
+using static TorchSharp.torch;
+
+namespace Tailor.Tests.Recipes;
+
+/// <summary>
+/// The tuning recipes end to end on the real task data, with a tiny model that shares the shipped small model's
+/// tokenizer (the mechanism is under test, not the quality).
+/// </summary>
+[Collection("TorchSharp")]
+public sealed class TuneTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tailor-tune-").FullName;
+    private string? _base;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    /// <summary>A tiny random Llama with the shipped tokenizer, saved as a base model folder (no chat template).</summary>
+    private string Base()
+    {
+        if (_base is not null) return _base;
+        var tokenizer = TextTokenizer.Load(Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small"));
+        tokenizer.ChatTemplate = null;
+        var config = LlamaConfig.Preset("tiny", tokenizer.VocabSize);
+        config.EosTokenId = [tokenizer.EosId!.Value];
+        config.PadTokenId = tokenizer.PadId;
+        using var model = LlamaForCausalLM.FromConfig(config, seed: 3);
+        _base = Path.Combine(_dir, "base");
+        ModelFolder.Save(_base, model, tokenizer, ScalarType.Float32);
+        return _base;
+    }
+
+    private TuneOptions Options(string output, bool lora = false) => new()
+    {
+        Model = Base(), Output = Path.Combine(_dir, output), Task = null,
+        TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"),
+        Templates = InstructionFixtures.TemplatesFolder,
+        Examples = 96, Sequence = 192, Batch = 4, MaxSteps = 6, WarmupSteps = 2, LearningRate = 3e-3, MinLearningRate = 3e-4,
+        LogInterval = 1, EvalInterval = 3, CheckpointInterval = 2, DevExamples = 4, Threads = 1,
+        Lora = lora, LoraRank = 4, LoraAlpha = 8, LoraDropout = 0.1,
+    };
+
+    private static double[] Losses(string output) => [.. File.ReadLines(Path.Combine(output, "metrics.jsonl"))
+        .Select(l => JsonNode.Parse(l)!).Where(n => n["loss"] is not null).Select(n => n["loss"]!.GetValue<double>())];
+
+    [Fact]
+    public void Instruct_trains_on_the_mixture_and_writes_a_chat_model_with_its_template_and_marker()
+    {
+        var o = Options("instruct");
+        var result = Instruct.Run(o);
+        Assert.False(result.Interrupted);
+        Assert.Equal(6, result.Steps);
+        Assert.NotNull(result.FinalModel);
+        Assert.Null(result.Adapter);
+        Assert.Equal(["sentiment", "summarization", "translation-en-de", "translation-en-fr"], result.DevLossByTask.Keys.Order());
+        Assert.True(result.TrainedTokens > 0 && result.TrainedTokens < result.TokensSeen);
+        Assert.Equal("chatml", SupervisedTraining.PromptFormatOf(result.FinalModel!));
+        var marker = JsonNode.Parse(File.ReadAllText(Path.Combine(result.FinalModel!, SupervisedTraining.MarkerFile)))!;
+        Assert.Equal("instruct", marker["stage"]!.GetValue<string>());
+        Assert.Equal("train", marker["template_pool"]!.GetValue<string>());
+        using var tuned = PretrainedModel.Load(result.FinalModel!);
+        Assert.True(ChatTemplate.IsChatMl(tuned.Tokenizer.ChatTemplate));
+        Assert.Contains(tuned.Tokenizer.TokenToId(ChatTemplate.EndToken)!.Value, tuned.StopIds);
+        Assert.True(File.Exists(Path.Combine(o.Output, "recipe.json")));
+        Assert.NotEmpty(Directory.GetFiles(Path.Combine(o.Output, "tensorboard"), "events.out.tfevents.*"));
+        var devLines = File.ReadLines(Path.Combine(o.Output, "metrics.jsonl")).Where(l => l.Contains("dev_loss/sentiment", StringComparison.Ordinal));
+        Assert.Equal(2, devLines.Count());   // steps 3 and 6
+    }
+
+    [Fact]
+    public void Instruct_with_the_vague_pool_trains_on_vague_phrasings_only()
+    {
+        var o = Options("vague") with { Pool = "vague", MaxSteps = 1 };
+        var data = Instruct.BuildData(o, TextTokenizer.Load(Base()), _ => { });
+        var tokenizer = TextTokenizer.Load(Base());
+        var vague = TaskTemplates.LoadAll(o.Templates).Values.SelectMany(s => s.Pool(TemplatePool.Vague))
+            .Select(t => t.Prompt[..t.Prompt.IndexOf('{', StringComparison.Ordinal)]).Where(p => p.Length > 0).ToList();
+        int matched = data.Train.Count(e => vague.Any(v => tokenizer.Decode(e.Ids).Contains("user\n" + v, StringComparison.Ordinal)));
+        // Every vague prompt of the shipped templates starts with text before the input; prompts starting with the input
+        // cannot be told apart this way, so require most, not all.
+        Assert.True(matched > data.Train.Count / 2, $"{matched} of {data.Train.Count} examples start with a vague phrasing");
+    }
+
+    [Fact]
+    public void Finetune_uses_the_plain_format_with_the_bare_input_and_marks_it()
+    {
+        var o = Options("finetune") with { Task = "sentiment", MaxSteps = 2 };
+        var tokenizer = TextTokenizer.Load(Base());
+        var data = Finetune.BuildData(o, tokenizer, _ => { });
+        var records = TaskTemplates.ReadRecords(Path.Combine(o.TaskData, "sentiment.train.jsonl"));
+        string first = tokenizer.Decode(data.Train[0].Ids);
+        Assert.Contains(ExampleEncoder.PlainSeparator, first);
+        string input = first[..first.IndexOf(ExampleEncoder.PlainSeparator, StringComparison.Ordinal)];
+        var record = records.Single(r => r.Fields["text"] == input);
+        Assert.EndsWith(ExampleEncoder.PlainSeparator + record.Fields["label"] + "<|endoftext|>", first);
+        Assert.Equal(data.Train.Count, Math.Min(o.Examples, records.Count));
+
+        var result = Finetune.Run(o);
+        Assert.Equal("plain", SupervisedTraining.PromptFormatOf(result.FinalModel!));
+        Assert.Equal(["sentiment"], result.DevLossByTask.Keys);
+    }
+
+    [Fact]
+    public void Finetune_reads_your_own_alpaca_file_and_names_a_bad_line()
+    {
+        string file = Path.Combine(_dir, "mine.jsonl");
+        File.WriteAllLines(file, [
+            """{"instruction": "Say hi", "input": "", "output": "hi"}""",
+            """{"instruction": "Add", "input": "1 + 1", "output": "2"}""",
+            """{"instruction": "Broken", "output": 3}""",
+        ]);
+        var o = Options("mine") with { Task = null, Data = file, MaxSteps = 1 };
+        var e = Assert.Throws<TailorException>(() => Finetune.BuildData(o, TextTokenizer.Load(Base()), _ => { }));
+        Assert.Contains("mine.jsonl:3", e.Message, StringComparison.Ordinal);
+        var skipped = new List<string>();
+        var data = Finetune.BuildData(o with { SkipBad = true }, TextTokenizer.Load(Base()), skipped.Add);
+        Assert.Equal(2, data.Train.Count);
+        Assert.Contains(skipped, s => s.Contains("skipped 1 line", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_run_cancelled_mid_way_resumes_with_the_same_losses_as_an_uninterrupted_run(bool lora)
+    {
+        var whole = Instruct.Run(Options(lora ? "whole-lora" : "whole", lora));
+        Assert.Equal(6, whole.Steps);
+
+        var o = Options(lora ? "cut-lora" : "cut", lora);
+        using var cancel = new CancellationTokenSource();
+        var first = Instruct.Run(o, p => { if (p.Step == 3 && p.Loss is not null) cancel.Cancel(); }, cancel.Token);
+        Assert.True(first.Interrupted);
+        Assert.Equal(3, first.Steps);   // seen before step 4 starts: steps 1-3 are done and checkpointed
+        var second = Instruct.Run(o with { Resume = true });
+        Assert.False(second.Interrupted);
+        Assert.Equal(Losses(whole.Output), Losses(o.Output));
+        Assert.Equal(whole.TokensSeen, second.TokensSeen);
+    }
+
+    [Fact]
+    public void Lora_writes_a_peft_adapter_and_the_merged_model_gives_the_same_logits()
+    {
+        var o = Options("lora", lora: true) with { Merge = true, MaxSteps = 4 };
+        var result = Instruct.Run(o);
+        Assert.NotNull(result.Adapter);
+        Assert.True(File.Exists(Path.Combine(result.Adapter!, LoraAdapter.AdapterWeightsFile)));
+        Assert.True(File.Exists(Path.Combine(result.Adapter!, LoraAdapter.AdapterConfigFile)));
+        Assert.Equal("chatml", SupervisedTraining.PromptFormatOf(result.Adapter!));
+
+        using var merged = PretrainedModel.Load(result.FinalModel!);
+        using var unmerged = PretrainedModel.Load(o.Model);
+        LoraAdapter.Load(unmerged.Model, result.Adapter!);
+        unmerged.Model.eval();
+        using var scope = NewDisposeScope();
+        var ids = tensor(merged.Tokenizer.Encode("Review: the battery died after a week.").Select(i => (long)i).ToArray()).unsqueeze(0);
+        using var noGrad = no_grad();
+        var a = merged.Model.Forward(ids);
+        var b = unmerged.Model.Forward(ids);
+        Assert.True(a.allclose(b, rtol: 1e-4, atol: 1e-4), $"max diff {(a - b).abs().max().item<float>()}");
+        using var plainBase = PretrainedModel.Load(o.Model);
+        Assert.False(plainBase.Model.Forward(ids).allclose(a, rtol: 1e-4, atol: 1e-4), "training changed nothing");
+    }
+
+    [Fact]
+    public void Bad_options_are_refused_with_the_key_named()
+    {
+        Assert.Contains("pool = creative", Assert.Throws<TailorException>(() => (Options("x") with { Pool = "creative" }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("merge = true needs lora", Assert.Throws<TailorException>(() => (Options("x") with { Merge = true }).Validate()).Message, StringComparison.Ordinal);
+        var e = Assert.Throws<TailorException>(() => Instruct.Run(Options("x") with { Tasks = "sentiment,poetry" }));
+        Assert.Contains("poetry.json", e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "x", "checkpoint")));
+    }
+}
