@@ -5,6 +5,8 @@ Inputs:  $DATA_WORK/pkg/npm-sentiment/package/test/fixtures/{amazon,yelp,imdb}.j
 Outputs: data/tasks/sentiment.{train,dev,test}.jsonl   (Amazon + Yelp, stratified 70/10/20 by domain x label)
          data/tasks/sentiment-imdb.test.jsonl         (IMDB, whole, out-of-domain test; never trained on)
 Record:  {"id","source","text","label"}; label is "positive" or "negative".
+Also:    data/baselines/afinn-165.json — the AFINN-165 word list and negators of the same package
+         (package/languages/en/{labels,negators}.json, package/build/emoji.json), for the lexicon baseline of `tailor run`.
 """
 import json
 import os
@@ -31,6 +33,28 @@ def load(domain):
         out.append({"id": f"{domain}-{i:04d}", "source": domain, "text": text,
                     "label": "positive" if r["class"] == 1 else "negative"})
     return path, len(raw), dropped_empty, out
+
+
+def write_afinn():
+    """Copies the package's AFINN-165 valences and negators, with their source and hashes, into data/baselines/."""
+    en = os.path.join(DATA_WORK, "pkg", "npm-sentiment", "package", "languages", "en")
+    out = {"source": "npm sentiment@5.0.2", "files": {}, "licence": "package MIT (package/LICENSE.md); AFINN by Finn Arup Nielsen"}
+    for name in ("labels", "negators"):
+        path = os.path.join(en, name + ".json")
+        with open(path, encoding="utf-8") as f:
+            out[name] = json.load(f)
+        out["files"][name] = {"file": "package/languages/en/" + name + ".json", "sha256": sha256_file(path)}
+    # The package merges its emoji valences into the word list (lib/language-processor.js); keep them too.
+    path = os.path.join(DATA_WORK, "pkg", "npm-sentiment", "package", "build", "emoji.json")
+    with open(path, encoding="utf-8") as f:
+        out["emoji"] = json.load(f)
+    out["files"]["emoji"] = {"file": "package/build/emoji.json", "sha256": sha256_file(path)}
+    target = os.path.join(DATA_OUT, "baselines", "afinn-165.json")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(target, "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=0, sort_keys=True)
+        f.write("\n")
+    log(f"afinn: {len(out['labels'])} words, {len(out['negators'])} negators -> {rel(target)}")
 
 
 def main():
@@ -86,6 +110,7 @@ def main():
     for p, s in stats["outputs"].items():
         log(f"  {p}: {s}")
     write_stats("sentiment", stats)
+    write_afinn()
 
 
 if __name__ == "__main__":
