@@ -39,6 +39,31 @@ public sealed class ProgressBar
         }
     }
 
+    /// <summary>
+    /// Draws progress over items (evaluation, a stage of a run): done/total, rate and ETA. When stderr is redirected, a
+    /// line is printed at each tenth only.
+    /// </summary>
+    public void Items(string what, long done, long total, TimeSpan elapsed)
+    {
+        double fraction = total == 0 ? 1 : (double)done / total;
+        const int width = 24;
+        int filled = (int)Math.Round(fraction * width);
+        string bar = new string('█', filled) + new string('·', width - filled);
+        double rate = elapsed.TotalSeconds > 0 ? done / elapsed.TotalSeconds : 0;
+        var eta = rate > 0 ? TimeSpan.FromSeconds((total - done) / rate) : TimeSpan.Zero;
+        string text = $"{_label} {what} {bar} {done}/{total}  {rate:F1}/s  {Format(elapsed)} elapsed  ETA {Format(eta)}";
+        if (_interactive)
+        {
+            Console.Error.Write("\r" + text.PadRight(_lastWidth));
+            _lastWidth = text.Length;
+            if (done == total) Finish();
+        }
+        else if (done == total || (int)(10 * fraction) != (int)(10 * (total == 0 ? 1 : (double)(done - 1) / total)))
+        {
+            Console.Error.WriteLine(text);
+        }
+    }
+
     /// <summary>Prints a message above the bar.</summary>
     public void Line(string message)
     {

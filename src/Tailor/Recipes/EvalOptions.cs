@@ -1,0 +1,131 @@
+using System.ComponentModel;
+
+namespace Tailor.Recipes;
+
+/// <summary>
+/// Every knob of <see cref="Evaluate"/> with its default and reason. Exactly one of <see cref="Model"/>,
+/// <see cref="Endpoint"/> and <see cref="Baseline"/> names what is evaluated.
+/// </summary>
+public sealed record EvalOptions
+{
+    /// <summary>Model folder.</summary>
+    [Description("model folder (Hugging Face Llama/Qwen2); its tailor.json or chat template decides how it is prompted (see format)")]
+    public string? Model { get; set; }
+
+    /// <summary>OpenAI-compatible server.</summary>
+    [Description("evaluate a model behind an OpenAI-compatible server instead (vLLM, llama.cpp, Ollama, tailor serve): its base URL, e.g. http://127.0.0.1:8080/v1")]
+    public string? Endpoint { get; set; }
+
+    /// <summary>Model name at the endpoint.</summary>
+    [Description("the model name to send to the endpoint (its /v1/models lists them); null = the first it lists")]
+    public string? EndpointModel { get; set; }
+
+    /// <summary>API key of the endpoint.</summary>
+    [Description("bearer key for the endpoint; null = the OPENAI_API_KEY environment variable, if set")]
+    public string? ApiKey { get; set; }
+
+    /// <summary>A classic baseline instead of a model.</summary>
+    [Description("a classic baseline instead of a model: classic (AFINN lexicon for sentiment, Lead-1 for summaries, the source copied as 'translation'), or one of afinn, lead1, copy")]
+    public string? Baseline { get; set; }
+
+    /// <summary>Display name.</summary>
+    [Description("name in reports; null = the model folder's name (its parent's when the folder is final/ or adapter/)")]
+    public string? Name { get; set; }
+
+    /// <summary>Tasks.</summary>
+    [Description("comma-separated tasks: sentiment, sentiment-imdb (out-of-domain), summarization, translation-en-de, translation-en-fr")]
+    public string Tasks { get; set; } = "sentiment,sentiment-imdb,summarization,translation-en-de,translation-en-fr";
+
+    /// <summary>User task files.</summary>
+    [Description("comma-separated JSONL files of your own tasks: {\"input\", \"output\" or \"references\", optional \"id\", \"instruction\", \"options\"} (docs/evaluation.md)")]
+    public string? Data { get; set; }
+
+    /// <summary>Task data folder.</summary>
+    [Description("folder of TASK.{train,test}.jsonl")]
+    public string TaskData { get; set; } = "data/tasks";
+
+    /// <summary>Template folder.</summary>
+    [Description("folder of the instruction templates TASK.json (chat models are asked with the held-out eval pool)")]
+    public string Templates { get; set; } = "data/templates";
+
+    /// <summary>Output folder.</summary>
+    [Description("output folder: results.json and predictions.jsonl")]
+    public string Output { get; set; } = "runs/eval";
+
+    /// <summary>Items per task.</summary>
+    [Description("score a seeded subset of this many items per task (0 = the whole test set); the size is reported next to every CI")]
+    public int Limit { get; set; }
+
+    /// <summary>Seed.</summary>
+    [Description("seed of the subset, the k-shot examples and the template rotation")]
+    public long Seed { get; set; } = 1234;
+
+    /// <summary>k of k-shot.</summary>
+    [Description("k-shot: k solved examples from the train split before each item (base and chat models; fine-tuned models were trained zero-shot)")]
+    public int Shots { get; set; }
+
+    /// <summary>Prompt format.</summary>
+    [Description("auto (tailor.json's prompt_format, else chat if the tokenizer has a chat template, else base), base (a plain frame such as 'Review: ...\\nSentiment:'), plain (input + '### Response:', as finetune trains), chatml (instruction templates in the chat template)")]
+    public string Format { get; set; } = "auto";
+
+    /// <summary>How held-out templates are used.</summary>
+    [Description("chat models: rotate (each item asked with one held-out template in turn: cost 1x, per-template scores over disjoint thirds) or all (every item with every held-out template: cost 3x)")]
+    public string TemplateMode { get; set; } = "rotate";
+
+    /// <summary>Template pool.</summary>
+    [Description("template pool chat models are asked with: eval (held out from training) or train or vague")]
+    public string Pool { get; set; } = "eval";
+
+    /// <summary>Log-likelihood scoring.</summary>
+    [Description("also rank the label options of classification tasks by log-likelihood (acc, acc_norm as lm-evaluation-harness); not available for endpoints")]
+    public bool Loglik { get; set; } = true;
+
+    /// <summary>Batch size.</summary>
+    [Description("prompts generated together (left-padded, sorted by length so rows finish together)")]
+    public int BatchSize { get; set; } = 24;
+
+    /// <summary>Answer length cap factor.</summary>
+    [Description("multiplies each task's answer-length cap (sentiment 4, summarization 32, translation 96 tokens)")]
+    public double MaxNewTokensScale { get; set; } = 1.0;
+
+    /// <summary>AFINN lexicon.</summary>
+    [Description("AFINN-165 lexicon of the classic sentiment baseline (built by scripts/data/build-all.sh from npm sentiment)")]
+    public string Afinn { get; set; } = "data/baselines/afinn-165.json";
+
+    /// <summary>Device.</summary>
+    [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>Threads.</summary>
+    [Description("intra-op threads; null = libtorch's default (all cores)")]
+    public int? Threads { get; set; }
+
+    /// <summary>The tasks of <see cref="Tasks"/>.</summary>
+    public IReadOnlyList<string> TaskList() => Split(Tasks);
+
+    /// <summary>The files of <see cref="Data"/>.</summary>
+    public IReadOnlyList<string> DataFiles() => Split(Data);
+
+    /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
+    public void Validate()
+    {
+        int given = (Model is null ? 0 : 1) + (Endpoint is null ? 0 : 1) + (Baseline is null ? 0 : 1);
+        if (given != 1) throw new TailorException("give exactly one of --model DIR, --endpoint URL or --baseline NAME.");
+        if (Baseline is not null and not ("classic" or "afinn" or "lead1" or "copy"))
+            throw new TailorException($"baseline = {Baseline}: use classic, afinn, lead1 or copy.");
+        if (Limit < 0) throw new TailorException($"limit = {Limit}: must be 0 (all) or positive.");
+        if (Shots is < 0 or > 16) throw new TailorException($"shots = {Shots}: must be between 0 and 16.");
+        if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
+        if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");
+        if (Format is not ("auto" or "base" or "plain" or "chatml")) throw new TailorException($"format = {Format}: use auto, base, plain or chatml.");
+        if (TemplateMode is not ("rotate" or "all")) throw new TailorException($"template_mode = {TemplateMode}: use rotate or all.");
+        if (Pool is not ("eval" or "train" or "vague")) throw new TailorException($"pool = {Pool}: use eval, train or vague.");
+        if (TaskList().Count == 0 && DataFiles().Count == 0) throw new TailorException("no tasks: give --tasks and/or --data.");
+        foreach (string t in TaskList())
+            if (!Evaluation.EvalTask.Shipped.Contains(t))
+                throw new TailorException($"unknown task '{t}'; use {string.Join(", ", Evaluation.EvalTask.Shipped)}, or --data FILE for your own.");
+    }
+
+    private static IReadOnlyList<string> Split(string? list) =>
+        list is null ? [] : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+}

@@ -1,0 +1,101 @@
+using Tailor.Evaluation;
+using Tailor.Model;
+using Tailor.Recipes;
+using Tailor.Tests.Data;
+using Tailor.Text;
+using static TorchSharp.torch;
+
+namespace Tailor.Tests.Evaluation.Harness;
+
+/// <summary>`tailor eval` on a tiny random model with the shipped tokenizer: the mechanism, not the quality.</summary>
+[Collection("TorchSharp")]
+public sealed class EvaluateModelTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tailor-eval-").FullName;
+    private string? _model;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private string Model()
+    {
+        if (_model is not null) return _model;
+        var tokenizer = TextTokenizer.Load(Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small"));
+        var config = LlamaConfig.Preset("tiny", tokenizer.VocabSize);
+        config.EosTokenId = [tokenizer.EosId!.Value];
+        config.PadTokenId = tokenizer.PadId;
+        using var model = LlamaForCausalLM.FromConfig(config, seed: 5);
+        _model = Path.Combine(_dir, "model");
+        ModelFolder.Save(_model, model, tokenizer, ScalarType.Float32);
+        return _model;
+    }
+
+    private EvalOptions Options(string output) => new()
+    {
+        Model = Model(), Output = Path.Combine(_dir, output), Threads = 1, Limit = 3, MaxNewTokensScale = 0.25,
+        TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
+    };
+
+    [Fact]
+    public void Batched_continuation_log_probabilities_equal_one_sequence_at_a_time()
+    {
+        using var m = PretrainedModel.Load(Model());
+        var tok = m.Tokenizer;
+        (int[], int[])[] pairs =
+        [
+            ([.. tok.Encode("Review: great phone\nSentiment:")], [.. tok.Encode(" positive")]),
+            ([.. tok.Encode("Review: it broke after a day, do not buy\nSentiment:")], [.. tok.Encode(" negative")]),
+            ([.. tok.Encode("Hi")], [.. tok.Encode(" there, friend")]),
+        ];
+        var batched = Evaluate.ContinuationLogProbs(m.Model, pairs, batchSize: 3);
+        using var inference = inference_mode();
+        for (int i = 0; i < pairs.Length; i++)
+        {
+            var (p, c) = pairs[i];
+            long[] ids = [.. p.Select(x => (long)x), .. c.Select(x => (long)x)];
+            using var input = tensor(ids, [1, ids.Length]);
+            using var logits = m.Model.Forward(input);
+            using var logp = logits.log_softmax(-1);
+            double expected = 0;
+            for (int j = 0; j < c.Length; j++) expected += logp[0, p.Length + j - 1, c[j]].item<float>();
+            Assert.True(Math.Abs(expected - batched[i]) < 1e-3, $"pair {i}: batched {batched[i]}, alone {expected}");
+        }
+    }
+
+    [Fact]
+    public void A_chat_model_is_asked_with_every_held_out_template_and_results_round_trip()
+    {
+        var o = Options("chat") with { Format = "chatml", TemplateMode = "all", Tasks = "sentiment,translation-en-fr" };
+        var (run, items) = Evaluate.Run(o);
+        Assert.Equal("chat", run.Kind);
+        Assert.Equal(2 * 3 * 3, items.Count);
+        Assert.All(items, i => Assert.Contains("<|im_start|>assistant\n", i.Prompt));
+        var sentiment = run.Tasks[0];
+        Assert.Equal(["sentiment-10", "sentiment-11", "sentiment-12"], sentiment.ByTemplate.Keys.Order());
+        Assert.Contains("acc", sentiment.Metrics.Keys);
+        Assert.Equal("generation+loglik", sentiment.Mode);
+        Assert.All(items.Where(i => i.Task == "sentiment"), i => Assert.Contains("loglik_correct", i.Scores.Keys));
+        var (back, backItems) = EvalRun.Load(o.Output);
+        Assert.Equal(run.ModelHash, back.ModelHash);
+        Assert.Equal(items.Select(i => i.Prediction), backItems.Select(i => i.Prediction));
+    }
+
+    [Fact]
+    public void Answers_do_not_depend_on_the_batch_size()
+    {
+        var one = Evaluate.Run(Options("b1") with { BatchSize = 1, Tasks = "summarization,translation-en-de", Loglik = false }).Items;
+        var many = Evaluate.Run(Options("b4") with { BatchSize = 4, Tasks = "summarization,translation-en-de", Loglik = false }).Items;
+        Assert.Equal(one.Select(i => i.Prediction), many.Select(i => i.Prediction));
+    }
+
+    [Fact]
+    public void Base_prompts_with_shots_fit_the_context_and_start_with_solved_examples()
+    {
+        var (run, items) = Evaluate.Run(Options("shots") with { Shots = 2, Tasks = "summarization", Format = "base" });
+        Assert.Equal(2, run.Shots);
+        Assert.All(items, i => Assert.True(i.Prompt.Split("In one line:").Length is >= 2 and <= 4, i.Prompt));
+        Assert.Contains(items, i => i.Prompt.Split("In one line:").Length >= 3);
+    }
+}

@@ -1,0 +1,62 @@
+using Tailor.Evaluation;
+
+namespace Tailor.Tests.Evaluation.Harness;
+
+public sealed class OffTaskTests
+{
+    private static readonly EvalTask Sentiment = EvalTask.Get("sentiment", "data/tasks");
+    private static readonly EvalTask Summaries = EvalTask.Get("summarization", "data/tasks");
+    private static readonly EvalTask German = EvalTask.Get("translation-en-de", "data/tasks");
+    private static readonly EvalTask French = EvalTask.Get("translation-en-fr", "data/tasks");
+
+    [Theory]
+    [InlineData("positive", "positive")]
+    [InlineData(" Negative.", "negative")]
+    [InlineData("\"positive\"", "positive")]
+    [InlineData("negative - the reviewer hated it", "negative")]
+    [InlineData("positively", null)]
+    [InlineData("The man's a", null)]
+    [InlineData("", null)]
+    public void A_label_is_matched_only_as_a_whole_leading_word(string answer, string? label) =>
+        Assert.Equal(label, OffTask.MatchLabel(answer, ["positive", "negative"]));
+
+    [Fact]
+    public void Sentiment_answers_that_name_no_label_are_off_task()
+    {
+        Assert.Null(OffTask.Reason(Sentiment, "Great phone.", "positive"));
+        Assert.Equal("not_a_label", OffTask.Reason(Sentiment, "Great phone.", "The first part of"));
+        Assert.Equal("empty", OffTask.Reason(Sentiment, "Great phone.", "  "));
+    }
+
+    [Fact]
+    public void Summaries_longer_than_their_text_are_off_task()
+    {
+        Assert.Null(OffTask.Reason(Summaries, "a tool to convert images between many formats", "image converter"));
+        Assert.Equal("longer_than_input", OffTask.Reason(Summaries, "image tool", "a tool that converts images between formats"));
+    }
+
+    [Fact]
+    public void Degenerate_repetition_is_off_task_whatever_the_task()
+    {
+        Assert.Equal("repetition", OffTask.Reason(Summaries, string.Join(' ', Enumerable.Repeat("word", 40)), "the the the the the the the the the the"));
+        Assert.Equal("repetition", OffTask.Reason(German, "x", "das ist gut das ist gut das ist gut"));
+        Assert.Null(OffTask.Reason(German, "x", "Dieses Paket enthält die Dateien für die Bibliothek."));
+    }
+
+    [Theory]
+    [InlineData("This package contains the files for the library.", "en")]
+    [InlineData("Dieses Paket enthält die Dateien für die Bibliothek.", "de")]
+    [InlineData("Ce paquet contient les fichiers pour la bibliothèque.", "fr")]
+    [InlineData("Python-Bibliothek", null)]
+    [InlineData("", null)]
+    public void Language_id_names_the_language_or_abstains_on_short_text(string text, string? lang) =>
+        Assert.Equal(lang, OffTask.LanguageId(text));
+
+    [Fact]
+    public void A_translation_in_the_wrong_language_is_off_task()
+    {
+        Assert.Equal("wrong_language", OffTask.Reason(German, "x", "This package contains the files for the library."));
+        Assert.Equal("wrong_language", OffTask.Reason(French, "x", "Dieses Paket enthält die Dateien für die Bibliothek."));
+        Assert.Null(OffTask.Reason(French, "x", "Ce paquet contient les fichiers pour la bibliothèque."));
+    }
+}
