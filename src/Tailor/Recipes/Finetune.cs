@@ -32,19 +32,42 @@ public static class Finetune
         List<ChatExample> train = [];
         var dev = new Dictionary<string, IReadOnlyList<ChatExample>>(StringComparer.Ordinal);
         List<string> tasks = [];
-        if (o.Task is not null)
+        var taskNames = o.Task is null ? [] : o.Task.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (taskNames.Length == 1)
         {
-            var (set, plain) = PlainTemplate(o, o.Task);
-            var records = TaskTemplates.ReadRecords(TaskFile(o, o.Task, "train"));
+            string task = taskNames[0];
+            var (set, plain) = PlainTemplate(o, task);
+            var records = TaskTemplates.ReadRecords(TaskFile(o, task, "train"));
             train.AddRange(Sample(records, Math.Min(o.Examples, records.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample()));
-            string devPath = TaskFile(o, o.Task, "dev", required: false);
+            tasks.Add(task);
+            say($"task {task}: {train.Count:N0} of {records.Count:N0} training records, plain format (input, \"### Response:\", answer, EOS)");
+        }
+        else if (taskNames.Length > 1)
+        {
+            // Several tasks without instructions: the same capped examples-proportional mixture as instruct, each
+            // example in the bare plain format, so the model must tell the tasks apart from their inputs alone.
+            var sets = new Dictionary<string, (TaskTemplateSet Set, TaskTemplate Plain, IReadOnlyList<TaskRecord> Records)>(StringComparer.Ordinal);
+            foreach (string task in taskNames)
+            {
+                var (set, plain) = PlainTemplate(o, task);
+                sets[task] = (set, plain, TaskTemplates.ReadRecords(TaskFile(o, task, "train")));
+                tasks.Add(task);
+            }
+            var mixture = new ExamplesProportionalMixture([.. sets.Select(kv => KeyValuePair.Create(kv.Key, kv.Value.Records.Count))], o.MixtureCap);
+            foreach (var d in mixture.Sample(o.Examples, unchecked((int)o.Seed)))
+                train.Add(sets[d.Task].Set.Apply(sets[d.Task].Records[d.Index], sets[d.Task].Plain).ToChatExample());
+            say($"tasks {string.Join(", ", taskNames)}: {train.Count:N0} examples (cap {o.MixtureCap:N0}: " +
+                string.Join(", ", taskNames.Select(t => $"{t} {mixture.Rates[t]:P1}")) + "), plain format (input, \"### Response:\", answer, EOS)");
+        }
+        foreach (string task in taskNames)
+        {
+            var (set, plain) = PlainTemplate(o, task);
+            string devPath = TaskFile(o, task, "dev", required: false);
             if (o.DevExamples > 0 && File.Exists(devPath))
             {
                 var devRecords = TaskTemplates.ReadRecords(devPath);
-                dev[o.Task] = [.. Sample(devRecords, Math.Min(o.DevExamples, devRecords.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample())];
+                dev[task] = [.. Sample(devRecords, Math.Min(o.DevExamples, devRecords.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample())];
             }
-            tasks.Add(o.Task);
-            say($"task {o.Task}: {train.Count:N0} of {records.Count:N0} training records, plain format (input, \"### Response:\", answer, EOS)");
         }
         foreach (string file in o.DataFiles())
         {

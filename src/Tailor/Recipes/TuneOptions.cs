@@ -20,7 +20,7 @@ public sealed record TuneOptions
     public string Output { get; set; } = "runs/tune";
 
     /// <summary>Task of a fine-tune.</summary>
-    [Description("finetune only: the task trained without instructions (sentiment, summarization, translation-en-de, translation-en-fr); null when --data is given")]
+    [Description("finetune only: the task(s) trained without instructions (sentiment, summarization, translation-en-de, translation-en-fr; comma-separated for one model on several, mixed as instruct mixes them); null when --data is given")]
     public string? Task { get; set; } = "sentiment";
 
     /// <summary>Tasks of the instruction mixture.</summary>
@@ -48,7 +48,7 @@ public sealed record TuneOptions
     public string Pool { get; set; } = "train";
 
     /// <summary>Mixture size cap.</summary>
-    [Description("instruct only: examples-proportional mixing cap K (T5/FLAN): a task counts as at most K examples, so big translation sets do not drown sentiment")]
+    [Description("instruct and multi-task finetune: examples-proportional mixing cap K (T5/FLAN): a task counts as at most K examples, so big translation sets do not drown sentiment")]
     public int MixtureCap { get; set; } = 3000;
 
     /// <summary>Training examples to draw.</summary>

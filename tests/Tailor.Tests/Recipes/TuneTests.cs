@@ -110,6 +110,23 @@ public sealed class TuneTests : IDisposable
     }
 
     [Fact]
+    public void Finetune_on_several_tasks_mixes_them_in_the_plain_format_with_a_dev_loss_each()
+    {
+        var o = Options("finetune-multi") with { Task = "sentiment,summarization,translation-en-de", Examples = 60, MixtureCap = 1000 };
+        var tokenizer = TextTokenizer.Load(Base());
+        var data = Finetune.BuildData(o, tokenizer, _ => { });
+        Assert.Equal(60, data.Train.Count);
+        Assert.Equal(["sentiment", "summarization", "translation-en-de"], data.Tasks);
+        Assert.Equal(["sentiment", "summarization", "translation-en-de"], data.Dev.Keys.Order());
+        var texts = data.Train.Select(e => tokenizer.Decode(e.Ids)).ToList();
+        Assert.All(texts, t => Assert.Contains(ExampleEncoder.PlainSeparator, t));
+        Assert.DoesNotContain(texts, t => t.Contains("<|im_start|>", StringComparison.Ordinal));
+        // Every task is drawn: a sentiment answer, and answers that are not labels.
+        Assert.Contains(texts, t => t.EndsWith("positive<|endoftext|>", StringComparison.Ordinal) || t.EndsWith("negative<|endoftext|>", StringComparison.Ordinal));
+        Assert.True(texts.Count(t => !t.EndsWith("positive<|endoftext|>", StringComparison.Ordinal) && !t.EndsWith("negative<|endoftext|>", StringComparison.Ordinal)) > 20);
+    }
+
+    [Fact]
     public void Finetune_reads_your_own_alpaca_file_and_names_a_bad_line()
     {
         string file = Path.Combine(_dir, "mine.jsonl");
