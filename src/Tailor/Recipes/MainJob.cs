@@ -1,0 +1,401 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Tailor.Evaluation;
+using Tailor.Model;
+using Tailor.Text;
+using Tailor.Torch;
+using Tailor.Training;
+using static TorchSharp.torch;
+
+namespace Tailor.Recipes;
+
+/// <summary>What the main job reports while it runs.</summary>
+public sealed class RunEvents
+{
+    /// <summary>A stage starts: its 1-based number, the stage count, name and a description.</summary>
+    public Action<int, int, string, string>? StageStarted { get; init; }
+
+    /// <summary>A stage ended: name, wall time, whether it was skipped (inputs unchanged).</summary>
+    public Action<string, TimeSpan, bool>? StageFinished { get; init; }
+
+    /// <summary>Training progress of the current stage.</summary>
+    public Action<TrainProgress>? Train { get; init; }
+
+    /// <summary>Evaluation progress of the current stage: what, done, total, elapsed.</summary>
+    public Action<string, int, int, TimeSpan>? Items { get; init; }
+
+    /// <summary>A line of text.</summary>
+    public Action<string>? Say { get; init; }
+}
+
+/// <summary>One stage's record in the run manifest.</summary>
+/// <param name="Name">Stage name (also its folder).</param>
+/// <param name="Kind">bases, train, eval or report.</param>
+/// <param name="Fingerprint">sha256 of the stage's options, inputs and code version.</param>
+/// <param name="Seconds">Wall time (0 when skipped).</param>
+/// <param name="Skipped">Whether it was skipped because nothing changed.</param>
+public sealed record StageRecord(string Name, string Kind, string Fingerprint, double Seconds, bool Skipped);
+
+/// <summary>What the main job produced.</summary>
+/// <param name="Folder">The run folder.</param>
+/// <param name="Stages">Stages in order.</param>
+/// <param name="Evaluations">Evaluation folders by model name.</param>
+/// <param name="Roles">Role of each evaluated model (base, finetuned, instruct, instruct-vague, baseline) and its base.</param>
+/// <param name="MainTable">The main table in Markdown.</param>
+/// <param name="Report">The report folder (report.md, report.html, results.json).</param>
+/// <param name="Elapsed">Wall time.</param>
+public sealed record RunResult(string Folder, IReadOnlyList<StageRecord> Stages, IReadOnlyDictionary<string, string> Evaluations,
+    IReadOnlyDictionary<string, (string Role, string Base)> Roles, string MainTable, string Report, TimeSpan Elapsed);
+
+/// <summary>
+/// The main job (<c>tailor run</c>): the seed's experiment end to end. From each base model: a task fine-tune without
+/// instructions, an instruction tune on the templated mixture (and, on the first base, one with vague instructions
+/// only); then every model, the bases zero- and k-shot and the classic baselines on every test set; then the
+/// comparison report with paired statistics and the claims table. Stages whose inputs (options, data, upstream models,
+/// code) did not change are skipped; an interrupted tuning resumes from its checkpoint.
+/// </summary>
+public static class MainJob
+{
+    /// <summary>The manifest file of a run folder.</summary>
+    public const string ManifestFile = "manifest.json";
+
+    private const string StageFile = "stage.json";
+
+    /// <summary>Runs (or resumes) the job.</summary>
+    public static RunResult Run(RunOptions options, RunEvents? events = null, CancellationToken cancel = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var o = options.Resolve();
+        events ??= new RunEvents();
+        var say = events.Say ?? (_ => { });
+        var clock = Stopwatch.StartNew();
+        string folder = ChooseFolder(o);
+        Directory.CreateDirectory(folder);
+        say($"run folder {folder} (profile {o.Profile}: {(o.Limit == 0 ? "whole test sets" : $"{o.Limit} items per task")}, {o.Steps}/{o.StepsLarge} tuning steps)");
+        TorchRuntime.SetThreads(o.Threads);
+        string code = CodeVersion();
+        string dataHash = HashFolders([o.TaskData, o.Templates]);
+        var bases = o.Bases();
+        string first = bases[0].Name;
+        var evalTasks = o.TaskList().SelectMany(t => t == "sentiment" ? new[] { "sentiment", "sentiment-imdb" } : [t]).ToList();
+
+        // The plan: (name, kind, description, fingerprint inputs, action). Actions return nothing; outputs live in the stage folder.
+        var stages = new List<(string Name, string Kind, string Description, Func<string> Fingerprint, Action<string> Act)>();
+        var modelFolders = new Dictionary<string, string>(StringComparer.Ordinal);   // model name → folder to evaluate
+        var modelPrints = new Dictionary<string, Func<string>>(StringComparer.Ordinal);
+        var roles = new Dictionary<string, (string Role, string Base)>(StringComparer.Ordinal);
+
+        foreach (var (name, baseFolder) in bases)
+        {
+            string baseName = "base-" + name;
+            if (o.Profile == "smoke")
+            {
+                // CI: tiny random bases (the shipped tokenizer), so every stage runs in seconds.
+                string target = Path.Combine(folder, "models", baseName);
+                int seed = stages.Count + 1;
+                string tokenizerFolder = Directory.Exists(baseFolder) ? baseFolder : bases[0].Folder;
+                stages.Add((baseName, "bases", $"tiny random base '{name}' with {tokenizerFolder}'s tokenizer", () => Hash("tiny", seed.ToString(CultureInfo.InvariantCulture), HashFolders([tokenizerFolder]), code),
+                    _ => MakeTinyBase(tokenizerFolder, target, seed)));
+                string stageName = baseName;
+                modelPrints[baseName] = () => StagePrint(folder, stageName);
+                modelFolders[baseName] = target;
+            }
+            else
+            {
+                if (!Directory.Exists(baseFolder))
+                    throw new TailorException($"base model {name}: {baseFolder} not found. The shipped bases are in models/; give others with --base-models NAME=DIR,...");
+                modelFolders[baseName] = baseFolder;
+                string bf = baseFolder;
+                modelPrints[baseName] = () => HashFolders([bf]);
+            }
+            roles[baseName] = ("base", name);
+        }
+
+        foreach (var (name, _) in bases)
+        {
+            string baseName = "base-" + name;
+            bool isFirst = name == first;
+            long steps = isFirst ? o.Steps!.Value : o.StepsLarge!.Value;
+            var tunings = new List<(string Model, string Recipe, string Pool, string Role)>();
+            if (isFirst || o.FinetuneAllBases == true) tunings.Add(("finetune-" + name, "finetune", "train", "finetuned"));
+            tunings.Add(("instruct-" + name, "instruct", "train", "instruct"));
+            if (isFirst) tunings.Add(("instruct-vague-" + name, "instruct", "vague", "instruct-vague"));
+            foreach (var (model, recipe, pool, role) in tunings)
+            {
+                string output = Path.Combine(folder, "models", model);
+                var tune = new TuneOptions
+                {
+                    Model = modelFolders[baseName], Output = output, Task = recipe == "finetune" ? string.Join(',', o.TaskList()) : null,
+                    Tasks = string.Join(',', o.TaskList()), TaskData = o.TaskData, Templates = o.Templates, Pool = pool,
+                    MaxSteps = steps, WarmupSteps = Math.Max(1, steps / 10), Batch = o.Batch!.Value, Seed = o.Seed,
+                    Examples = (int)Math.Min(20000, Math.Max(64, steps * o.Batch!.Value * 4)),
+                    EvalInterval = (int)Math.Max(1, steps / 2), CheckpointInterval = (int)Math.Max(1, steps / 4), LogInterval = (int)Math.Clamp(steps / 20, 1, 10),
+                    DevExamples = o.Profile == "smoke" ? 4 : 32, Device = o.Device, Threads = o.Threads,
+                    Sequence = o.Profile == "smoke" ? 192 : 512,
+                };
+                var upstream = modelPrints[baseName];
+                string desc = $"{recipe} {(pool == "vague" ? "with vague instructions " : "")}from {baseName}: {steps} steps x {tune.Batch} rows";
+                stages.Add((model, "train", desc, () => Hash(model, RecipeOptions.ToJson(tune with { Output = "", Model = "", Threads = null }), upstream(), dataHash, code),
+                    fp => TrainStage(recipe, tune, fp, events, cancel)));
+                string stageName = model;
+                modelFolders[model] = Path.Combine(output, "final");
+                modelPrints[model] = () => StagePrint(folder, stageName);
+                roles[model] = (role, name);
+            }
+        }
+
+        // Evaluations: baselines, bases zero- and k-shot, every tuned model.
+        var evaluations = new Dictionary<string, string>(StringComparer.Ordinal);
+        var evalPlan = new List<(string Name, EvalOptions Options, Func<string> Upstream)>
+        {
+            ("classic-baselines", new EvalOptions { Baseline = "classic", Name = "classic-baselines" }, () => HashFolders(["data/baselines"])),
+        };
+        roles["classic-baselines"] = ("baseline", "-");
+        foreach (var (model, modelFolder) in modelFolders)
+        {
+            evalPlan.Add((model, new EvalOptions { Model = modelFolder, Name = model, Format = model.StartsWith("base-", StringComparison.Ordinal) ? "base" : "auto" }, modelPrints[model]));
+            if (model.StartsWith("base-", StringComparison.Ordinal) && o.Shots > 0)
+            {
+                string k = $"{model}-{o.Shots}shot";
+                evalPlan.Add((k, new EvalOptions { Model = modelFolder, Name = k, Format = "base", Shots = o.Shots!.Value }, modelPrints[model]));
+                roles[k] = ("base-kshot", roles[model].Base);
+            }
+        }
+        foreach (var (name, eo, upstream) in evalPlan)
+        {
+            string output = Path.Combine(folder, "eval", name);
+            var full = eo with
+            {
+                Tasks = string.Join(',', evalTasks), TaskData = o.TaskData, Templates = o.Templates, Output = output, Limit = o.Limit!.Value,
+                Seed = o.Seed, Device = o.Device, Threads = o.Threads,
+            };
+            evaluations[name] = output;
+            string desc = eo.Baseline is not null ? "classic baselines (AFINN, Lead-1, copy)" : $"evaluate {name}{(eo.Shots > 0 ? $" ({eo.Shots}-shot)" : "")}";
+            stages.Add(("eval-" + name, "eval", desc, () => Hash("eval", RecipeOptions.ToJson(full with { Output = "", Model = "", Threads = null }), upstream(), dataHash, code),
+                _ => Evaluate.Run(full, p => events.Items?.Invoke(p.Task, p.Done, p.Total, p.Elapsed), say, cancel)));
+        }
+
+        string reportFolder = Path.Combine(folder, "report");
+        string mainTable = "";
+        stages.Add(("report", "report", "main table, paired statistics, claims, report.md/html",
+            () => Hash("report", o.Resamples.ToString(CultureInfo.InvariantCulture), o.Seed.ToString(CultureInfo.InvariantCulture),
+                string.Join(",", evaluations.Keys.Select(k => StagePrint(folder, "eval-" + k))), code),
+            _ => mainTable = WriteReport(folder, reportFolder, evaluations, roles, o, say)));
+
+        // Run the plan.
+        var records = new List<StageRecord>();
+        for (int i = 0; i < stages.Count; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var (name, kind, description, fingerprint, act) = stages[i];
+            events.StageStarted?.Invoke(i + 1, stages.Count, name, description);
+            string fp = fingerprint();
+            string stageDir = Path.Combine(folder, "stages", name);
+            var previous = ReadStage(stageDir);
+            var stageClock = Stopwatch.StartNew();
+            bool skip = !o.Force && previous is { Status: "done" } && previous.Fingerprint == fp;
+            if (!skip)
+            {
+                Directory.CreateDirectory(stageDir);
+                WriteStage(stageDir, fp, "running", 0);
+                act(fp);
+                WriteStage(stageDir, fp, "done", stageClock.Elapsed.TotalSeconds);
+            }
+            records.Add(new StageRecord(name, kind, fp, skip ? 0 : stageClock.Elapsed.TotalSeconds, skip));
+            events.StageFinished?.Invoke(name, stageClock.Elapsed, skip);
+            WriteManifest(folder, o, records, clock.Elapsed, finished: false);
+        }
+        if (mainTable.Length == 0 && File.Exists(Path.Combine(reportFolder, "main-table.md")))
+            mainTable = File.ReadAllText(Path.Combine(reportFolder, "main-table.md"));
+        WriteManifest(folder, o, records, clock.Elapsed, finished: true);
+        return new RunResult(folder, records, evaluations, roles, mainTable, reportFolder, clock.Elapsed);
+    }
+
+    private static void TrainStage(string recipe, TuneOptions tune, string fingerprint, RunEvents events, CancellationToken cancel)
+    {
+        // A checkpoint left by an interrupted attempt with the same fingerprint is resumed; anything else starts over.
+        string marker = Path.Combine(tune.Output, "run-fingerprint.txt");
+        bool resume = File.Exists(marker) && File.ReadAllText(marker).Trim() == fingerprint && Directory.Exists(Path.Combine(tune.Output, "checkpoint"));
+        if (!resume && Directory.Exists(tune.Output)) Directory.Delete(tune.Output, recursive: true);
+        Directory.CreateDirectory(tune.Output);
+        File.WriteAllText(marker, fingerprint + "\n");
+        if (resume) events.Say?.Invoke($"resuming {tune.Output} from its checkpoint");
+        var o = tune with { Resume = resume };
+        var result = recipe == "finetune" ? Finetune.Run(o, events.Train, cancel) : Instruct.Run(o, events.Train, cancel);
+        if (result.Interrupted) throw new OperationCanceledException("interrupted; run `tailor run` again to resume.");
+    }
+
+    private static void MakeTinyBase(string tokenizerFolder, string target, int seed)
+    {
+        var tokenizer = TextTokenizer.Load(tokenizerFolder);
+        tokenizer.ChatTemplate = null;
+        var config = LlamaConfig.Preset("tiny", tokenizer.VocabSize);
+        config.EosTokenId = [tokenizer.EosId ?? throw new TailorException($"{tokenizerFolder}: the tokenizer has no EOS token.")];
+        config.PadTokenId = tokenizer.PadId;
+        using var model = LlamaForCausalLM.FromConfig(config, seed);
+        ModelFolder.Save(target, model, tokenizer, ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// The main table: one row per model, the headline metric of each task (sentiment accuracy by generation and by
+    /// log-likelihood ranking, ROUGE-L, chrF and BLEU) and the off-task rate over all generated answers.
+    /// </summary>
+    public static string MainTable(IReadOnlyList<EvalRun> runs, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        var columns = new List<(string Task, string Metric, string Header, double Scale)>
+        {
+            ("sentiment", "accuracy", "sentiment acc", 100), ("sentiment", "acc", "sentiment acc (loglik)", 100),
+            ("sentiment-imdb", "accuracy", "IMDB acc", 100), ("summarization", "rougeL", "summ. ROUGE-L", 100),
+            ("translation-en-de", "chrf", "en→de chrF", 1), ("translation-en-de", "bleu", "en→de BLEU", 1),
+            ("translation-en-fr", "chrf", "en→fr chrF", 1), ("translation-en-fr", "bleu", "en→fr BLEU", 1),
+        };
+        columns = [.. columns.Where(c => runs.Any(r => r.Tasks.Any(t => t.Task == c.Task && t.Metrics.ContainsKey(c.Metric))))];
+        var sb = new StringBuilder();
+        sb.Append("| model | kind | ").AppendJoin(" | ", columns.Select(c => c.Header)).Append(" | off-task |\n");
+        sb.Append("|---|---|").Append(string.Concat(columns.Select(_ => "---:|"))).Append("---:|\n");
+        foreach (var r in runs)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Kind}{(r.Shots > 0 ? $" {r.Shots}-shot" : "")} |");
+            foreach (var c in columns)
+            {
+                var t = r.Tasks.FirstOrDefault(x => x.Task == c.Task);
+                sb.Append(t is not null && t.Metrics.TryGetValue(c.Metric, out double v) ? string.Create(CultureInfo.InvariantCulture, $" {v * c.Scale:0.0} |") : " – |");
+            }
+            int n = r.Tasks.Sum(t => t.Items);
+            double off = n == 0 ? 0 : r.Tasks.Sum(t => t.OffTaskRate * t.Items) / n;
+            sb.Append(CultureInfo.InvariantCulture, $" {off * 100:0.0}% |\n");
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"\n{(limit == 0 ? "Whole test sets" : $"Seeded subsets of {limit} items per task")}; accuracy, ROUGE-L (stemmed, mean F) ×100; chrF and BLEU as sacreBLEU 2.6.0; off-task = share of answers that are empty, not a label, degenerate, in the wrong language or longer than the input.\n");
+        return sb.ToString();
+    }
+
+    private static string WriteReport(string folder, string reportFolder, IReadOnlyDictionary<string, string> evaluations,
+        IReadOnlyDictionary<string, (string Role, string Base)> roles, RunOptions o, Action<string> say)
+    {
+        Directory.CreateDirectory(reportFolder);
+        var runs = evaluations.Values.Select(e => EvalRun.Load(e).Run).ToList();
+        string table = MainTable(runs, o.Limit!.Value);
+        File.WriteAllText(Path.Combine(reportFolder, "main-table.md"), table);
+        var rolesJson = new JsonObject();
+        foreach (var (name, (role, b)) in roles.Where(r => evaluations.ContainsKey(r.Key)))
+            rolesJson[name] = new JsonObject { ["role"] = role, ["base"] = b };
+        File.WriteAllText(Path.Combine(reportFolder, "roles.json"), rolesJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        return table;
+    }
+
+    private static string ChooseFolder(RunOptions o)
+    {
+        if (o.Output is not null) return o.Output;
+        const string root = "runs";
+        if (!o.New && Directory.Exists(root))
+        {
+            // The newest run of this profile that did not finish, or whose stages may be reused.
+            foreach (var dir in Directory.GetDirectories(root, "run-*").OrderDescending(StringComparer.Ordinal))
+            {
+                string manifest = Path.Combine(dir, ManifestFile);
+                if (!File.Exists(manifest)) continue;
+                try
+                {
+                    var m = JsonNode.Parse(File.ReadAllText(manifest));
+                    if (m?["profile"]?.GetValue<string>() == o.Profile) return dir;
+                }
+                catch (JsonException)
+                {
+                }
+                break;
+            }
+        }
+        return Path.Combine(root, "run-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
+    }
+
+    private sealed record StageState(string Fingerprint, string Status, double Seconds);
+
+    private static StageState? ReadStage(string dir)
+    {
+        string path = Path.Combine(dir, StageFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var n = JsonNode.Parse(File.ReadAllText(path));
+            return new StageState(n?["fingerprint"]?.GetValue<string>() ?? "", n?["status"]?.GetValue<string>() ?? "", n?["seconds"]?.GetValue<double>() ?? 0);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            return null;   // a torn write: the stage runs again
+        }
+    }
+
+    private static void WriteStage(string dir, string fingerprint, string status, double seconds)
+    {
+        var n = new JsonObject { ["fingerprint"] = fingerprint, ["status"] = status, ["seconds"] = Math.Round(seconds, 2) };
+        string tmp = Path.Combine(dir, StageFile + ".tmp");
+        File.WriteAllText(tmp, n.ToJsonString() + "\n");
+        File.Move(tmp, Path.Combine(dir, StageFile), overwrite: true);
+    }
+
+    /// <summary>The fingerprint a finished stage recorded (its downstream stages hash it as their input).</summary>
+    private static string StagePrint(string folder, string stage) => ReadStage(Path.Combine(folder, "stages", stage))?.Fingerprint ?? "missing";
+
+    private static void WriteManifest(string folder, RunOptions o, IReadOnlyList<StageRecord> stages, TimeSpan elapsed, bool finished)
+    {
+        var m = new JsonObject
+        {
+            ["profile"] = o.Profile,
+            ["finished"] = finished,
+            ["elapsed_seconds"] = Math.Round(elapsed.TotalSeconds, 1),
+            ["code_version"] = CodeVersion(),
+            ["options"] = JsonNode.Parse(RecipeOptions.ToJson(o)),
+            ["stages"] = new JsonArray([.. stages.Select(s => (JsonNode)new JsonObject
+            {
+                ["name"] = s.Name, ["kind"] = s.Kind, ["fingerprint"] = s.Fingerprint, ["seconds"] = Math.Round(s.Seconds, 1), ["skipped"] = s.Skipped,
+            })]),
+        };
+        string tmp = Path.Combine(folder, ManifestFile + ".tmp");
+        File.WriteAllText(tmp, m.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        File.Move(tmp, Path.Combine(folder, ManifestFile), overwrite: true);
+    }
+
+    /// <summary>The library's build identity: its module version id (deterministic builds give the same id for the same code).</summary>
+    public static string CodeVersion() => typeof(MainJob).Assembly.ManifestModule.ModuleVersionId.ToString("N")[..16];
+
+    private static string Hash(params string[] parts)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (string p in parts) sha.AppendData(Encoding.UTF8.GetBytes(p + "\u0000"));
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+    }
+
+    private static readonly Dictionary<string, string> FileHashes = [];
+
+    /// <summary>sha256 over the relative names and contents of every file in the folders (cached by path, size and time).</summary>
+    private static string HashFolders(IEnumerable<string> folders)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (string folder in folders)
+        {
+            if (!Directory.Exists(folder)) { sha.AppendData(Encoding.UTF8.GetBytes("missing:" + folder)); continue; }
+            foreach (string file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            {
+                var info = new FileInfo(file);
+                string key = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
+                string h;
+                lock (FileHashes)
+                {
+                    if (!FileHashes.TryGetValue(key, out h!))
+                    {
+                        using var f = File.OpenRead(file);
+                        FileHashes[key] = h = Convert.ToHexStringLower(SHA256.HashData(f));
+                    }
+                }
+                sha.AppendData(Encoding.UTF8.GetBytes(Path.GetRelativePath(folder, file) + ":" + h + "\n"));
+            }
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+    }
+}
