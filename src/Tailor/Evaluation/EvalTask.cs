@@ -43,10 +43,11 @@ public sealed record EvalTask(
     /// <summary>
     /// The definition of a shipped task over <paramref name="taskData"/> (data/tasks). Base prompts follow the
     /// lm-evaluation-harness habit of a short frame that ends where the answer starts ("Sentiment:", "German:").
+    /// <paramref name="split"/> picks the scored file: test (default) or dev.
     /// </summary>
-    public static EvalTask Get(string name, string taskData)
+    public static EvalTask Get(string name, string taskData, string split = "test")
     {
-        string F(string file) => Path.Combine(taskData, file);
+        string F(string file) => Path.Combine(taskData, file.Replace(".test.", "." + split + ".", StringComparison.Ordinal));
         return name switch
         {
             "sentiment" => new(name, "sentiment", F("sentiment.test.jsonl"), F("sentiment.train.jsonl"), "classification", "text", "label",

@@ -52,6 +52,10 @@ public sealed record EvalOptions
     [Description("output folder: results.json and predictions.jsonl")]
     public string Output { get; set; } = "runs/eval";
 
+    /// <summary>Split scored.</summary>
+    [Description("split scored: test, or dev (for model selection; sentiment-imdb has no dev split)")]
+    public string Split { get; set; } = "test";
+
     /// <summary>Items per task.</summary>
     [Description("score a seeded subset of this many items per task (0 = the whole test set); the size is reported next to every CI")]
     public int Limit { get; set; }
@@ -101,10 +105,10 @@ public sealed record EvalOptions
     public int? Threads { get; set; }
 
     /// <summary>The tasks of <see cref="Tasks"/>.</summary>
-    public IReadOnlyList<string> TaskList() => Split(Tasks);
+    public IReadOnlyList<string> TaskList() => SplitList(Tasks);
 
     /// <summary>The files of <see cref="Data"/>.</summary>
-    public IReadOnlyList<string> DataFiles() => Split(Data);
+    public IReadOnlyList<string> DataFiles() => SplitList(Data);
 
     /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
     public void Validate()
@@ -113,6 +117,8 @@ public sealed record EvalOptions
         if (given != 1) throw new TailorException("give exactly one of --model DIR, --endpoint URL or --baseline NAME.");
         if (Baseline is not null and not ("classic" or "afinn" or "lead1" or "copy"))
             throw new TailorException($"baseline = {Baseline}: use classic, afinn, lead1 or copy.");
+        if (Split is not ("test" or "dev")) throw new TailorException($"split = {Split}: use test or dev.");
+        if (Split == "dev" && TaskList().Contains("sentiment-imdb")) throw new TailorException("sentiment-imdb is a test set only (it has no dev split); leave it out of --tasks with --split dev.");
         if (Limit < 0) throw new TailorException($"limit = {Limit}: must be 0 (all) or positive.");
         if (Shots is < 0 or > 16) throw new TailorException($"shots = {Shots}: must be between 0 and 16.");
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
@@ -126,6 +132,6 @@ public sealed record EvalOptions
                 throw new TailorException($"unknown task '{t}'; use {string.Join(", ", Evaluation.EvalTask.Shipped)}, or --data FILE for your own.");
     }
 
-    private static IReadOnlyList<string> Split(string? list) =>
+    private static IReadOnlyList<string> SplitList(string? list) =>
         list is null ? [] : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 }

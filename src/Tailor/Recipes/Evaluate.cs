@@ -37,7 +37,7 @@ public static class Evaluate
         var tasks = new List<(EvalTask Task, IReadOnlyList<EvalRecord> Records)>();
         foreach (string name in o.TaskList())
         {
-            var task = EvalTask.Get(name, o.TaskData);
+            var task = EvalTask.Get(name, o.TaskData, o.Split);
             tasks.Add((task, Subset(task.ReadTest(), o.Limit, o.Seed)));
         }
         foreach (string file in o.DataFiles())
