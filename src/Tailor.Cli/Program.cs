@@ -12,6 +12,7 @@ var commands = new Command[]
     new InfoCommand(),
     new GenerateCommand(),
     new ScoreCommand(),
+    new CompareCommand(),
     new BenchCommand(),
 };
 
