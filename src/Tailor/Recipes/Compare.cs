@@ -365,7 +365,7 @@ public static class Compare
         if (pretrain is not null) corpora.Add(("pre-training (" + pretrain + ")", Contamination.StreamTexts([pretrain])));
         else warnings.Add("contamination with the pre-training corpus not checked: no data/pretrain/train.jsonl or data/pretrain/subset/ (give --pretrain).");
         var train = Directory.EnumerateFiles(o.Data, "*.train.jsonl").Order(StringComparer.Ordinal).ToList();
-        if (train.Count > 0) corpora.Add(("tuning (" + string.Join(", ", train.Select(Path.GetFileName)) + ")", Contamination.StreamTexts(train)));
+        if (train.Count > 0) corpora.Add(($"tuning ({Path.Combine(o.Data, "*.train.jsonl")}, {train.Count} files)", Contamination.StreamTexts(train)));
         if (corpora.Count == 0) return [];
         say($"contamination: 13-gram overlap of {testSets.Count} test set(s) with {corpora.Count} corpora");
         return [.. Contamination.Measure(testSets, corpora)];

@@ -45,7 +45,8 @@ internal static class Claims
                             string metric = metricOffTask ? "off_task" : t.PrimaryMetric;
                             if (stats.Compare(lo.Name, hi.Name, t.Task, metric) is not { } c) continue;
                             bool supports = positive ? c.Low > 0 : c.High < 0;
-                            evidence.Add(new ClaimEvidence($"{b}: {t.Task} {metric}, {hi.Name} − {lo.Name}", c.Delta, c.Low, c.High, c.PValue, supports));
+                            evidence.Add(new ClaimEvidence($"{b}: {t.Task} {metric}, {hi.Name} − {lo.Name}", c.Delta, c.Low, c.High, c.PValue, supports,
+                                metricOffTask || Scale(t) == 1.0));
                         }
             return evidence;
         }
@@ -145,7 +146,7 @@ internal static class Claims
                         tb[0].Score(s[0]) - tb[1].Score(s[0]) - (tb[2].Score(s[0]) - tb[3].Score(s[0])));
                     var (lo, hi) = Bootstrap.Percentile(reps, stats.Options.Confidence);
                     evidence.Add(new ClaimEvidence($"{t.Task} {t.PrimaryMetric}: ({il.Name} − {bl.Name}) − ({is_.Name} − {bs.Name})",
-                        effect, lo, hi, Bootstrap.PValue(reps), lo > 0));
+                        effect, lo, hi, Bootstrap.PValue(reps), lo > 0, Scale(t) == 1.0));
                 }
         }
         return Row(8, "The gain depends on the base model: the larger base gains more", "difference of gains (larger base − smaller base)", "> 0", evidence,

@@ -121,7 +121,12 @@ public enum Verdict
 /// <param name="High">Upper end.</param>
 /// <param name="PValue">Two-sided bootstrap p-value.</param>
 /// <param name="Supports">Whether the interval excludes 0 in the claimed direction.</param>
-public sealed record ClaimEvidence(string Label, double Effect, double Low, double High, double PValue, bool Supports);
+/// <param name="UnitScale">True when the effect is on a 0-1 scale; false for chrF/BLEU points (0-100).</param>
+public sealed record ClaimEvidence(string Label, double Effect, double Low, double High, double PValue, bool Supports, bool UnitScale = true)
+{
+    /// <summary>The effect and its interval, formatted for its scale.</summary>
+    public string Text => $"{Fmt.Signed(Effect, UnitScale)} [{Fmt.Signed(Low, UnitScale)}, {Fmt.Signed(High, UnitScale)}]";
+}
 
 /// <summary>One claim with its evidence and verdict.</summary>
 /// <param name="Number">Claim number (1-8).</param>
@@ -155,7 +160,7 @@ public sealed record ClaimsTable(IReadOnlyList<ClaimRow> Rows)
         {
             sb.Append(CultureInfo.InvariantCulture, $"({r.Number}) {r.Claim} [{r.Measure}, {r.Direction}]: {Words(r.Verdict)}\n");
             foreach (var e in r.Evidence)
-                sb.Append(CultureInfo.InvariantCulture, $"    {e.Label}: {Fmt.Signed(e.Effect)} [{Fmt.Signed(e.Low)}, {Fmt.Signed(e.High)}] p={Fmt.P(e.PValue)}{(e.Supports ? "  ✓" : "")}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"    {e.Label}: {e.Text} p={Fmt.P(e.PValue)}{(e.Supports ? "  ✓" : "")}\n");
             if (r.Note.Length > 0) sb.Append("    note: ").Append(r.Note).Append('\n');
         }
         return sb.ToString();

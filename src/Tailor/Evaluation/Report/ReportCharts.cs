@@ -93,8 +93,8 @@ public static class ReportCharts
         plot.Axes.Left.Label.Text = yLabel;
         plot.Axes.Margins(bottom: 0);
         plot.Axes.SetLimitsX(-0.6, groups.Count - 0.4);
-        plot.ShowLegend(Alignment.UpperRight);
-        return plot.GetImageBytes(width, 420, ImageFormat.Png);
+        plot.ShowLegend(Edge.Right);
+        return plot.GetImageBytes(width + 160, 420, ImageFormat.Png);
     }
 
     private static byte[] Curves(IReadOnlyList<TrainingCurve> curves)
@@ -123,8 +123,8 @@ public static class ReportCharts
         }
         plot.Axes.Bottom.Label.Text = "step";
         plot.Axes.Left.Label.Text = "loss";
-        plot.ShowLegend(Alignment.UpperRight);
-        return plot.GetImageBytes(900, 380, ImageFormat.Png);
+        plot.ShowLegend(Edge.Right);
+        return plot.GetImageBytes(1000, 380, ImageFormat.Png);
     }
 
     private static void Style(Plot plot)

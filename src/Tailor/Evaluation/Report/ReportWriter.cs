@@ -35,7 +35,7 @@ public static class ReportWriter
             r.Claims.Rows.Select(c => new[]
             {
                 c.Number.ToString(CultureInfo.InvariantCulture), c.Claim, c.Measure, c.Direction,
-                c.Evidence.Count == 0 ? "–" : string.Join("<br>", c.Evidence.Select(e => $"{e.Label}: {Fmt.Signed(e.Effect)} [{Fmt.Signed(e.Low)}, {Fmt.Signed(e.High)}] (p {Fmt.P(e.PValue)}){(e.Supports ? " ✓" : "")}")),
+                c.Evidence.Count == 0 ? "–" : string.Join("<br>", c.Evidence.Select(e => $"{e.Label}: {e.Text} (p {Fmt.P(e.PValue)}){(e.Supports ? " ✓" : "")}")),
                 "**" + ClaimsTable.Words(c.Verdict) + "**", c.Note,
             }));
         sb.Append("Supported: every effect's interval excludes 0 in the claimed direction; not supported: none does; mixed: some do.\n\n");
@@ -140,10 +140,10 @@ public static class ReportWriter
             string cls = c.Verdict switch { Verdict.Supported => "yes", Verdict.NotSupported => "no", Verdict.Mixed => "mixed", _ => "na" };
             h.Append(CultureInfo.InvariantCulture, $"<tr><td>{c.Number}</td><td>{E(c.Claim)}{(c.Note.Length > 0 ? $"<div class=\"note\">{E(c.Note)}</div>" : "")}</td><td>{E(c.Measure)}</td><td>{E(c.Direction)}</td><td>");
             h.Append(c.Evidence.Count == 0 ? "–" : string.Join("", c.Evidence.Select(e =>
-                $"<div class=\"ev{(e.Supports ? " sup" : "")}\">{E(e.Label)}: <b>{Fmt.Signed(e.Effect)}</b> [{Fmt.Signed(e.Low)}, {Fmt.Signed(e.High)}] (p {Fmt.P(e.PValue)})</div>")));
+                $"<div class=\"ev{(e.Supports ? " sup" : "")}\">{E(e.Label)}: <b>{Fmt.Signed(e.Effect, e.UnitScale)}</b> [{Fmt.Signed(e.Low, e.UnitScale)}, {Fmt.Signed(e.High, e.UnitScale)}] (p {Fmt.P(e.PValue)})</div>")));
             h.Append(CultureInfo.InvariantCulture, $"</td><td class=\"verdict {cls}\">{ClaimsTable.Words(c.Verdict)}</td></tr>\n");
         }
-        h.Append("</tbody></table>\n<p class=\"hint\">Supported: every effect's 95% interval excludes 0 in the claimed direction; not supported: none does; mixed: some do. Effects on 0-1 scales except chrF/BLEU (0-100).</p>\n");
+        h.Append("</tbody></table>\n<p class=\"hint\">Supported: every effect's 95% interval excludes 0 in the claimed direction; not supported: none does; mixed: some do. Effects are on 0-1 scales except chrF and BLEU differences (points on 0-100).</p>\n");
 
         h.Append("<h2 id=\"main\">Main table</h2>\n");
         var columns = MainColumns(r);
