@@ -244,6 +244,20 @@ public static class Compare
         CompareOptions o, List<string> warnings)
     {
         var present = models.Where(m => m.ByTask.ContainsKey(task)).ToList();
+        foreach (var m in present.Where(m => m != reference && reference.ByTask.ContainsKey(task)))
+        {
+            var ids = m.ByTask[task].Units.Keys;
+            int shared = ids.Count(reference.ByTask[task].Units.ContainsKey);
+            if (shared == 0)
+                throw new TailorException($"{m.Folder}: no {task} item id is shared with {reference.Folder}; the models were evaluated on different test sets (check data_hash, rerun tailor eval on the same data).");
+            string? mismatch = ids.FirstOrDefault(id => reference.ByTask[task].Units.TryGetValue(id, out var r)
+                && !r[0].References.SequenceEqual(m.ByTask[task].Units[id][0].References));
+            if (mismatch is not null)
+                throw new TailorException($"{Path.Combine(m.Folder, EvalRun.PredictionsFile)}: {task} item {mismatch} has other references than in {Path.Combine(reference.Folder, EvalRun.PredictionsFile)}; the same id names different test items (evaluate both models on the same data).");
+            if (shared < ids.Count || shared < reference.ByTask[task].Ids.Count)
+                warnings.Add($"{task}: {m.Name} answered {ids.Count} items and {reference.Name} {reference.ByTask[task].Ids.Count}; {shared} shared items are paired.");
+        }
+
         var metricNames = present.SelectMany(m => m.Result(task)?.Metrics.Keys ?? []).Distinct().ToList();
         var metricReports = new List<MetricReport>();
         foreach (string metric in metricNames)
@@ -266,6 +280,8 @@ public static class Compare
             }
             if (def is not null)
                 metricReports.Add(new MetricReport(metric, def.HigherIsBetter, def.UnitScale, def.Recomputed, scores, comparisons));
+            else
+                warnings.Add($"{task} {metric}: no model's predictions carry per-item values for it, so it is left out of the comparison.");
         }
 
         var offTask = new List<OffTaskEntry>();
@@ -275,8 +291,9 @@ public static class Compare
             var reasons = m.Result(task)?.OffTaskReasons ?? new Dictionary<string, double>();
             offTask.Add(new OffTaskEntry(m.Name, rate.Value, reasons, m == reference ? null : stats.Compare(reference, m, task, "off_task")));
         }
-        var efficiency = present.Select(m => m.Result(task)).Where(r => r is not null)
-            .Select(r => r!).Zip(present.Where(m => m.Result(task) is not null), (r, m) => new EfficiencyEntry(m.Name, r.TokensPerItem, r.ItemsPerSecond)).ToList();
+        var efficiency = new List<EfficiencyEntry>();
+        foreach (var m in present)
+            if (m.Result(task) is { } r) efficiency.Add(new EfficiencyEntry(m.Name, r.TokensPerItem, r.ItemsPerSecond));
 
         string primary = PrimaryMetric(task, metricReports.Select(r => r.Metric).ToList());
         var templates = new List<TemplateEntry>();
@@ -287,16 +304,6 @@ public static class Compare
             double mean = byTemplate.Values.Average();
             double sd = Math.Sqrt(byTemplate.Values.Sum(v => (v - mean) * (v - mean)) / (byTemplate.Count - 1));
             templates.Add(new TemplateEntry(m.Name, primary, byTemplate, mean, sd));
-        }
-
-        foreach (var m in present.Where(m => m != reference && reference.ByTask.ContainsKey(task)))
-        {
-            var ids = m.ByTask[task].Units.Keys;
-            int shared = ids.Count(reference.ByTask[task].Units.ContainsKey);
-            if (shared == 0)
-                throw new TailorException($"{m.Folder}: no {task} item id is shared with {reference.Folder}; the models were evaluated on different test sets (check data_hash, rerun tailor eval on the same data).");
-            if (shared < ids.Count || shared < reference.ByTask[task].Ids.Count)
-                warnings.Add($"{task}: {m.Name} answered {ids.Count} items and {reference.Name} {reference.ByTask[task].Ids.Count}; {shared} shared items are paired.");
         }
 
         return new TaskReport(task, primary, metricReports, offTask, efficiency, templates, Examples(task, present, o));
@@ -546,9 +553,6 @@ public static class Compare
             var ms = names.Select(n => models.First(m => m.Name == n)).ToList();
             return ms.All(m => m.ByTask.ContainsKey(task)) ? Aligned(ms, task, metric) : null;
         }
-
-        public bool HigherIsBetter(string task, string metric) =>
-            metric != "off_task" && (ItemMetric.For(metric, null)?.HigherIsBetter ?? true);
 
         public double? BaseSize(string baseName)
         {

@@ -202,6 +202,12 @@ public class CompareTests
         e = Assert.Throws<TailorException>(() => Compare.Run(Options(output, b, other)));
         Assert.Contains("no sentiment item id is shared", e.Message, StringComparison.Ordinal);
 
+        // Same ids, other references: not the same test items.
+        string changed = Path.Combine(tmp.Path, "changed");
+        (run with { Name = "changed" }).Save(changed, items.Select(x => x.Task == "summarization" && x.Id.EndsWith("7", StringComparison.Ordinal) ? x with { References = ["other"] } : x));
+        e = Assert.Throws<TailorException>(() => Compare.Run(Options(output, b, changed)));
+        Assert.Contains("summarization item summarization-0007 has other references", e.Message, StringComparison.Ordinal);
+
         e = Assert.Throws<TailorException>(() => Compare.Run(Options(output, b, i) with { Baseline = "nobody" }));
         Assert.Contains("--baseline nobody", e.Message, StringComparison.Ordinal);
     }
