@@ -102,6 +102,15 @@ public class CompareTests
         Assert.Equal(3, claims[8].Evidence.Count);                    // one per task
         Assert.NotEqual(Verdict.NotMeasured, claims[6].Verdict);
         Assert.Equal(2, claims[6].Evidence.Count);
+
+        // base_size orders the bases: declared the other way round, the larger base now gains less.
+        File.WriteAllText(roles, File.ReadAllText(roles)
+            .Replace("\"base\": \"small\"}", "\"base\": \"small\", \"base_size\": 9e7}", StringComparison.Ordinal)
+            .Replace("\"base\": \"base\"}", "\"base\": \"base\", \"base_size\": 1e7}", StringComparison.Ordinal));
+        var flipped = Compare.Run(Options(Path.Combine(tmp.Path, "out2"), inputs) with { Roles = roles }).Claims.Rows.Single(c => c.Number == 8);
+        Assert.Equal(Verdict.NotSupported, flipped.Verdict);
+        Assert.Contains("opposite direction", flipped.Note, StringComparison.Ordinal);
+        Assert.StartsWith("translation-en-de chrf: (instruct-small − base-small)", flipped.Evidence.Single(e => e.Label.StartsWith("translation", StringComparison.Ordinal)).Label, StringComparison.Ordinal);
     }
 
     [Fact]
