@@ -39,6 +39,11 @@ public class ReportBrowserTests
         Compare.Run(new CompareOptions { Inputs = inputs, Output = output, Roles = roles, NoContamination = true, Resamples = 300 });
         string page = "file://" + Path.Combine(output, "report.html");
 
+        // Self-contained: nothing is fetched from elsewhere.
+        string html = File.ReadAllText(Path.Combine(output, "report.html"));
+        Assert.DoesNotMatch(@"(src|href)=[""'](?!data:|#)", html);
+        Assert.DoesNotContain("<link", html, StringComparison.Ordinal);
+
         string dom = Chromium(chromium, tmp.Path, "--virtual-time-budget=10000", "--dump-dom", page);
         Assert.Contains("<title>Tailor comparison report</title>", dom, StringComparison.Ordinal);
         int images = int.Parse(Attribute(dom, "data-images"), System.Globalization.CultureInfo.InvariantCulture);
