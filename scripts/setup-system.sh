@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Tailor's tests and tools need, only those missing. Idempotent; needs root for apt.
 set -euo pipefail
-packages=(libgomp1)
+# chromium: the report test renders report.html headless; fonts-dejavu-core: the report charts' font (ScottPlot/SkiaSharp).
+packages=(libgomp1 chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
