@@ -64,6 +64,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         Alpha = alpha;
         UseRsLora = useRsLora;
         Scaling = useRsLora ? alpha / Math.Sqrt(rank) : alpha / rank;
+        _scaling = Scaling.ToScalar();   // held: TorchSharp does not keep a temporary Scalar alive across the native call
         _dropout = dropout;
         _loraA = nn.Linear(inFeatures, rank, hasBias: false, device: _weight.device, dtype: _weight.dtype);
         _loraB = nn.Linear(rank, outFeatures, hasBias: false, device: _weight.device, dtype: _weight.dtype);
@@ -86,6 +87,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>The factor on the adapter's output: alpha / r, or alpha / √r with rsLoRA.</summary>
     public double Scaling { get; }
+
+    private readonly Scalar _scaling;
 
     /// <summary>Dropout probability on the adapter's input (training mode only).</summary>
     public double DropoutProbability => _dropout;
@@ -115,7 +118,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var y = F.linear(x, _weight, _bias);                                          // (…, out)
         var h = _dropout > 0 && training ? F.dropout(x, _dropout, training: true) : x; // (…, in)
         var delta = _loraB.call(_loraA.call(h));                                      // (…, r) → (…, out)
-        return y.add(delta, alpha: Scaling);                                          // (…, out)
+        return y.add(delta, alpha: _scaling);                                          // (…, out)
     }
 
     /// <summary>
@@ -132,7 +135,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using var a32 = upcast ? a.to_type(ScalarType.Float32) : a.alias();
         using var b32 = upcast ? b.to_type(ScalarType.Float32) : b.alias();
         using var product = b32.matmul(a32);                                          // (out, in)
-        using var scaled = product.mul(Scaling);
+        using var scaled = product.mul(_scaling);
         return scaled.to_type(_weight.dtype);
     }
 

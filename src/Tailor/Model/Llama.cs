@@ -17,13 +17,14 @@ namespace Tailor.Model;
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "weight")] private readonly Parameter _weight;
-    private readonly double _eps;
+
+    private readonly Scalar _eps;   // held, never a temporary: see Tailor.Torch.Scalars
 
     /// <summary>Creates the norm with unit weights.</summary>
     public RmsNorm(long size, double eps) : base(nameof(RmsNorm))
     {
         _weight = new Parameter(ones(size));
-        _eps = eps;
+        _eps = eps.ToScalar();
         RegisterComponents();
     }
 
@@ -31,7 +32,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var x32 = x.to_type(ScalarType.Float32);                                    // (…, C) fp32
-        var normed = x32 * x32.square().mean([-1], keepdim: true).add_(_eps).rsqrt_(); // (…, C)
+        var normed = x32 * x32.square().mean([-1], keepdim: true).add_(_eps, Tailor.Torch.Scalars.One).rsqrt_(); // (…, C)
         return _weight * normed.to_type(x.dtype);
     }
 }

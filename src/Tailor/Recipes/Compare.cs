@@ -23,7 +23,7 @@ public sealed record CompareOptions
     /// <summary>Bootstrap resamples (as sacreBLEU's paired bootstrap).</summary>
     public int Resamples { get; init; } = 1000;
 
-    /// <summary>Roles file: {"folder": {"role": "base|finetuned|instruct|instruct-vague|baseline", "base": "small"}}.
+    /// <summary>Roles file: {"folder": {"role": "base|base-kshot|finetuned|instruct|instruct-vague|baseline", "base": "small"}}; base-kshot (a base asked k-shot) is compared but not used by the claims.
     /// Without one, roles follow results.json's kind (chat → instruct) and all models share one base.</summary>
     public string? Roles { get; init; }
 
@@ -54,7 +54,7 @@ public sealed record CompareOptions
 public static class Compare
 {
     /// <summary>The roles a roles file may give.</summary>
-    public static readonly IReadOnlyList<string> KnownRoles = ["base", "finetuned", "instruct", "instruct-vague", "baseline"];
+    public static readonly IReadOnlyList<string> KnownRoles = ["base", "base-kshot", "finetuned", "instruct", "instruct-vague", "baseline"];
 
     private const string PairingText =
         "unit = test item (task, id); a model asked with several templates is scored over all its templates pooled within the unit; " +

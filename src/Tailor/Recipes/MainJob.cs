@@ -285,8 +285,34 @@ public static class MainJob
         var rolesJson = new JsonObject();
         foreach (var (name, (role, b)) in roles.Where(r => evaluations.ContainsKey(r.Key)))
             rolesJson[name] = new JsonObject { ["role"] = role, ["base"] = b };
-        File.WriteAllText(Path.Combine(reportFolder, "roles.json"), rolesJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        string rolesPath = Path.Combine(reportFolder, "roles.json");
+        File.WriteAllText(rolesPath, rolesJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var report = Compare.Run(new CompareOptions
+        {
+            Inputs = [.. evaluations.Values], Output = reportFolder, Roles = rolesPath, Resamples = o.Resamples, Seed = (ulong)o.Seed,
+            Data = o.TaskData,
+            Logs = Directory.Exists(Path.Combine(folder, "models"))
+                ? [.. Directory.GetDirectories(Path.Combine(folder, "models")).Where(d => File.Exists(Path.Combine(d, "metrics.jsonl"))).Order(StringComparer.Ordinal)]
+                : [], Baseline = evaluations.Keys.First(k => roles[k].Role == "base"),
+            NoContamination = false,
+        }, say);
+        File.WriteAllText(Path.Combine(reportFolder, "claims.md"), ClaimsMarkdown(report.Claims, o.Limit!.Value));
         return table;
+    }
+
+    /// <summary>The claims table as Markdown: claim, measure, effect with 95% CI per base/task, verdict.</summary>
+    public static string ClaimsMarkdown(Evaluation.Report.ClaimsTable claims, int limit)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        var sb = new StringBuilder();
+        sb.Append("| # | claim | measure | effect [95% CI] | verdict |\n|---:|---|---|---|---|\n");
+        foreach (var r in claims.Rows)
+        {
+            string evidence = r.Evidence.Count == 0 ? "–" : string.Join("<br>", r.Evidence.Select(e => $"{e.Label}: {e.Text}{(e.Supports ? " ✓" : "")}"));
+            sb.Append(CultureInfo.InvariantCulture, $"| {r.Number} | {r.Claim} | {r.Measure} ({r.Direction}) | {evidence} | **{Evaluation.Report.ClaimsTable.Words(r.Verdict)}** |\n");
+        }
+        sb.Append(CultureInfo.InvariantCulture, $"\nEffects are differences (tuned − reference) with paired-bootstrap 95% CIs{(limit == 0 ? "" : $" over {limit} items per task")}; ✓ marks evidence whose CI excludes 0 in the claimed direction. Supported = every piece of evidence supports; not supported = none does; mixed otherwise.\n");
+        return sb.ToString();
     }
 
     private static string ChooseFolder(RunOptions o)

@@ -118,7 +118,7 @@ public static class Pretrain
                         loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), y.reshape(-1)) / o.GradAccum;
                     }
                     loss.backward();
-                    lossSum.add_(loss.detach());
+                    lossSum.add_(loss.detach(), Torch.Scalars.One);
                 }
                 if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), o.GradClip);
                 optimizer.step();

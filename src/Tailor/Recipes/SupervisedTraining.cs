@@ -185,7 +185,7 @@ public static class SupervisedTraining
                             batch.Labels.reshape(-1), ignore_index: Packing.IgnoreIndex, reduction: nn.Reduction.Sum) / stepTargets;
                     }
                     loss.backward();
-                    lossSum.add_(loss.detach());
+                    lossSum.add_(loss.detach(), Torch.Scalars.One);
                     windowTokens += batch.Used;
                     tokensSeen += batch.Used;
                     trainedTokens += batch.Targets;

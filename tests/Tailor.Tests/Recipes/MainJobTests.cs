@@ -1,0 +1,67 @@
+using System.Text.Json.Nodes;
+using Tailor.Evaluation;
+using Tailor.Recipes;
+using Tailor.Tests.Data;
+
+namespace Tailor.Tests.Recipes;
+
+/// <summary>`tailor run --profile smoke`: every stage runs and the report is produced; a second run skips everything.</summary>
+[Collection("TorchSharp")]
+public sealed class MainJobTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tailor-run-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private RunOptions Options() => new()
+    {
+        Profile = "smoke", Output = Path.Combine(_dir, "run"), Threads = 1, Limit = 6, Resamples = 200,
+        BaseModels = "small=" + Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small") + ",base=" + Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small"),
+        TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
+    };
+
+    [Fact]
+    public void The_smoke_profile_runs_every_stage_writes_the_report_and_then_skips_what_did_not_change()
+    {
+        var started = new List<string>();
+        var result = MainJob.Run(Options(), new RunEvents { StageStarted = (_, _, name, _) => started.Add(name) });
+        string[] expected =
+        [
+            "base-small", "base-base", "finetune-small", "instruct-small", "instruct-vague-small", "finetune-base", "instruct-base",
+            "eval-classic-baselines", "eval-base-small", "eval-base-small-1shot", "eval-base-base", "eval-base-base-1shot",
+            "eval-finetune-small", "eval-instruct-small", "eval-instruct-vague-small", "eval-finetune-base", "eval-instruct-base", "report",
+        ];
+        Assert.Equal(expected, started);
+        Assert.All(result.Stages, s => Assert.False(s.Skipped));
+        foreach (var (name, folder) in result.Evaluations)
+        {
+            var (run, items) = EvalRun.Load(folder);
+            Assert.Equal(name, run.Name);
+            Assert.Equal(["sentiment", "sentiment-imdb", "summarization", "translation-en-de", "translation-en-fr"], run.Tasks.Select(t => t.Task));
+            Assert.NotEmpty(items);
+        }
+        Assert.Equal("instruct-vague", result.Roles["instruct-vague-small"].Role);
+        Assert.Equal("chat", EvalRun.Load(result.Evaluations["instruct-small"]).Run.Kind);
+        Assert.Equal("finetuned", EvalRun.Load(result.Evaluations["finetune-small"]).Run.Kind);
+        Assert.Contains("| instruct-small | chat |", result.MainTable);
+        Assert.True(File.Exists(Path.Combine(result.Report, "main-table.md")));
+        Assert.True(File.Exists(Path.Combine(result.Report, "roles.json")));
+        foreach (string f in new[] { "report.md", "report.html", "results.json", "claims.md" })
+            Assert.True(File.Exists(Path.Combine(result.Report, f)), f + " missing");
+        Assert.Contains("instruction-tuned", File.ReadAllText(Path.Combine(result.Report, "claims.md")), StringComparison.OrdinalIgnoreCase);
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Folder, MainJob.ManifestFile)))!;
+        Assert.True(manifest["finished"]!.GetValue<bool>());
+        Assert.Equal(expected.Length, manifest["stages"]!.AsArray().Count);
+
+        var again = MainJob.Run(Options());
+        Assert.All(again.Stages, s => Assert.True(s.Skipped, s.Name + " ran again although nothing changed"));
+
+        // A changed option reruns the stages it feeds, and only those.
+        var third = MainJob.Run(Options() with { Limit = 5 });
+        Assert.All(third.Stages.Where(s => s.Kind is "bases" or "train"), s => Assert.True(s.Skipped, s.Name));
+        Assert.All(third.Stages.Where(s => s.Kind is "eval" or "report"), s => Assert.False(s.Skipped, s.Name));
+    }
+}
