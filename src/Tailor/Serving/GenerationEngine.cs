@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Tailor.Generation;
 using Tailor.Model;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tailor.Serving;
@@ -53,9 +54,10 @@ public sealed class ContextLengthException(string message, int promptTokens, int
 /// <param name="Completed">Requests that finished (stop or length).</param>
 /// <param name="Cancelled">Requests cancelled by their caller (a client that went away) or by shutdown.</param>
 /// <param name="Rejected">Requests refused because the queue was full.</param>
-/// <param name="GeneratedTokens">Tokens sampled over the engine's life.</param>
+/// <param name="GeneratedTokens">Tokens sampled over the engine's life, end-of-sequence tokens included (they are not output).</param>
 /// <param name="DecodeSteps">Batched forward passes (prefills and decode steps).</param>
-public sealed record EngineStats(int Active, int Queued, long Completed, long Cancelled, long Rejected, long GeneratedTokens, long DecodeSteps);
+/// <param name="LiveTensors">Tensors alive on the worker thread when it last went round its loop (the KV cache included); flat over time unless something leaks.</param>
+public sealed record EngineStats(int Active, int Queued, long Completed, long Cancelled, long Rejected, long GeneratedTokens, long DecodeSteps, long LiveTensors);
 
 /// <summary>A submitted request: read its events with <see cref="ReadAllAsync"/>.</summary>
 public sealed class GenerationHandle
@@ -120,7 +122,7 @@ public sealed class GenerationEngine : IDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _queued, _active, _outstanding;
-    private long _completed, _cancelled, _rejected, _generated, _steps;
+    private long _completed, _cancelled, _rejected, _generated, _steps, _liveTensors;
     private volatile bool _accepting = true;
 
     /// <summary>
@@ -155,7 +157,7 @@ public sealed class GenerationEngine : IDisposable
 
     /// <summary>The engine's counters now.</summary>
     public EngineStats Stats => new(Volatile.Read(ref _active), Volatile.Read(ref _queued), Interlocked.Read(ref _completed),
-        Interlocked.Read(ref _cancelled), Interlocked.Read(ref _rejected), Interlocked.Read(ref _generated), Interlocked.Read(ref _steps));
+        Interlocked.Read(ref _cancelled), Interlocked.Read(ref _rejected), Interlocked.Read(ref _generated), Interlocked.Read(ref _steps), Interlocked.Read(ref _liveTensors));
 
     /// <summary>
     /// Queues a request and returns at once. <paramref name="cancel"/> (a client that went away) removes it from the
@@ -268,6 +270,7 @@ public sealed class GenerationEngine : IDisposable
             long p = 0;                                                                      // next cache column to write
             while (true)
             {
+                Interlocked.Exchange(ref _liveTensors, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
                 if (_abort.IsCancellationRequested) break;
                 if (rows.Count == 0)
                 {

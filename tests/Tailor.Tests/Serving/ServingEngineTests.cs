@@ -49,6 +49,27 @@ public sealed class ServingEngineTests
     }
 
     [Fact]
+    public async Task Serving_round_after_round_leaves_no_tensors_behind_on_the_worker()
+    {
+        using var model = Model();
+        using var engine = Engine(model, maxBatch: 2);
+        async Task<long> Round(int round)
+        {
+            var handles = Enumerable.Range(0, 5).Select(i => engine.Submit(Prompt(round * 5 + i, 3 + i), new SamplingOptions { MaxNewTokens = 10 + i * 9 })).ToArray();
+            foreach (var h in handles) await h.CompleteAsync();
+            // The worker records the count when it comes back round its loop, just after the last row left.
+            long steps = engine.Stats.DecodeSteps;
+            for (int i = 0; i < 200 && engine.Stats.Active > 0; i++) await Task.Delay(5);
+            await Task.Delay(50);
+            Assert.Equal(steps, engine.Stats.DecodeSteps);
+            return engine.Stats.LiveTensors;
+        }
+        long first = await Round(0);
+        Assert.True(first > 0);
+        for (int round = 1; round < 4; round++) Assert.Equal(first, await Round(round));
+    }
+
+    [Fact]
     public async Task Each_request_keeps_its_own_seed_stop_strings_and_eos_whatever_it_is_batched_with()
     {
         // A random model whose greedy text reaches a new id at step 3 or later; that id becomes the EOS.
