@@ -209,6 +209,13 @@ public sealed class TailorServer : IAsyncDisposable
                 if (error.Status == StatusCodes.Status429TooManyRequests) context.Response.Headers.RetryAfter = "1";
                 await WriteError(context, error).ConfigureAwait(false);
             }
+            catch (Exception e) when (!context.Response.HasStarted)
+            {
+                // A bug or a native failure, not the client's doing: log it whole, answer OpenAI's 500 shape.
+                _app.Logger.LogError(e, "{Method} {Path} failed", context.Request.Method, context.Request.Path);
+                await WriteError(context, new ApiError(StatusCodes.Status500InternalServerError,
+                    $"The server failed while processing the request ({e.GetType().Name}: {e.Message}); see the server log.", "server_error")).ConfigureAwait(false);
+            }
         }
     }
 
