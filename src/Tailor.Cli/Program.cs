@@ -13,6 +13,7 @@ var commands = new Command[]
     new GenerateCommand(),
     new EvalCommand(),
     new RunCommand(),
+    new ServeCommand(),
     new ScoreCommand(),
     new CompareCommand(),
     new BenchCommand(),

@@ -170,7 +170,8 @@ public sealed class TextGenerator
 
     private static float[] ToHost(Tensor logits) => logits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
 
-    private sealed class RowState(IReadOnlyList<int> prompt, Sampler sampler, IReadOnlyList<string> stops)
+    /// <summary>One row's text state: accepted ids, stop-string search and held-back text (shared with the serving engine).</summary>
+    internal sealed class RowState(IReadOnlyList<int> prompt, Sampler sampler, IReadOnlyList<string> stops)
     {
         private readonly int _holdBack = stops.Count == 0 ? 0 : stops.Max(s => s.Length) - 1;
         private int _emitted;

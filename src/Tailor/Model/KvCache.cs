@@ -29,6 +29,20 @@ public sealed class KvCache : IDisposable
         }
     }
 
+    /// <summary>
+    /// A cache over the first <paramref name="batch"/> rows of tensors someone else owns (per layer (B', KV, capacity, D),
+    /// B' &gt;= batch), holding <paramref name="length"/> positions. Disposing it frees only its views, never the storage.
+    /// Lets a serving engine keep one long-lived cache and decode a changing number of rows against it.
+    /// </summary>
+    internal KvCache(IReadOnlyList<Tensor> keys, IReadOnlyList<Tensor> values, long batch, long length)
+    {
+        Batch = batch;
+        Capacity = keys[0].shape[2];
+        Length = length;
+        _keys = [.. keys.Select(k => k.narrow(0, 0, batch))];
+        _values = [.. values.Select(v => v.narrow(0, 0, batch))];
+    }
+
     /// <summary>Rows in the cache.</summary>
     public long Batch { get; }
 
@@ -48,6 +62,12 @@ public sealed class KvCache : IDisposable
         _values[layer].narrow(2, start, t).copy_(v);
         return (_keys[layer].narrow(2, 0, start + t), _values[layer].narrow(2, 0, start + t));
     }
+
+    /// <summary>Layer <paramref name="layer"/>'s key storage, (B, KV, capacity, D); owned by this cache.</summary>
+    internal Tensor Keys(int layer) => _keys[layer];
+
+    /// <summary>Layer <paramref name="layer"/>'s value storage, (B, KV, capacity, D); owned by this cache.</summary>
+    internal Tensor Values(int layer) => _values[layer];
 
     /// <summary>Marks <paramref name="t"/> more positions as written (the model calls this after each forward).</summary>
     internal void Advance(long t) => Length += t;
