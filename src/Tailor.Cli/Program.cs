@@ -11,6 +11,7 @@ var commands = new Command[]
     new InstructCommand(),
     new InfoCommand(),
     new GenerateCommand(),
+    new ExportCommand(),
     new ScoreCommand(),
     new BenchCommand(),
 };
