@@ -19,29 +19,36 @@ public sealed class GgufExports : IDisposable
         set_num_threads(1);
         foreach (string dtype in new[] { "f32", "f16", "q8_0" })
             Export.Run(ShippedModel, null, "gguf", Small(dtype), dtype);
-        var tokenizer = TextTokenizer.Load(ShippedModel);
         foreach (bool qwen in new[] { false, true })
         {
-            // Random but not tiny weights (std 0.1), so that logits spread and a wrong permutation or bias shows.
-            var config = LlamaConfig.Create(tokenizer.VocabSize, hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, maxPositions: 128, tied: qwen);
-            if (qwen)
-            {
-                config.Architectures = ["Qwen2ForCausalLM"];
-                config.ModelType = "qwen2";
-            }
-            config.EosTokenId = [tokenizer.EosId!.Value];
-            random.manual_seed(qwen ? 5 : 4);
-            using var model = new LlamaForCausalLM(config, initStd: 0.1);
-            if (qwen)
-            {
-                using var _ = no_grad();
-                foreach (var (name, p) in model.named_parameters())
-                    if (name.EndsWith(".bias", StringComparison.Ordinal)) p.normal_(0, 0.5);   // make the biases matter
-            }
-            string folder = _temp.File(qwen ? "tiny-qwen2" : "tiny-llama");
-            ModelFolder.Save(folder, model, tokenizer, ScalarType.Float32);
-            Export.Run(folder, null, "gguf", Tiny(qwen), "f32");
+            SaveTinyModel(TinyFolder(qwen), qwen);
+            Export.Run(TinyFolder(qwen), null, "gguf", Tiny(qwen), "f32");
         }
+    }
+
+    /// <summary>
+    /// A random 2-layer GQA model (4 query heads, 2 key/value heads, d 64) with the shipped tokenizer, saved in f32:
+    /// Llama with a separate lm_head, or Qwen2 with q/k/v biases and tied embeddings. Weights are N(0, 0.1) and biases
+    /// N(0, 0.5), so logits spread and a wrong permutation or a lost bias shows.
+    /// </summary>
+    public static void SaveTinyModel(string folder, bool qwen)
+    {
+        var tokenizer = TextTokenizer.Load(ShippedModel);
+        var config = LlamaConfig.Create(tokenizer.VocabSize, hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: 2, maxPositions: 128, tied: qwen);
+        if (qwen)
+        {
+            config.Architectures = ["Qwen2ForCausalLM"];
+            config.ModelType = "qwen2";
+        }
+        config.EosTokenId = [tokenizer.EosId!.Value];
+        random.manual_seed(qwen ? 5 : 4);
+        using var model = new LlamaForCausalLM(config, initStd: 0.1);
+        using (no_grad())
+        {
+            foreach (var (name, p) in model.named_parameters())
+                if (name.EndsWith(".bias", StringComparison.Ordinal)) p.normal_(0, 0.5);
+        }
+        ModelFolder.Save(folder, model, tokenizer, ScalarType.Float32);
     }
 
     public string Small(string dtype) => _temp.File($"small-{dtype}.gguf");
