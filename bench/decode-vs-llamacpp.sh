@@ -5,5 +5,5 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup-system.sh"            # libgomp1 for llama.cpp's native libraries
-dotnet build "$root/bench/DecodeVsLlamaCpp" -c Release -nologo -v quiet -clp:NoSummary >&2
+out=$(dotnet build "$root/bench/DecodeVsLlamaCpp" -c Release -nologo 2>&1) || { echo "$out" >&2; exit 1; }
 exec dotnet "$root/bench/DecodeVsLlamaCpp/bin/Release/net10.0/DecodeVsLlamaCpp.dll" "$@"

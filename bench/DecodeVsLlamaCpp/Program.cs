@@ -5,7 +5,8 @@
 //
 // Models: "shipped" is models/tailor-base-small (6.9M, d 256); "m" is a random model of perf-anchors' M shape (29.5M:
 // d 512, 8 layers, ff 1376, vocab 8192), made on the fly. Each is exported by `Export.Run` to GGUF f32 and f16.
-// Engines: tailor-torch (TextGenerator: TorchSharp, fp32, KV cache), tailor-cpu (CpuDecoder: plain C#, fp32),
+// Engines: tailor-torch (TextGenerator: TorchSharp, fp32, KV cache), tailor-cpu (CpuDecoder: plain C#, f32 arithmetic,
+// weights held in bf16 when that is exact, i.e. for bf16 checkpoints, and once more forced to f32),
 // llama.cpp f32 and f16 (f16 KV cache, flash attention auto: llama.cpp's defaults). Time includes the 16-token prefill,
 // as in perf-anchors.md. The ratio column is tokens/s over llama.cpp f32's in the same round, median over rounds.
 using System.Diagnostics;
@@ -65,16 +66,19 @@ try
 
         var generator = model.CreateGenerator();
         var decoder = new CpuDecoder(model.Model, capacity: capacity, threads: threads);
+        var decoderF32 = new CpuDecoder(model.Model, capacity: capacity, threads: threads, bf16Weights: false);
         using var llamaF32 = new LlamaEngine(Path.Combine(temp, $"{name}-f32.gguf"), capacity, threads);
         using var llamaF16 = new LlamaEngine(Path.Combine(temp, $"{name}-f16.gguf"), capacity, threads);
         var engines = new (string Name, Func<int, List<int>> Run)[]
         {
             ("tailor-torch fp32", n => [.. generator.Generate(prompt, new SamplingOptions { MaxNewTokens = n, StopAtEos = false }).Ids]),
-            ("tailor-cpu fp32", n => decoder.Greedy(prompt, n)),
+            ($"tailor-cpu {(decoder.UsesBf16Weights ? "bf16" : "f32")} w", n => decoder.Greedy(prompt, n)),
+            ("tailor-cpu f32 w", n => decoderF32.Greedy(prompt, n)),
             ("llama.cpp f32", n => llamaF32.Greedy(prompt, n)),
             ("llama.cpp f16", n => llamaF16.Greedy(prompt, n)),
         };
 
+        const int Llama = 3;                                                                  // llama.cpp f32: the reference
         var outputs = engines.Select(e => e.Run(steps)).ToArray();                            // warm-up, and the tokens
         var speeds = engines.Select(_ => new List<double>()).ToArray();
         var ratios = engines.Select(_ => new List<double>()).ToArray();
@@ -88,7 +92,7 @@ try
                 round[e] = count / sw.Elapsed.TotalSeconds;
                 speeds[e].Add(round[e]);
             }
-            for (int e = 0; e < engines.Length; e++) ratios[e].Add(round[e] / round[2]);
+            for (int e = 0; e < engines.Length; e++) ratios[e].Add(round[e] / round[Llama]);
             Console.Error.WriteLine($"{name} round {r + 1}/{rounds}: " + string.Join(", ", engines.Select((e, i) => $"{e.Name} {round[i]:F0}")));
         }
 
@@ -96,8 +100,8 @@ try
         Console.Error.WriteLine($"{"engine",-20} {"tokens/s",10} {"vs llama.cpp f32",18}  same greedy tokens as llama.cpp f32");
         for (int e = 0; e < engines.Length; e++)
         {
-            bool same = outputs[e].SequenceEqual(outputs[2]);
-            Console.Error.WriteLine($"{engines[e].Name,-20} {Median(speeds[e]),10:F0} {Median(ratios[e]),18:F2}  {(same ? "yes" : $"no (first {Agree(outputs[e], outputs[2])} agree)")}");
+            bool same = outputs[e].SequenceEqual(outputs[Llama]);
+            Console.Error.WriteLine($"{engines[e].Name,-20} {Median(speeds[e]),10:F0} {Median(ratios[e]),18:F2}  {(same ? "yes" : $"no (first {Agree(outputs[e], outputs[Llama])} agree)")}");
             results.Add(new { model = name, engine = engines[e].Name, threads, new_tokens = steps, tokens_per_second = Median(speeds[e]),
                 ratio_to_llamacpp_f32 = Median(ratios[e]), same_tokens_as_llamacpp_f32 = same });
         }
@@ -122,14 +126,14 @@ static string FindRoot()
     throw new InvalidOperationException("run from inside the Tailor repository");
 }
 
-// perf-anchors' M shape with random N(0, 0.02) weights and the shipped tokenizer: decode speed does not depend on the values.
+// perf-anchors' M shape with random N(0, 0.02) weights, saved in bf16, and the shipped tokenizer: decode speed does not depend on the values.
 static string MakeMShape(string folder, string shipped)
 {
     var tokenizer = TextTokenizer.Load(shipped);
     var config = LlamaConfig.Create(tokenizer.VocabSize, hidden: 512, intermediate: 1376, layers: 8, heads: 8, maxPositions: 512);
     config.EosTokenId = [tokenizer.EosId!.Value];
     using var model = LlamaForCausalLM.FromConfig(config);
-    ModelFolder.Save(folder, model, tokenizer, ScalarType.Float32);
+    ModelFolder.Save(folder, model, tokenizer, ScalarType.BFloat16);                      // as `pretrain ship` saves models
     return folder;
 }
 

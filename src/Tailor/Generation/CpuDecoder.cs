@@ -26,7 +26,8 @@ public sealed class CpuDecoder
 {
     private readonly int _layers, _hidden, _heads, _kvHeads, _headDim, _ff, _vocab, _capacity;
     private readonly float _eps;
-    private readonly float[] _embed, _head, _finalNorm;
+    private readonly Matrix _embed, _head;
+    private readonly float[] _finalNorm;
     private readonly Layer[] _layer;
     private readonly float[] _cos, _sin;                       // (capacity, D/2): the two halves share one table
     private readonly float[][] _keys, _values;                 // per layer (KV, capacity, D)
@@ -34,13 +35,42 @@ public sealed class CpuDecoder
     // Scratch, reused every token.
     private readonly float[] _x, _h, _qkv, _attn, _proj, _gateUp, _act, _scores, _logits;
 
-    private sealed record Layer(float[] AttnNorm, float[] Qkv, float[]? QkvBias, float[] O, float[] MlpNorm, float[] GateUp, float[] Down);
+    private sealed record Layer(float[] AttnNorm, Matrix Qkv, float[]? QkvBias, Matrix O, float[] MlpNorm, Matrix GateUp, Matrix Down);
+
+    // A row-major weight matrix, stored as float32 or, when every value is a bfloat16 number, as bfloat16 bits (the
+    // upper half of the float32): the same values in half the memory, which is what decode time is mostly spent reading.
+    private sealed class Matrix
+    {
+        public Matrix(float[] values, int cols, bool allowBf16)
+        {
+            Cols = cols;
+            Rows = values.Length / cols;
+            if (allowBf16 && Array.TrueForAll(values, v => (BitConverter.SingleToUInt32Bits(v) & 0xFFFF) == 0))
+                Bf16 = Array.ConvertAll(values, v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16));
+            else
+                F32 = values;
+        }
+
+        public int Rows { get; }
+        public int Cols { get; }
+        public float[]? F32 { get; }
+        public ushort[]? Bf16 { get; }
+
+        public void CopyRow(int row, Span<float> output)
+        {
+            if (F32 is not null) { F32.AsSpan(row * Cols, Cols).CopyTo(output); return; }
+            var bits = Bf16.AsSpan(row * Cols, Cols);
+            for (int i = 0; i < Cols; i++) output[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
+        }
+    }
 
     /// <summary>Copies the weights of <paramref name="model"/> (any dtype, on the CPU, no unmerged LoRA layers).</summary>
     /// <param name="model">The model to run.</param>
     /// <param name="capacity">Longest sequence (prompt + new tokens); default and maximum max_position_embeddings.</param>
     /// <param name="threads">Threads for the matrix-vector products; default TorchSharp's intra-op thread count.</param>
-    public CpuDecoder(LlamaForCausalLM model, int? capacity = null, int? threads = null)
+    /// <param name="bf16Weights">Store a weight matrix as bfloat16 when that loses nothing (every value is a bfloat16
+    /// number, as in a checkpoint saved in bf16); default true. Results are the same either way.</param>
+    public CpuDecoder(LlamaForCausalLM model, int? capacity = null, int? threads = null, bool bf16Weights = true)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (LoraAdapter.Adapters(model).Count > 0)
@@ -60,8 +90,9 @@ public sealed class CpuDecoder
 
         var state = model.state_dict();
         float[] Get(string name) => state[name].detach().to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
-        _embed = Get("model.embed_tokens.weight");
-        _head = c.TieWordEmbeddings ? _embed : Get("lm_head.weight");
+        Matrix M(float[] values, int cols) => new(values, cols, bf16Weights);
+        _embed = M(Get("model.embed_tokens.weight"), _hidden);
+        _head = c.TieWordEmbeddings ? _embed : M(Get("lm_head.weight"), _hidden);
         _finalNorm = Get("model.norm.weight");
         _layer = new Layer[_layers];
         for (int i = 0; i < _layers; i++)
@@ -69,12 +100,12 @@ public sealed class CpuDecoder
             string p = $"model.layers.{i}.";
             _layer[i] = new Layer(
                 Get(p + "input_layernorm.weight"),
-                [.. Get(p + "self_attn.q_proj.weight"), .. Get(p + "self_attn.k_proj.weight"), .. Get(p + "self_attn.v_proj.weight")],
+                M([.. Get(p + "self_attn.q_proj.weight"), .. Get(p + "self_attn.k_proj.weight"), .. Get(p + "self_attn.v_proj.weight")], _hidden),
                 c.QkvBias ? [.. Get(p + "self_attn.q_proj.bias"), .. Get(p + "self_attn.k_proj.bias"), .. Get(p + "self_attn.v_proj.bias")] : null,
-                Get(p + "self_attn.o_proj.weight"),
+                M(Get(p + "self_attn.o_proj.weight"), _heads * _headDim),
                 Get(p + "post_attention_layernorm.weight"),
-                [.. Get(p + "mlp.gate_proj.weight"), .. Get(p + "mlp.up_proj.weight")],
-                Get(p + "mlp.down_proj.weight"));
+                M([.. Get(p + "mlp.gate_proj.weight"), .. Get(p + "mlp.up_proj.weight")], _hidden),
+                M(Get(p + "mlp.down_proj.weight"), _ff));
         }
 
         // Rotary tables as RotaryEmbedding builds them: inv_freq and angles in float64, rounded once to float32.
@@ -160,7 +191,7 @@ public sealed class CpuDecoder
         if (Length >= _capacity) throw new TailorException($"the decoder's cache is full ({_capacity} positions); ask for fewer tokens.");
         int pos = Length;
         int d = _headDim, qRows = _heads * d, kvRows = _kvHeads * d;
-        _embed.AsSpan(token * _hidden, _hidden).CopyTo(_x);
+        _embed.CopyRow(token, _x);
 
         for (int l = 0; l < _layers; l++)
         {
@@ -241,10 +272,13 @@ public sealed class CpuDecoder
         }
     }
 
+    /// <summary>True when at least one weight matrix is held as bfloat16.</summary>
+    public bool UsesBf16Weights => _embed.Bf16 is not null || _layer.Any(l => l.Qkv.Bf16 is not null);
+
     // y = W·x for W (rows, cols) row-major, rows split over the threads.
-    private void MatVec(float[] w, float[] x, float[] y)
+    private void MatVec(Matrix w, float[] x, float[] y)
     {
-        int rows = y.Length, cols = x.Length;
+        int rows = w.Rows, cols = w.Cols;
         if (Threads == 1 || (long)rows * cols < 1 << 16)
         {
             MatVecRows(w, x, y, 0, rows);
@@ -258,15 +292,98 @@ public sealed class CpuDecoder
         });
     }
 
-    private static void MatVecRows(float[] w, float[] x, float[] y, int start, int end)
+    private static void MatVecRows(Matrix w, float[] x, float[] y, int start, int end)
     {
         int cols = x.Length, r = start;
+        if (w.Bf16 is { } bits)
+        {
+            for (; r + 4 <= end; r += 4)
+            {
+                var (a, b, c, d) = Dot4(bits.AsSpan(r * cols, 4 * cols), x);
+                y[r] = a; y[r + 1] = b; y[r + 2] = c; y[r + 3] = d;
+            }
+            for (; r < end; r++)
+            {
+                float sum = 0;
+                var row = bits.AsSpan(r * cols, cols);
+                for (int i = 0; i < cols; i++) sum += BitConverter.UInt32BitsToSingle((uint)row[i] << 16) * x[i];
+                y[r] = sum;
+            }
+            return;
+        }
+        var f32 = w.F32!;
         for (; r + 4 <= end; r += 4)
         {
-            var (a, b, c, d) = Dot4(w.AsSpan(r * cols, 4 * cols), x);
+            var (a, b, c, d) = Dot4(f32.AsSpan(r * cols, 4 * cols), x);
             y[r] = a; y[r + 1] = b; y[r + 2] = c; y[r + 3] = d;
         }
-        for (; r < end; r++) y[r] = Dot(w.AsSpan(r * cols, cols), x);
+        for (; r < end; r++) y[r] = Dot(f32.AsSpan(r * cols, cols), x);
+    }
+
+    // Four bfloat16 rows against one float vector: widen 32 values at a time (zero-extend, shift into the upper half).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (float, float, float, float) Dot4(ReadOnlySpan<ushort> rows, ReadOnlySpan<float> x)
+    {
+        int n = x.Length, i = 0;
+        ref ushort w0 = ref MemoryMarshal.GetReference(rows);
+        ref ushort w1 = ref Unsafe.Add(ref w0, n);
+        ref ushort w2 = ref Unsafe.Add(ref w1, n);
+        ref ushort w3 = ref Unsafe.Add(ref w2, n);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                var xl = Vector512.LoadUnsafe(ref xr, (nuint)i);
+                var xh = Vector512.LoadUnsafe(ref xr, (nuint)i + 16);
+                Accumulate(Vector512.LoadUnsafe(ref w0, (nuint)i), xl, xh, ref a0);
+                Accumulate(Vector512.LoadUnsafe(ref w1, (nuint)i), xl, xh, ref a1);
+                Accumulate(Vector512.LoadUnsafe(ref w2, (nuint)i), xl, xh, ref a2);
+                Accumulate(Vector512.LoadUnsafe(ref w3, (nuint)i), xl, xh, ref a3);
+            }
+            s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i + 16 <= n; i += 16)
+            {
+                var xl = Vector256.LoadUnsafe(ref xr, (nuint)i);
+                var xh = Vector256.LoadUnsafe(ref xr, (nuint)i + 8);
+                Accumulate256(Vector256.LoadUnsafe(ref w0, (nuint)i), xl, xh, ref a0);
+                Accumulate256(Vector256.LoadUnsafe(ref w1, (nuint)i), xl, xh, ref a1);
+                Accumulate256(Vector256.LoadUnsafe(ref w2, (nuint)i), xl, xh, ref a2);
+                Accumulate256(Vector256.LoadUnsafe(ref w3, (nuint)i), xl, xh, ref a3);
+            }
+            s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+        }
+        for (; i < n; i++)
+        {
+            float xi = Unsafe.Add(ref xr, i);
+            s0 += BitConverter.UInt32BitsToSingle((uint)Unsafe.Add(ref w0, i) << 16) * xi;
+            s1 += BitConverter.UInt32BitsToSingle((uint)Unsafe.Add(ref w1, i) << 16) * xi;
+            s2 += BitConverter.UInt32BitsToSingle((uint)Unsafe.Add(ref w2, i) << 16) * xi;
+            s3 += BitConverter.UInt32BitsToSingle((uint)Unsafe.Add(ref w3, i) << 16) * xi;
+        }
+        return (s0, s1, s2, s3);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Accumulate(Vector512<ushort> bits, Vector512<float> xl, Vector512<float> xh, ref Vector512<float> acc)
+        {
+            var (lower, upper) = Vector512.Widen(bits);
+            acc = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(lower, 16).AsSingle(), xl, acc);
+            acc = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(upper, 16).AsSingle(), xh, acc);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Accumulate256(Vector256<ushort> bits, Vector256<float> xl, Vector256<float> xh, ref Vector256<float> acc)
+        {
+            var (lower, upper) = Vector256.Widen(bits);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(lower, 16).AsSingle(), xl, acc);
+            acc = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(upper, 16).AsSingle(), xh, acc);
+        }
     }
 
     // Four rows against one vector: x is loaded once per four rows.

@@ -18,6 +18,18 @@ public sealed class CpuDecoderTests : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
+    [Fact]
+    public void Bf16_held_weights_give_the_logits_of_the_reference_forward()
+    {
+        using var model = PretrainedModel.Load(GgufExports.ShippedModel);
+        var ids = model.Tokenizer.Encode("<|im_start|>user\nThe old house stood at the end of the road", parseSpecial: true);
+        var decoder = new CpuDecoder(model.Model);
+        Assert.True(decoder.UsesBf16Weights);
+        float[] fast = decoder.Forward(ids).ToArray(), reference = ReferenceLastLogits(model.Model, ids);
+        double scale = reference.Max(MathF.Abs), diff = reference.Zip(fast, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(diff / scale < Tolerance, $"max |Δ| {diff:E2} over scale {scale:F2}");
+    }
+
     [Theory]
     [InlineData(false, 1)]
     [InlineData(true, 1)]
@@ -28,6 +40,7 @@ public sealed class CpuDecoderTests : IDisposable
         GgufExports.SaveTinyModel(folder, qwen);
         using var model = PretrainedModel.Load(folder);
         var decoder = new CpuDecoder(model.Model, threads: threads);
+        Assert.False(decoder.UsesBf16Weights);                                                 // random f32 weights: kept in f32
         List<int> ids = [.. model.Tokenizer.Encode("Grouped-query attention, biases and RoPE: one token at a time.")];
         float[] fast = decoder.Forward(ids).ToArray();
         for (int step = 0; ; step++)
@@ -49,8 +62,27 @@ public sealed class CpuDecoderTests : IDisposable
         var prompt = model.Tokenizer.Encode("Once upon a time, in a small village by the sea,");
         var reference = model.CreateGenerator().Generate(prompt, new SamplingOptions { MaxNewTokens = 64, StopAtEos = false });
         var decoder = new CpuDecoder(model.Model);
+        Assert.True(decoder.UsesBf16Weights);                                                  // a bf16 checkpoint: held in bf16, losslessly
         Assert.Equal(reference.Ids, decoder.Greedy(prompt, 64));
         Assert.Equal(reference.Ids, decoder.Greedy(prompt, 64));                               // Greedy resets the cache
+        var f32 = new CpuDecoder(model.Model, threads: 2, bf16Weights: false);
+        Assert.False(f32.UsesBf16Weights);
+        Assert.Equal(reference.Ids, f32.Greedy(prompt, 64));
+    }
+
+    [Theory]
+    [InlineData(0.0, 0, null)]
+    [InlineData(0.9, 40, 7)]
+    public void A_text_generator_on_the_cpu_decoder_streams_what_the_torch_path_streams(double temperature, int topK, int? seed)
+    {
+        using var model = PretrainedModel.Load(GgufExports.ShippedModel);
+        var prompt = model.Tokenizer.Encode("The old house");
+        // Sampled runs draw the same random numbers on both paths; logits agree to ~1e-6, far from any draw boundary.
+        var options = new SamplingOptions { MaxNewTokens = 40, Temperature = temperature, TopK = topK, Seed = seed, Stop = ["\n\n"] };
+        var torchPath = model.CreateGenerator().Stream([prompt], options).ToList();
+        var cpuPath = model.CreateGenerator(cpuDecoder: true).Stream([prompt], options).ToList();
+        Assert.Equal(torchPath, cpuPath);
+        Assert.NotNull(cpuPath[^1].FinishReason);
     }
 
     [Fact]
