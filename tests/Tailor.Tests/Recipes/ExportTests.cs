@@ -93,6 +93,18 @@ public sealed class ExportTests : IDisposable
     }
 
     [Fact]
+    public void A_chat_template_goes_into_the_gguf_metadata_only_when_the_tokenizer_has_one()
+    {
+        using var model = PretrainedModel.Load(Shipped);
+        var (without, _) = Export.BuildGguf(model.Model, model.Tokenizer, "m", GgmlType.F32);
+        Assert.DoesNotContain(without, kv => kv.Key == "tokenizer.chat_template");
+        const string template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+        model.Tokenizer.ChatTemplate = template;
+        var (with, _) = Export.BuildGguf(model.Model, model.Tokenizer, "m", GgmlType.F32);
+        Assert.Equal(template, with.Single(kv => kv.Key == "tokenizer.chat_template").Value);
+    }
+
+    [Fact]
     public void The_rotary_permutation_interleaves_the_two_halves_of_each_head()
     {
         // 2 heads of size 4, one column: head rows [a0 a1 | b0 b1] become [a0 b0 a1 b1].
