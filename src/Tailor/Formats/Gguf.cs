@@ -1,3 +1,6 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
 namespace Tailor.Formats;
 
 /// <summary>The ggml tensor types Tailor writes and reads in GGUF files (values are ggml's <c>ggml_type</c>).</summary>
@@ -178,19 +181,19 @@ public static class Gguf
         switch (type)
         {
             case GgmlType.F32:
-                return System.Runtime.InteropServices.MemoryMarshal.AsBytes(values).ToArray();
+                return MemoryMarshal.AsBytes(values).ToArray();
             case GgmlType.F16:
             {
                 var bytes = new byte[values.Length * 2];
                 for (int i = 0; i < values.Length; i++)
-                    System.Buffers.Binary.BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(i * 2), (Half)values[i]);
+                    BinaryPrimitives.WriteHalfLittleEndian(bytes.AsSpan(i * 2), (Half)values[i]);
                 return bytes;
             }
             case GgmlType.BF16:
             {
                 var bytes = new byte[values.Length * 2];
                 for (int i = 0; i < values.Length; i++)
-                    System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(i * 2), ToBFloat16(values[i]));
+                    BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(i * 2), ToBFloat16(values[i]));
                 return bytes;
             }
             case GgmlType.Q8_0:
@@ -223,7 +226,7 @@ public static class Gguf
             foreach (float v in x) amax = MathF.Max(amax, MathF.Abs(v));
             float d = amax / 127f;
             float id = d != 0f ? 1f / d : 0f;
-            System.Buffers.Binary.BinaryPrimitives.WriteHalfLittleEndian(y, (Half)d);
+            BinaryPrimitives.WriteHalfLittleEndian(y, (Half)d);
             for (int j = 0; j < Q8BlockSize; j++)
                 y[2 + j] = unchecked((byte)(sbyte)MathF.Round(x[j] * id, MidpointRounding.AwayFromZero));
         }
@@ -238,20 +241,20 @@ public static class Gguf
         switch (type)
         {
             case GgmlType.F32:
-                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes[..(int)(count * 4)]).CopyTo(values);
+                MemoryMarshal.Cast<byte, float>(bytes[..(int)(count * 4)]).CopyTo(values);
                 break;
             case GgmlType.F16:
-                for (int i = 0; i < count; i++) values[i] = (float)System.Buffers.Binary.BinaryPrimitives.ReadHalfLittleEndian(bytes[(i * 2)..]);
+                for (int i = 0; i < count; i++) values[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(i * 2)..]);
                 break;
             case GgmlType.BF16:
                 for (int i = 0; i < count; i++)
-                    values[i] = BitConverter.Int32BitsToSingle(System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(bytes[(i * 2)..]) << 16);
+                    values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(i * 2)..]) << 16);
                 break;
             case GgmlType.Q8_0:
                 for (int b = 0; b < count / Q8BlockSize; b++)
                 {
                     var block = bytes.Slice(b * Q8BlockBytes, Q8BlockBytes);
-                    float d = (float)System.Buffers.Binary.BinaryPrimitives.ReadHalfLittleEndian(block);
+                    float d = (float)BinaryPrimitives.ReadHalfLittleEndian(block);
                     for (int j = 0; j < Q8BlockSize; j++) values[b * Q8BlockSize + j] = d * (sbyte)block[2 + j];
                 }
                 break;

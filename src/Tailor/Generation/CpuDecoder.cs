@@ -14,12 +14,13 @@ namespace Tailor.Generation;
 /// </summary>
 /// <remarks>
 /// <para>Why: one decoded token of a small model is hundreds of tiny tensor operations, and each TorchSharp call costs
-/// about 2 µs of overhead (perf-anchors), more than the arithmetic. Here a layer is six matrix-vector products
-/// (q/k/v fused into one, gate/up fused into one) plus loops that touch each value once; nothing is allocated per
-/// token. The matrix-vector products, which carry almost all the work, split their rows over
+/// about 2 µs of overhead (perf-anchors), more than the arithmetic. Here a layer is four matrix-vector products
+/// (q/k/v fused into one, gate/up fused into one) plus loops that touch each value once; on one thread nothing is
+/// allocated per token. The matrix-vector products, which carry almost all the work, split their rows over
 /// <see cref="Threads"/> threads.</para>
 /// <para>It is checked against the reference path: same greedy tokens and logits within 1e-4 of the logit scale
-/// (<c>CpuDecoderTests</c>). Weights are copied to float32 at construction; the model may be disposed afterwards.
+/// (<c>CpuDecoderTests</c>). Weights are copied at construction (as bfloat16 where that is exact, else float32; arithmetic
+/// is float32 throughout); the model may be disposed afterwards.
 /// Not thread-safe: one sequence at a time.</para>
 /// </remarks>
 public sealed class CpuDecoder
@@ -88,6 +89,7 @@ public sealed class CpuDecoder
         _capacity = Math.Min(capacity ?? c.MaxPositionEmbeddings, c.MaxPositionEmbeddings);
         Threads = Math.Max(1, threads ?? get_num_threads());
 
+        using var scope = NewDisposeScope();                                             // the copies' temporaries
         var state = model.state_dict();
         float[] Get(string name) => state[name].detach().to_type(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
         Matrix M(float[] values, int cols) => new(values, cols, bf16Weights);
