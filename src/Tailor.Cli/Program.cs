@@ -14,6 +14,7 @@ var commands = new Command[]
     new EvalCommand(),
     new RunCommand(),
     new ServeCommand(),
+    new ExportCommand(),
     new ScoreCommand(),
     new CompareCommand(),
     new BenchCommand(),

@@ -25,7 +25,8 @@ public sealed class BenchCommand : Command
             "Measures, in one run: fp32/bf16 matmul peak; training step tokens/s for the small (~6M) and base (~17M)\n" +
             "shapes with AdamW (batch 16 x 256 tokens), fp32 and bf16 autocast, with model-FLOPs utilisation against\n" +
             "the measured matmul peak of the same precision;\n" +
-            "and batch-1 decode tokens/s with the KV cache. Ratios are meaningful within one run only.", Specs);
+            "and batch-1 decode tokens/s with the KV cache, on the TorchSharp path and on Tailor's CpuDecoder.\n" +
+            "Ratios are meaningful within one run only. Decode against llama.cpp: bench/decode-vs-llamacpp.sh.", Specs);
         if (cl is null) return 0;
         var device = TorchRuntime.SelectDevice(cl.String("--device", "cpu")!);
         TorchRuntime.SetThreads(cl.IntOrNull("--threads", 1));

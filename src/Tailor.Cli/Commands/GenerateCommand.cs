@@ -25,6 +25,7 @@ public sealed class GenerateCommand : Command
         new("--stop", "STR", "stop when STR appears (repeatable); STR is not printed", Repeatable: true),
         new("--json", null, "print {\"text\": ..., \"ids\": [...]} for the new tokens instead of streaming"),
         new("--dtype", "float32|bfloat16", "weights dtype in memory (default float32)"),
+        new("--engine", "cpu|torch", "cpu: Tailor's own batch-1 decoder, no TorchSharp call per operation (default on --device cpu); torch: a TorchSharp forward per token"),
         .. CommandLine.RuntimeOptions,
     ];
 
@@ -53,10 +54,14 @@ public sealed class GenerateCommand : Command
         var dtype = cl.Choice("--dtype", "float32", "float32", "bfloat16") == "bfloat16"
             ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
 
+        string engine = cl.Choice("--engine", device.type == TorchSharp.DeviceType.CPU ? "cpu" : "torch", "cpu", "torch");
+        if (engine == "cpu" && device.type != TorchSharp.DeviceType.CPU)
+            throw new UsageException("--engine cpu runs on the CPU only; use --engine torch with --device cuda.");
+
         using var model = PretrainedModel.Load(cl.Required("--model"), device, dtype);
         var ids = model.Tokenizer.Encode(prompt);
         if (ids.Count == 0) throw new UsageException("the prompt is empty.");
-        var generator = model.CreateGenerator();
+        var generator = model.CreateGenerator(cpuDecoder: engine == "cpu");
         if (cl.Flag("--json"))
         {
             var result = generator.Generate(ids, options);

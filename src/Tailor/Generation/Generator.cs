@@ -26,16 +26,20 @@ public sealed class TextGenerator
     private readonly LlamaForCausalLM _model;
     private readonly Func<IReadOnlyList<int>, string> _decode;
     private readonly HashSet<int> _eos;
+    private readonly CpuDecoder? _fast;
 
     /// <summary>
     /// Creates a generator. <paramref name="decode"/> turns ids into text (a tokenizer's decode, specials skipped);
-    /// <paramref name="eosIds"/> end a row when <see cref="SamplingOptions.StopAtEos"/> is set.
+    /// <paramref name="eosIds"/> end a row when <see cref="SamplingOptions.StopAtEos"/> is set. With
+    /// <paramref name="fast"/>, single prompts run on that <see cref="CpuDecoder"/> (built from the same model) instead
+    /// of a TorchSharp forward per token; batches of several prompts still use the model.
     /// </summary>
-    public TextGenerator(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds)
+    public TextGenerator(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, CpuDecoder? fast = null)
     {
         _model = model;
         _decode = decode;
         _eos = [.. eosIds];
+        _fast = fast;
     }
 
     /// <summary>Generates for one prompt.</summary>
@@ -69,6 +73,11 @@ public sealed class TextGenerator
     {
         options.Validate();
         if (prompts.Count == 0) yield break;
+        if (_fast is not null && prompts.Count == 1)
+        {
+            foreach (var e in StreamOnCpuDecoder(_fast, prompts[0], options, cancel)) yield return e;
+            yield break;
+        }
         int b = prompts.Count;
         int maxPositions = _model.Config.MaxPositionEmbeddings;
         int longest = prompts.Max(p => p.Count);
@@ -138,6 +147,44 @@ public sealed class TextGenerator
             }
             logits = ToHost(_model.Forward(input, positions, mask, cache, lastOnly: true));
         }
+    }
+
+    // The single-prompt loop of Stream on a CpuDecoder: same sampling, stop and streaming rules, no TorchSharp per token.
+    private IEnumerable<TokenEvent> StreamOnCpuDecoder(CpuDecoder decoder, IReadOnlyList<int> prompt, SamplingOptions options, CancellationToken cancel)
+    {
+        if (prompt.Count == 0) throw new TailorException("a prompt is empty; give at least one token.");
+        if (prompt.Count >= decoder.Capacity)
+            throw new TailorException($"the prompt has {prompt.Count} tokens; the model's context is {decoder.Capacity} (max_position_embeddings). Shorten it.");
+        int capacity = Math.Min(prompt.Count + options.MaxNewTokens, decoder.Capacity);
+        var row = new RowState(prompt, new Sampler(options), options.Stop);
+        if (options.MaxNewTokens == 0)
+        {
+            yield return new TokenEvent(0, -1, "", "length");
+            yield break;
+        }
+        var logits = new float[_model.Config.VocabSize];
+        decoder.Reset();
+        Run(decoder, prompt, logits);
+        while (true)
+        {
+            cancel.ThrowIfCancellationRequested();
+            int id = row.Sampler.Next(logits, row.Seen);
+            if (options.StopAtEos && _eos.Contains(id))
+            {
+                yield return new TokenEvent(0, -1, row.Finish(), "stop");
+                yield break;
+            }
+            var (delta, stopHit) = row.Accept(id, _decode);
+            string? reason = stopHit ? "stop"
+                : row.Generated.Count >= options.MaxNewTokens || prompt.Count + row.Generated.Count >= capacity ? "length"
+                : null;
+            if (reason is not null) delta += row.Finish();
+            yield return new TokenEvent(0, id, delta, reason);
+            if (reason is not null) yield break;
+            Run(decoder, [id], logits);
+        }
+
+        static void Run(CpuDecoder decoder, IReadOnlyList<int> ids, float[] logits) => decoder.Forward(ids).CopyTo(logits);
     }
 
     /// <summary>RoPE positions (B, T) counting from each row's first real token, and a (B, 1, T, T) causal mask that hides padding.</summary>

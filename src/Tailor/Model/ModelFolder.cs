@@ -71,8 +71,12 @@ public sealed class PretrainedModel : IDisposable
         }
     }
 
-    /// <summary>A generator over this model whose text decoding skips special tokens.</summary>
-    public TextGenerator CreateGenerator() => new(Model, ids => Tokenizer.Decode(ids, skipSpecial: true), StopIds);
+    /// <summary>
+    /// A generator over this model whose text decoding skips special tokens. With <paramref name="cpuDecoder"/>, single
+    /// prompts decode on a <see cref="CpuDecoder"/> (CPU only; tested to give the reference path's tokens and logits).
+    /// </summary>
+    public TextGenerator CreateGenerator(bool cpuDecoder = false) =>
+        new(Model, ids => Tokenizer.Decode(ids, skipSpecial: true), StopIds, cpuDecoder ? new CpuDecoder(Model) : null);
 
     /// <summary>Frees the weights.</summary>
     public void Dispose() => Model.Dispose();

@@ -21,8 +21,8 @@ public sealed record BenchReport(
 public sealed record TrainBench(string Preset, string Precision, long Parameters, int Batch, int Sequence, double TokensPerSecond,
     double FlopsPerToken, double Mfu);
 
-/// <summary>One decode measurement.</summary>
-public sealed record DecodeBench(string Preset, string DType, int PromptTokens, int NewTokens, double TokensPerSecond);
+/// <summary>One decode measurement; Engine is "torch" (TextGenerator, a TorchSharp forward per token) or "cpu" (CpuDecoder).</summary>
+public sealed record DecodeBench(string Preset, string DType, int PromptTokens, int NewTokens, double TokensPerSecond, string Engine = "torch");
 
 /// <summary>
 /// The benchmark recipe: matmul peak (fp32 and bf16), training step tokens/s for the small and base shapes (AdamW
@@ -74,6 +74,10 @@ public static class Bench
             double dps = DecodeTokensPerSecond(config, 16, newTokens, device);
             decoding.Add(new DecodeBench(preset, "float32", 16, newTokens, dps));
             log($"decode {preset} fp32 (prompt 16, {newTokens} new, KV cache): {dps:F0} tokens/s");
+            if (device.type != DeviceType.CPU) continue;
+            double cps = DecodeTokensPerSecond(config, 16, newTokens, device, cpuDecoder: true);
+            decoding.Add(new DecodeBench(preset, "float32", 16, newTokens, cps, "cpu"));
+            log($"decode {preset} fp32 on CpuDecoder (no TorchSharp call per op): {cps:F0} tokens/s ({cps / dps:F1}x)");
         }
         return new BenchReport(fp32, bf16, training, decoding, get_num_threads(), device.ToString());
     }
@@ -140,13 +144,13 @@ public static class Bench
         return (double)batch * seq * steps / sw!.Elapsed.TotalSeconds;
     }
 
-    /// <summary>Batch-1 greedy decode tokens/s with the KV cache, prefill included.</summary>
-    public static double DecodeTokensPerSecond(LlamaConfig config, int promptTokens, int newTokens, Device device)
+    /// <summary>Batch-1 greedy decode tokens/s with the KV cache, prefill included; on the TorchSharp path or on <see cref="CpuDecoder"/>.</summary>
+    public static double DecodeTokensPerSecond(LlamaConfig config, int promptTokens, int newTokens, Device device, bool cpuDecoder = false)
     {
         using var model = LlamaForCausalLM.FromConfig(config);
         model.to(device);
         model.eval();
-        var generator = new TextGenerator(model, _ => "", []);
+        var generator = new TextGenerator(model, _ => "", [], cpuDecoder ? new CpuDecoder(model) : null);
         var prompt = Enumerable.Range(0, promptTokens).Select(i => (i * 37 + 11) % config.VocabSize).ToArray();
         var options = new SamplingOptions { MaxNewTokens = newTokens, StopAtEos = false };
         generator.Generate(prompt, options with { MaxNewTokens = 4 });                          // warm-up

@@ -68,6 +68,9 @@ internal sealed partial class PreTokenizerPipeline
     /// <summary>A ByteLevel step.</summary>
     public static Step ByteLevel(bool addPrefixSpace, bool useRegex) => new ByteLevelStep(addPrefixSpace, useRegex);
 
+    /// <summary>True when the pipeline is exactly GPT-2's: one ByteLevel step with the GPT-2 regex and no prefix space.</summary>
+    public bool IsGpt2ByteLevel => _steps is [ByteLevelStep { AddPrefixSpace: false, UseRegex: true }];
+
     /// <summary>True when any step is ByteLevel: the file is a byte-level tokenizer.</summary>
     public bool HasByteLevel => _steps.Any(s => s is ByteLevelStep);
 

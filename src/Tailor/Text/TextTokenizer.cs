@@ -41,6 +41,7 @@ public sealed class TextTokenizer
     private readonly Dictionary<string, AddedToken> _addedByContent;
     private readonly AddedTokenMatcher _allAdded;
     private readonly AddedTokenMatcher _nonSpecialAdded;
+    private readonly List<(string Left, string Right)> _merges;
 
     // BpeTokenizer keeps its token ↔ id maps internal (2.0.1), so the facade holds its own for lookups.
     private readonly Dictionary<string, int> _tokenToId;
@@ -54,6 +55,7 @@ public sealed class TextTokenizer
         _preTokenizer = definition.PreTokenizer;
         _nfc = definition.Nfc;
         _ignoreMerges = definition.IgnoreMerges;
+        _merges = definition.Merges;
         _addedTokens = [.. definition.AddedTokens];
         _addedById = _addedTokens.ToDictionary(t => t.Id);
         _addedByContent = _addedTokens.ToDictionary(t => t.Content, StringComparer.Ordinal);
@@ -114,6 +116,16 @@ public sealed class TextTokenizer
 
     /// <summary>tokenizer_config.json's chat_template (a Jinja template), read and written back by <see cref="Save"/>.</summary>
     public string? ChatTemplate { get; set; }
+
+    /// <summary>The BPE merges in rank order, as byte-level spellings (for exporters such as GGUF's).</summary>
+    internal IReadOnlyList<(string Left, string Right)> Merges => _merges;
+
+    /// <summary>The added token with this id (special or not); null for a vocabulary token or an unknown id.</summary>
+    internal AddedToken? AddedTokenOf(int id) => _addedById.GetValueOrDefault(id);
+
+    /// <summary>True when the text is split exactly as GPT-2 splits it: no normalizer, the ByteLevel pre-tokenizer with
+    /// the GPT-2 regex and no prefix space, merges applied in full. llama.cpp calls this pre-tokenizer "gpt-2".</summary>
+    internal bool UsesGpt2PreTokenization => !_nfc && !_ignoreMerges && _preTokenizer.IsGpt2ByteLevel;
 
     /// <summary>
     /// Loads a tokenizer from a tokenizer.json file, or from a folder holding tokenizer.json and, optionally,

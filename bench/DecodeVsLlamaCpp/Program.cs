@@ -1,0 +1,183 @@
+// Batch-1 greedy decode tokens/s, Tailor against llama.cpp (LLamaSharp 0.30.0, CPU backend) on the same weights, in one
+// process and one run, the engines interleaved round by round so that a noisy machine hits them alike.
+//
+//   bench/decode-vs-llamacpp.sh [--models shipped,m] [--threads N] [--rounds R] [--new-tokens N] [--json]
+//
+// Models: "shipped" is models/tailor-base-small (6.9M, d 256); "m" is a random model of perf-anchors' M shape (29.5M:
+// d 512, 8 layers, ff 1376, vocab 8192), made on the fly. Each is exported by `Export.Run` to GGUF f32 and f16.
+// Engines: tailor-torch (TextGenerator: TorchSharp, fp32, KV cache), tailor-cpu (CpuDecoder: plain C#, f32 arithmetic,
+// weights held in bf16 when that is exact, i.e. for bf16 checkpoints, and once more forced to f32),
+// llama.cpp f32 and f16 (f16 KV cache, flash attention auto: llama.cpp's defaults). Time includes the 16-token prefill,
+// as in perf-anchors.md. The ratio column is tokens/s over llama.cpp f32's in the same round, median over rounds.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using LLama;
+using LLama.Common;
+using LLama.Native;
+using Tailor.Generation;
+using Tailor.Model;
+using Tailor.Recipes;
+using Tailor.Text;
+using static TorchSharp.torch;
+
+string[] models = ["shipped", "m"];
+int threads = 2, rounds = 3, newTokens = 256;
+bool json = false;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--models": models = args[++i].Split(','); break;
+        case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--new-tokens": newTokens = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--json": json = true; break;
+        default:
+            Console.Error.WriteLine($"unknown option {args[i]}; options: --models shipped,m --threads N --rounds R --new-tokens N --json");
+            return 2;
+    }
+}
+
+string root = FindRoot();
+string shipped = Path.Combine(root, "models", "tailor-base-small");
+string temp = Directory.CreateTempSubdirectory("tailor-decode-bench-").FullName;
+NativeLibraryConfig.All.WithLogCallback((level, message) => { });
+set_num_threads(threads);
+var results = new List<object>();
+try
+{
+    foreach (string name in models)
+    {
+        string folder = name switch
+        {
+            "shipped" => shipped,
+            "m" => MakeMShape(Path.Combine(temp, "m"), shipped),
+            _ => throw new ArgumentException($"unknown model '{name}'; use shipped or m"),
+        };
+        foreach (string dtype in new[] { "f32", "f16" })
+            Export.Run(folder, null, "gguf", Path.Combine(temp, $"{name}-{dtype}.gguf"), dtype);
+
+        using var model = PretrainedModel.Load(folder);
+        var tokenizer = model.Tokenizer;
+        var prompt = tokenizer.Encode("The old house stood at the end of the road, and every night the lights in its windows").Take(16).ToArray();
+        int capacity = Math.Min(prompt.Length + newTokens, model.Config.MaxPositionEmbeddings);
+        int steps = capacity - prompt.Length;
+
+        var generator = model.CreateGenerator();
+        var decoder = new CpuDecoder(model.Model, capacity: capacity, threads: threads);
+        var decoderF32 = new CpuDecoder(model.Model, capacity: capacity, threads: threads, bf16Weights: false);
+        using var llamaF32 = new LlamaEngine(Path.Combine(temp, $"{name}-f32.gguf"), capacity, threads);
+        using var llamaF16 = new LlamaEngine(Path.Combine(temp, $"{name}-f16.gguf"), capacity, threads);
+        var engines = new (string Name, Func<int, List<int>> Run)[]
+        {
+            ("tailor-torch fp32", n => [.. generator.Generate(prompt, new SamplingOptions { MaxNewTokens = n, StopAtEos = false }).Ids]),
+            ($"tailor-cpu {(decoder.UsesBf16Weights ? "bf16" : "f32")} w", n => decoder.Greedy(prompt, n)),
+            ("tailor-cpu f32 w", n => decoderF32.Greedy(prompt, n)),
+            ("llama.cpp f32", n => llamaF32.Greedy(prompt, n)),
+            ("llama.cpp f16", n => llamaF16.Greedy(prompt, n)),
+        };
+
+        const int Llama = 3;                                                                  // llama.cpp f32: the reference
+        var outputs = engines.Select(e => e.Run(steps)).ToArray();                            // warm-up, and the tokens
+        var speeds = engines.Select(_ => new List<double>()).ToArray();
+        var ratios = engines.Select(_ => new List<double>()).ToArray();
+        for (int r = 0; r < rounds; r++)
+        {
+            var round = new double[engines.Length];
+            for (int e = 0; e < engines.Length; e++)
+            {
+                var sw = Stopwatch.StartNew();
+                int count = engines[e].Run(steps).Count;
+                round[e] = count / sw.Elapsed.TotalSeconds;
+                speeds[e].Add(round[e]);
+            }
+            for (int e = 0; e < engines.Length; e++) ratios[e].Add(round[e] / round[Llama]);
+            Console.Error.WriteLine($"{name} round {r + 1}/{rounds}: " + string.Join(", ", engines.Select((e, i) => $"{e.Name} {round[i]:F0}")));
+        }
+
+        Console.Error.WriteLine($"\n{name} ({model.Model.Config.ParameterCount() / 1e6:F1}M parameters), {threads} threads, prompt {prompt.Length}, {steps} new tokens; median of {rounds} rounds");
+        Console.Error.WriteLine($"{"engine",-20} {"tokens/s",10} {"vs llama.cpp f32",18}  same greedy tokens as llama.cpp f32");
+        for (int e = 0; e < engines.Length; e++)
+        {
+            bool same = outputs[e].SequenceEqual(outputs[Llama]);
+            Console.Error.WriteLine($"{engines[e].Name,-20} {Median(speeds[e]),10:F0} {Median(ratios[e]),18:F2}  {(same ? "yes" : $"no (first {Agree(outputs[e], outputs[Llama])} agree)")}");
+            results.Add(new { model = name, engine = engines[e].Name, threads, new_tokens = steps, tokens_per_second = Median(speeds[e]),
+                ratio_to_llamacpp_f32 = Median(ratios[e]), same_tokens_as_llamacpp_f32 = same });
+        }
+        Console.Error.WriteLine();
+    }
+    if (json) Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+    return 0;
+}
+finally
+{
+    Directory.Delete(temp, recursive: true);
+}
+
+static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
+
+static int Agree(List<int> a, List<int> b) => a.Zip(b).TakeWhile(p => p.First == p.Second).Count();
+
+static string FindRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) return dir.FullName;
+    throw new InvalidOperationException("run from inside the Tailor repository");
+}
+
+// perf-anchors' M shape with random N(0, 0.02) weights, saved in bf16, and the shipped tokenizer: decode speed does not depend on the values.
+static string MakeMShape(string folder, string shipped)
+{
+    var tokenizer = TextTokenizer.Load(shipped);
+    var config = LlamaConfig.Create(tokenizer.VocabSize, hidden: 512, intermediate: 1376, layers: 8, heads: 8, maxPositions: 512);
+    config.EosTokenId = [tokenizer.EosId!.Value];
+    using var model = LlamaForCausalLM.FromConfig(config);
+    ModelFolder.Save(folder, model, tokenizer, ScalarType.BFloat16);                      // as `pretrain ship` saves models
+    return folder;
+}
+
+/// <summary>llama.cpp greedy decoding through LLamaSharp's low-level API (batch, decode, logits, argmax in C#).</summary>
+internal sealed class LlamaEngine : IDisposable
+{
+    private readonly LLamaWeights _weights;
+    private readonly LLamaContext _context;
+    private readonly LLamaBatch _batch = new();
+
+    public LlamaEngine(string path, int context, int threads)
+    {
+        var parameters = new ModelParams(path)
+        {
+            ContextSize = (uint)context,
+            GpuLayerCount = 0,
+            Threads = threads,
+            BatchThreads = threads,
+        };
+        _weights = LLamaWeights.LoadFromFile(parameters);
+        _context = _weights.CreateContext(parameters);
+    }
+
+    public List<int> Greedy(IReadOnlyList<int> prompt, int count)
+    {
+        _context.NativeHandle.MemoryClear(true);
+        _batch.Clear();
+        for (int i = 0; i < prompt.Count; i++) _batch.Add(prompt[i], i, LLamaSeqId.Zero, logits: i == prompt.Count - 1);
+        var output = new List<int>(count);
+        int position = prompt.Count;
+        while (true)
+        {
+            if (_context.Decode(_batch) != DecodeResult.Ok) throw new InvalidOperationException("llama.cpp decode failed");
+            int next = Sampler.ArgMax(_context.NativeHandle.GetLogitsIth(_batch.TokenCount - 1));
+            output.Add(next);
+            if (output.Count == count) return output;
+            _batch.Clear();
+            _batch.Add(next, position++, LLamaSeqId.Zero, logits: true);
+        }
+    }
+
+    public void Dispose()
+    {
+        _context.Dispose();
+        _weights.Dispose();
+    }
+}
