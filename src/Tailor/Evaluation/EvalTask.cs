@@ -17,7 +17,7 @@ namespace Tailor.Evaluation;
 /// <param name="Options">The closed set of answers (classification), else empty.</param>
 /// <param name="BasePrompt">How a base model is prompted: a plain-text frame with <c>{input}</c>; the answer follows it.</param>
 /// <param name="MaxNewTokens">Longest answer generated.</param>
-/// <param name="TargetLanguage">ISO code of the expected answer language for translations (de, fr), else null.</param>
+/// <param name="TargetLanguage">ISO code of the expected answer language (de, fr for translations, en for summaries), else null.</param>
 /// <param name="Metrics">Corpus metrics reported, in order.</param>
 public sealed record EvalTask(
     string Name,
@@ -55,7 +55,7 @@ public sealed record EvalTask(
             "sentiment-imdb" => new(name, "sentiment", F("sentiment-imdb.test.jsonl"), F("sentiment.train.jsonl"), "classification", "text", "label",
                 ["positive", "negative"], "Review: {input}\nSentiment:", 4, null, ["accuracy", "macro_f1"]),
             "summarization" => new(name, "summarization", F("summarization.test.jsonl"), F("summarization.train.jsonl"), "generation", "text", "summary",
-                [], "{input}\n\nIn one line:", 32, null, ["rouge1", "rouge2", "rougeL"]),
+                [], "{input}\n\nIn one line:", 32, "en", ["rouge1", "rouge2", "rougeL"]),
             "translation-en-de" => new(name, "translation-en-de", F("translation-en-de.test.jsonl"), F("translation-en-de.train.jsonl"), "generation", "source", "target",
                 [], "English: {input}\nGerman:", 96, "de", ["bleu", "chrf"]),
             "translation-en-fr" => new(name, "translation-en-fr", F("translation-en-fr.test.jsonl"), F("translation-en-fr.train.jsonl"), "generation", "source", "target",

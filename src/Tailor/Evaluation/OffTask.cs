@@ -9,7 +9,8 @@ namespace Tailor.Evaluation;
 /// <item><c>not_a_label</c> (classification): it is not one of the labels (<see cref="MatchLabel"/>);</item>
 /// <item><c>repetition</c>: degenerate repetition — at least 6 words and some word 3-gram occurring 3 or more times, or
 /// at least 8 words of which fewer than 30% are distinct;</item>
-/// <item><c>wrong_language</c> (translation): <see cref="LanguageId"/> names a language other than the target;</item>
+/// <item><c>wrong_language</c> (translation, summarization): <see cref="LanguageId"/> names a language other than the
+/// expected one (the target language; English for summaries of English text);</item>
 /// <item><c>longer_than_input</c> (summarization): more words than the text it summarises.</item>
 /// </list>
 /// Pure functions; no model needed.

@@ -310,7 +310,7 @@ public static class Evaluate
         public override IReadOnlyList<Answer> Answer(EvalTask task, IReadOnlyList<Question> questions, Action<int> done, CancellationToken cancel)
         {
             string method = o.Baseline == "classic"
-                ? task.IsClassification ? "afinn" : task.TargetLanguage is not null ? "copy" : "lead1"
+                ? task.IsClassification ? "afinn" : task.Name.StartsWith("translation", StringComparison.Ordinal) ? "copy" : "lead1"
                 : o.Baseline!;
             if (method == "afinn" && !task.IsClassification) throw new TailorException($"baseline afinn scores sentiment only; task {task.Name} is not a label task.");
             if (method == "afinn" && !task.Options.Contains("positive")) throw new TailorException($"baseline afinn needs positive/negative labels; task {task.Name} has {string.Join(", ", task.Options)}.");

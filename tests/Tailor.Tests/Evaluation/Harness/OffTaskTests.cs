@@ -33,6 +33,7 @@ public sealed class OffTaskTests
     {
         Assert.Null(OffTask.Reason(Summaries, "a tool to convert images between many formats", "image converter"));
         Assert.Equal("longer_than_input", OffTask.Reason(Summaries, "image tool", "a tool that converts images between formats"));
+        Assert.Equal("wrong_language", OffTask.Reason(Summaries, "This package contains the files for the library of the tool.", "Das Paket enthält die Bibliothek für das Werkzeug"));
     }
 
     [Fact]
