@@ -72,10 +72,30 @@ public static class MainJob
         ArgumentNullException.ThrowIfNull(options);
         var o = options.Resolve();
         events ??= new RunEvents();
-        var say = events.Say ?? (_ => { });
         var clock = Stopwatch.StartNew();
         string folder = ChooseFolder(o);
         Directory.CreateDirectory(folder);
+        // Everything said, and every stage boundary, also goes to run.log in the run folder (appended across resumes).
+        using var log = new StreamWriter(Path.Combine(folder, "run.log"), append: true) { AutoFlush = true };
+        void Log(string line)
+        {
+            lock (log) log.WriteLine($"{DateTime.UtcNow:yyyy-MM-dd HH:mm:ss}Z {line}");
+        }
+        var outer = events;
+        events = new RunEvents
+        {
+            StageStarted = (i, n, name, description) => { Log($"[{i}/{n}] {name}: {description}"); outer.StageStarted?.Invoke(i, n, name, description); },
+            StageFinished = (name, elapsed, skipped) => { Log($"{name}: {(skipped ? "unchanged, skipped" : $"done in {elapsed.TotalSeconds:F1} s")}"); outer.StageFinished?.Invoke(name, elapsed, skipped); },
+            Train = p =>
+            {
+                if (p.Message is not null) Log(p.Message);
+                else if (p.Loss is double loss && (p.Step == p.TotalSteps || p.Step % 10 == 0)) Log($"step {p.Step}/{p.TotalSteps} loss {loss:F4} lr {p.LearningRate:E2} {p.TokensPerSecond:F0} tok/s");
+                outer.Train?.Invoke(p);
+            },
+            Items = outer.Items,
+            Say = line => { Log(line); outer.Say?.Invoke(line); },
+        };
+        var say = events.Say;
         say($"run folder {folder} (profile {o.Profile}: {(o.Limit == 0 ? "whole test sets" : $"{o.Limit} items per task")}, {o.Steps}/{o.StepsLarge} tuning steps)");
         TorchRuntime.SetThreads(o.Threads);
         string code = CodeVersion();
@@ -153,7 +173,7 @@ public static class MainJob
         var evaluations = new Dictionary<string, string>(StringComparer.Ordinal);
         var evalPlan = new List<(string Name, EvalOptions Options, Func<string> Upstream)>
         {
-            ("classic-baselines", new EvalOptions { Baseline = "classic", Name = "classic-baselines" }, () => HashFolders(["data/baselines"])),
+            ("classic-baselines", new EvalOptions { Baseline = "classic", Name = "classic-baselines", Afinn = o.Afinn }, () => HashFolders([Path.GetDirectoryName(Path.GetFullPath(o.Afinn))!])),
         };
         roles["classic-baselines"] = ("baseline", "-");
         foreach (var (model, modelFolder) in modelFolders)

@@ -40,6 +40,10 @@ public sealed record RunOptions
     [Description("folder of the instruction templates TASK.json")]
     public string Templates { get; set; } = "data/templates";
 
+    /// <summary>AFINN lexicon of the sentiment baseline.</summary>
+    [Description("AFINN-165 lexicon of the classic sentiment baseline (data/baselines, built from npm sentiment)")]
+    public string Afinn { get; set; } = "data/baselines/afinn-165.json";
+
     /// <summary>Items per task.</summary>
     [Description("test items per task (seeded subset; 0 = whole test sets); null = the profile's (default 300, full 0, smoke 12)")]
     public int? Limit { get; set; }

@@ -21,6 +21,7 @@ public sealed class MainJobTests : IDisposable
         Profile = "smoke", Output = Path.Combine(_dir, "run"), Threads = 1, Limit = 6, Resamples = 200,
         BaseModels = "small=" + Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small") + ",base=" + Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small"),
         TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
+        Afinn = Path.Combine(InstructionFixtures.RepoRoot, "data", "baselines", "afinn-165.json"),
     };
 
     [Fact]
@@ -48,6 +49,7 @@ public sealed class MainJobTests : IDisposable
         Assert.Equal("finetuned", EvalRun.Load(result.Evaluations["finetune-small"]).Run.Kind);
         Assert.Contains("| instruct-small | chat |", result.MainTable);
         Assert.True(File.Exists(Path.Combine(result.Report, "main-table.md")));
+        Assert.Contains("[18/18] report", File.ReadAllText(Path.Combine(result.Folder, "run.log")));
         Assert.True(File.Exists(Path.Combine(result.Report, "roles.json")));
         foreach (string f in new[] { "report.md", "report.html", "results.json", "claims.md" })
             Assert.True(File.Exists(Path.Combine(result.Report, f)), f + " missing");
