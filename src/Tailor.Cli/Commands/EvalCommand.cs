@@ -13,12 +13,7 @@ public sealed class EvalCommand : Command
 
     public override int Run(string[] args)
     {
-        var keys = RecipeOptions.Keys<EvalOptions>();
-        OptionSpec[] specs =
-        [
-            new("--config", "FILE", "options file (JSON or flat YAML) listing only what differs from the defaults"),
-            .. keys.Select(k => new OptionSpec("--" + k.Replace('_', '-'), "VALUE", RecipeOptions.Reason<EvalOptions>(k))),
-        ];
+        var specs = RecipeCommandLine.Specs<EvalOptions>();
         var cl = Parse(args, "tailor eval (--model DIR | --endpoint URL | --baseline NAME) [--KEY VALUE ...]",
             "Asks every test item of each task (greedy, stop at end of turn or newline), scores answers with sacreBLEU's BLEU and\n" +
             "chrF, rouge-score's ROUGE, accuracy and macro-F1; ranks label options by log-likelihood; flags off-task answers.\n" +
@@ -29,9 +24,7 @@ public sealed class EvalCommand : Command
             Console.WriteLine(RecipeOptions.Describe(new EvalOptions()));
             return 0;
         }
-        var overrides = keys.Where(k => cl.Has("--" + k.Replace('_', '-')))
-            .Select(k => KeyValuePair.Create(k, cl.String("--" + k.Replace('_', '-'))!));
-        var options = RecipeOptions.Load<EvalOptions>(cl.String("--config"), overrides);
+        var options = RecipeCommandLine.Load(cl, new EvalOptions());
         options.Validate();
         var bar = new ProgressBar(Name);
         using var cancel = new CancellationTokenSource();

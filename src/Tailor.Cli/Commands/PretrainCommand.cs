@@ -13,12 +13,7 @@ public sealed class PretrainCommand : Command
     public override int Run(string[] args)
     {
         if (args.Length > 0 && args[0] == "ship") return Ship(args[1..]);
-        var keys = RecipeOptions.Keys<PretrainOptions>();
-        OptionSpec[] specs =
-        [
-            new("--config", "FILE", "recipe file (JSON or flat YAML) listing only what differs from the defaults"),
-            .. keys.Select(k => new OptionSpec("--" + k.Replace('_', '-'), "VALUE", RecipeOptions.Reason<PretrainOptions>(k))),
-        ];
+        var specs = RecipeCommandLine.Specs<PretrainOptions>();
         var cl = Parse(args, "tailor pretrain [--config FILE] [--KEY VALUE ...]",
             "Trains a Llama-style base model from scratch: tokenizer (trained on the corpus unless given), token files,\n" +
             "AdamW with warm-up + cosine decay, clipping, accumulation, validation, atomic checkpoints, exact --resume.\n" +
@@ -30,9 +25,7 @@ public sealed class PretrainCommand : Command
             Console.WriteLine(RecipeOptions.Describe(new PretrainOptions()));
             return 0;
         }
-        var overrides = keys.Where(k => cl.Has("--" + k.Replace('_', '-')))
-            .Select(k => KeyValuePair.Create(k, cl.String("--" + k.Replace('_', '-'))!));
-        var options = RecipeOptions.Load<PretrainOptions>(cl.String("--config"), overrides);
+        var options = RecipeCommandLine.Load(cl, new PretrainOptions());
         options.Validate();
         var bar = new ProgressBar("pretrain");
         bar.Line("options:\n" + RecipeOptions.Describe(options));

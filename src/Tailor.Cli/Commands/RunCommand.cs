@@ -13,12 +13,7 @@ public sealed class RunCommand : Command
 
     public override int Run(string[] args)
     {
-        var keys = RecipeOptions.Keys<RunOptions>();
-        OptionSpec[] specs =
-        [
-            new("--config", "FILE", "options file (JSON or flat YAML) listing only what differs from the defaults"),
-            .. keys.Select(k => new OptionSpec("--" + k.Replace('_', '-'), "VALUE", RecipeOptions.Reason<RunOptions>(k))),
-        ];
+        var specs = RecipeCommandLine.Specs<RunOptions>();
         var cl = Parse(args, "tailor run [--profile default|full|smoke] [--KEY VALUE ...]",
             "Reproduces the experiment end to end: from each base model a task fine-tune (no instructions) and an instruction\n" +
             "tune (plus, on the first base, one with vague instructions); evaluation of every model, the bases zero- and k-shot\n" +
@@ -31,9 +26,7 @@ public sealed class RunCommand : Command
             Console.WriteLine(RecipeOptions.Describe(new RunOptions()));
             return 0;
         }
-        var overrides = keys.Where(k => cl.Has("--" + k.Replace('_', '-')))
-            .Select(k => KeyValuePair.Create(k, cl.String("--" + k.Replace('_', '-'))!));
-        var options = RecipeOptions.Load<RunOptions>(cl.String("--config"), overrides).Resolve();
+        var options = RecipeCommandLine.Load(cl, new RunOptions()).Resolve();
         var bar = new ProgressBar("run");
         string stage = "";
         var events = new RunEvents

@@ -54,22 +54,14 @@ public abstract class TuneCommand : Command
 
     public override int Run(string[] args)
     {
-        var keys = RecipeOptions.Keys<TuneOptions>();
-        OptionSpec[] specs =
-        [
-            new("--config", "FILE", "recipe file (JSON or flat YAML) listing only what differs from the defaults"),
-            .. keys.Select(k => new OptionSpec("--" + k.Replace('_', '-'), "VALUE", RecipeOptions.Reason<TuneOptions>(k))),
-        ];
+        var specs = RecipeCommandLine.Specs<TuneOptions>();
         var cl = Parse(args, $"tailor {Name} [--config FILE] [--KEY VALUE ...]", Description + "\nDefaults and their reasons:", specs);
         if (cl is null)
         {
             Console.WriteLine(RecipeOptions.Describe(Defaults()));
             return 0;
         }
-        var overrides = keys.Where(k => cl.Has("--" + k.Replace('_', '-')))
-            .Select(k => KeyValuePair.Create(k, cl.String("--" + k.Replace('_', '-'))!));
-        // The command's own defaults come first, so a recipe file or a flag still overrides them.
-        var options = RecipeOptions.Load(cl.String("--config"), overrides, Defaults());
+        var options = RecipeCommandLine.Load(cl, Defaults());
         options.Validate();
         var bar = new ProgressBar(Name);
         bar.Line("options:\n" + RecipeOptions.Describe(options));
