@@ -19,7 +19,7 @@ public sealed class RunCommand : Command
             "tune (plus, on the first base, one with vague instructions); evaluation of every model, the bases zero- and k-shot\n" +
             "and classic baselines (AFINN, Lead-1, copy) on every test set; then the report: main table, paired statistics,\n" +
             "off-task rates, robustness, contamination and the claims table. Re-running skips stages whose inputs did not\n" +
-            "change (--force redoes them); an interrupted run resumes. Everything lands in runs/run-<timestamp>/.\n" +
+            "change (--force true redoes them); an interrupted run resumes. Everything lands in runs/run-<timestamp>/.\n" +
             "Defaults and their reasons:", specs);
         if (cl is null)
         {

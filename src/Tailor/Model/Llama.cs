@@ -32,7 +32,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var x32 = x.to_type(ScalarType.Float32);                                    // (…, C) fp32
-        var normed = x32 * x32.square().mean([-1], keepdim: true).add_(_eps, Tailor.Torch.Scalars.One).rsqrt_(); // (…, C)
+        var normed = x32 * (x32 * x32).mean([-1], keepdim: true).add_(_eps, Tailor.Torch.Scalars.One).rsqrt_(); // (…, C); x·x, not square(): see Scalars
         return _weight * normed.to_type(x.dtype);
     }
 }
@@ -394,8 +394,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// <summary>Boolean (1, 1, T, start+T) mask: query i (at absolute position start+i) may see keys 0..start+i.</summary>
     public static Tensor CausalMask(long t, long start, Device device)
     {
-        var q = arange(start, start + t, device: device).unsqueeze(1);              // (T, 1)
-        var k = arange(0, start + t, device: device).unsqueeze(0);                  // (1, S)
+        using Scalar from = start.ToScalar(), to = (start + t).ToScalar(), zero = 0L.ToScalar();   // held across the calls: see Tailor.Torch.Scalars
+        var q = arange(from, to, device: device).unsqueeze(1);                      // (T, 1)
+        var k = arange(zero, to, device: device).unsqueeze(0);                      // (1, S)
         return k.le(q).unsqueeze(0).unsqueeze(0);                                   // (1, 1, T, S)
     }
 

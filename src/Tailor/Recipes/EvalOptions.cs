@@ -92,6 +92,10 @@ public sealed record EvalOptions
     [Description("multiplies each task's answer-length cap (sentiment 4, summarization 32, translation 96 tokens)")]
     public double MaxNewTokensScale { get; set; } = 1.0;
 
+    /// <summary>Input length cap in words.</summary>
+    [Description("keep only the first N words of each input (0 = all; marked with …): the same cut for every model, so long package descriptions cost less to prefill")]
+    public int MaxInputWords { get; set; }
+
     /// <summary>AFINN lexicon.</summary>
     [Description("AFINN-165 lexicon of the classic sentiment baseline (built by scripts/data/build-all.sh from npm sentiment)")]
     public string Afinn { get; set; } = "data/baselines/afinn-165.json";
@@ -121,6 +125,7 @@ public sealed record EvalOptions
         if (Split == "dev" && TaskList().Contains("sentiment-imdb")) throw new TailorException("sentiment-imdb is a test set only (it has no dev split); leave it out of --tasks with --split dev.");
         if (Limit < 0) throw new TailorException($"limit = {Limit}: must be 0 (all) or positive.");
         if (Shots is < 0 or > 16) throw new TailorException($"shots = {Shots}: must be between 0 and 16.");
+        if (MaxInputWords < 0) throw new TailorException($"max_input_words = {MaxInputWords}: must be 0 (all) or positive.");
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
         if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");
         if (Format is not ("auto" or "base" or "plain" or "chatml")) throw new TailorException($"format = {Format}: use auto, base, plain or chatml.");

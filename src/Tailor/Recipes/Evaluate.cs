@@ -38,13 +38,13 @@ public static class Evaluate
         foreach (string name in o.TaskList())
         {
             var task = EvalTask.Get(name, o.TaskData, o.Split);
-            tasks.Add((task, Subset(task.ReadTest(), o.Limit, o.Seed)));
+            tasks.Add((task, Cut(Subset(task.ReadTest(), o.Limit, o.Seed), o.MaxInputWords)));
         }
         foreach (string file in o.DataFiles())
         {
             var (task, records) = EvalTask.FromUserFile(file);
             if (tasks.Any(t => t.Task.Name == task.Name)) throw new TailorException($"{file}: a task named '{task.Name}' is already evaluated; rename the file.");
-            tasks.Add((task, Subset(records, o.Limit, o.Seed)));
+            tasks.Add((task, Cut(Subset(records, o.Limit, o.Seed), o.MaxInputWords)));
         }
 
         using var answerer = Answerer.Create(o, say);
@@ -103,6 +103,9 @@ public static class Evaluate
             .OrderBy(x => x.Key).Take(limit).Select(x => x.Index).Order().ToList();
         return [.. keep.Select(i => records[i])];
     }
+
+    private static IReadOnlyList<EvalRecord> Cut(IReadOnlyList<EvalRecord> records, int words) =>
+        words <= 0 ? records : [.. records.Select(r => r with { Input = Clip(r.Input, words) })];
 
     /// <summary>One question: a test record asked one way.</summary>
     /// <param name="Record">The test record.</param>

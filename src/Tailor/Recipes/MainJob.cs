@@ -96,7 +96,8 @@ public static class MainJob
             Say = line => { Log(line); outer.Say?.Invoke(line); },
         };
         var say = events.Say;
-        say($"run folder {folder} (profile {o.Profile}: {(o.Limit == 0 ? "whole test sets" : $"{o.Limit} items per task")}, {o.Steps}/{o.StepsLarge} tuning steps)");
+        say($"run folder {folder} (profile {o.Profile}: {(o.Limit == 0 ? "whole test sets" : $"{o.Limit} items per task")}, {o.Steps}/{o.StepsLarge} tuning steps, " +
+            $"inputs {(o.MaxInputWords == 0 ? "whole" : $"cut at {o.MaxInputWords} words")}, answer caps x{o.MaxNewTokensScale})");
         TorchRuntime.SetThreads(o.Threads);
         string code = CodeVersion();
         string dataHash = HashFolders([o.TaskData, o.Templates]);
@@ -179,7 +180,7 @@ public static class MainJob
         foreach (var (model, modelFolder) in modelFolders)
         {
             evalPlan.Add((model, new EvalOptions { Model = modelFolder, Name = model, Format = model.StartsWith("base-", StringComparison.Ordinal) ? "base" : "auto" }, modelPrints[model]));
-            if (model.StartsWith("base-", StringComparison.Ordinal) && o.Shots > 0)
+            if (model.StartsWith("base-", StringComparison.Ordinal) && o.Shots > 0 && (o.KshotAllBases == true || model == "base-" + first))
             {
                 string k = $"{model}-{o.Shots}shot";
                 evalPlan.Add((k, new EvalOptions { Model = modelFolder, Name = k, Format = "base", Shots = o.Shots!.Value }, modelPrints[model]));
@@ -192,7 +193,8 @@ public static class MainJob
             var full = eo with
             {
                 Tasks = string.Join(',', evalTasks), TaskData = o.TaskData, Templates = o.Templates, Output = output, Limit = o.Limit!.Value,
-                Seed = o.Seed, Device = o.Device, Threads = o.Threads,
+                Seed = o.Seed, Device = o.Device, Threads = o.Threads, BatchSize = o.EvalBatch,
+                MaxInputWords = o.MaxInputWords!.Value, MaxNewTokensScale = o.MaxNewTokensScale!.Value,
             };
             evaluations[name] = output;
             string desc = eo.Baseline is not null ? "classic baselines (AFINN, Lead-1, copy)" : $"evaluate {name}{(eo.Shots > 0 ? $" ({eo.Shots}-shot)" : "")}";
@@ -300,7 +302,10 @@ public static class MainJob
     {
         Directory.CreateDirectory(reportFolder);
         var runs = evaluations.Values.Select(e => EvalRun.Load(e).Run).ToList();
-        string table = MainTable(runs, o.Limit!.Value);
+        string table = MainTable(runs, o.Limit!.Value) +
+            (o.MaxInputWords > 0 || o.MaxNewTokensScale != 1.0
+                ? string.Create(CultureInfo.InvariantCulture, $"Profile `{o.Profile}`: inputs cut at {o.MaxInputWords} words, answer caps ×{o.MaxNewTokensScale} (summaries {(int)Math.Round(32 * o.MaxNewTokensScale!.Value)}, translations {(int)Math.Round(96 * o.MaxNewTokensScale!.Value)} tokens), {o.Steps} tuning steps per model.\n")
+                : "");
         File.WriteAllText(Path.Combine(reportFolder, "main-table.md"), table);
         var rolesJson = new JsonObject();
         foreach (var (name, (role, b)) in roles.Where(r => evaluations.ContainsKey(r.Key)))

@@ -75,7 +75,13 @@ public static class ModelCard
         sb.AppendLine("| | |").AppendLine("|---|---|");
         sb.AppendLine(inv, $"| architecture | {c.Architectures[0]}: d {c.HiddenSize}, {c.NumHiddenLayers} layers, {c.NumAttentionHeads} heads ({c.KeyValueHeads} KV), ff {c.IntermediateSize}, vocab {c.VocabSize}, tied embeddings |");
         sb.AppendLine(inv, $"| parameters | {c.ParameterCount():N0} |");
-        sb.AppendLine(inv, $"| weights | {dtype.ToString().ToLowerInvariant()} safetensors (trained in fp32) |");
+        string precision = recipe["precision"]?.GetValue<string>() switch
+        {
+            "bf16" => "trained with bf16 autocast, fp32 master weights",
+            "auto" => "trained with precision auto: bf16 autocast where the CPU has native bf16, else fp32; fp32 master weights",
+            _ => "trained in fp32",
+        };
+        sb.AppendLine(inv, $"| weights | {dtype.ToString().ToLowerInvariant()} safetensors ({precision}) |");
         sb.AppendLine(inv, $"| steps | {steps:N0} x {recipe["batch"]} sequences x {recipe["sequence"]} tokens |");
         sb.AppendLine(inv, $"| tokens seen | {tokens:N0} |");
         sb.AppendLine(inv, $"| training speed | {speed:F0} tokens/s (median of the logged windows) |");

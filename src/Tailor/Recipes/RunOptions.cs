@@ -49,20 +49,36 @@ public sealed record RunOptions
     public int? Limit { get; set; }
 
     /// <summary>k for the bases' k-shot evaluation.</summary>
-    [Description("k of the bases' k-shot evaluation (0 = skip it); null = the profile's (3, smoke 1)")]
+    [Description("k of the bases' k-shot evaluation (0 = skip it); null = the profile's (default 1, full 3, smoke 1)")]
     public int? Shots { get; set; }
 
     /// <summary>Instruction-tuning steps on the small base.</summary>
-    [Description("optimizer steps of each tuning on the first (small) base; null = the profile's (default 100, full 400, smoke 3)")]
+    [Description("optimizer steps of each tuning on the first (small) base; null = the profile's (default 32, full 400, smoke 3)")]
     public long? Steps { get; set; }
 
     /// <summary>Instruction-tuning steps on the other bases.</summary>
-    [Description("optimizer steps of each tuning on the other bases; null = the profile's (default 50, full 400, smoke 3)")]
+    [Description("optimizer steps of each tuning on the other bases; null = the profile's (default 32, full 400, smoke 3): the same budget, so the base-model comparison is fair")]
     public long? StepsLarge { get; set; }
 
     /// <summary>Rows per batch.</summary>
     [Description("rows per micro-batch of the tunings (x 512 tokens); null = the profile's (8, smoke 2)")]
     public int? Batch { get; set; }
+
+    /// <summary>Evaluation batch.</summary>
+    [Description("prompts generated together in the evaluations (larger batches amortise the per-step cost of small models)")]
+    public int EvalBatch { get; set; } = 48;
+
+    /// <summary>k-shot evaluation of the larger bases too.</summary>
+    [Description("also evaluate the other bases k-shot (default profile: only the first base, to fit 15 minutes; no claim needs it)")]
+    public bool? KshotAllBases { get; set; }
+
+    /// <summary>Input cap of the evaluations.</summary>
+    [Description("evaluations read only the first N words of each input (0 = all); null = the profile's (default 128, full 0, smoke 64)")]
+    public int? MaxInputWords { get; set; }
+
+    /// <summary>Answer-length scale of the evaluations.</summary>
+    [Description("multiplies the answer caps (summary 32, translation 96 tokens); null = the profile's (default 0.75, full 1, smoke 0.25)")]
+    public double? MaxNewTokensScale { get; set; }
 
     /// <summary>Fine-tune the larger bases too.</summary>
     [Description("also task-fine-tune the other bases (default profile: no, to fit 15 minutes; full: yes)")]
@@ -109,11 +125,11 @@ public sealed record RunOptions
     public RunOptions Resolve()
     {
         var r = this with { };
-        (int limit, int shots, long steps, long stepsLarge, int batch, bool ftAll) = Profile switch
+        (int limit, int shots, long steps, long stepsLarge, int batch, bool ftAll, int words, double scale) = Profile switch
         {
-            "default" => (300, 3, 100L, 50L, 8, false),
-            "full" => (0, 3, 400L, 400L, 8, true),
-            "smoke" => (12, 1, 3L, 3L, 2, true),
+            "default" => (300, 1, 32L, 32L, 8, false, 128, 0.75),
+            "full" => (0, 3, 400L, 400L, 8, true, 0, 1.0),
+            "smoke" => (12, 1, 3L, 3L, 2, true, 64, 0.25),
             _ => throw new TailorException($"profile = {Profile}: use default, full or smoke."),
         };
         r.Limit ??= limit;
@@ -122,6 +138,9 @@ public sealed record RunOptions
         r.StepsLarge ??= stepsLarge;
         r.Batch ??= batch;
         r.FinetuneAllBases ??= ftAll;
+        r.KshotAllBases ??= ftAll;
+        r.MaxInputWords ??= words;
+        r.MaxNewTokensScale ??= scale;
         if (r.Limit < 0) throw new TailorException($"limit = {r.Limit}: must be 0 (all) or positive.");
         if (r.Steps < 1 || r.StepsLarge < 1) throw new TailorException("steps and steps_large must be positive.");
         if (r.Batch < 1) throw new TailorException($"batch = {r.Batch}: must be positive.");

@@ -6,7 +6,9 @@ namespace Tailor.Torch;
 /// Scalars kept alive for the whole process. TorchSharp hands a <see cref="Scalar"/>'s native handle to libtorch without
 /// keeping the managed object alive, so a temporary Scalar — an implicit <c>double → Scalar</c>, or the default
 /// <c>alpha = 1</c> of <c>add_</c> — can be finalized while the native call still reads it (a use-after-free that shows
-/// up as "Expected false to be true" from <c>c10::Scalar::toFloat</c>). Hot paths pass these instead.
+/// up as "Expected false to be true" from <c>c10::Scalar::toFloat</c>, or an internal assert in <c>Scalar::equal</c> under
+/// <c>pow</c>, which TorchSharp's <c>square()</c> calls with a temporary 2). Hot paths pass these, or hold a Scalar in a
+/// <c>using</c> local across the call, or avoid scalar overloads (<c>x * x</c> rather than <c>x.square()</c>).
 /// </summary>
 public static class Scalars
 {
