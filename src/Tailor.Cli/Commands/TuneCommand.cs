@@ -8,7 +8,7 @@ public sealed class FinetuneCommand : TuneCommand
 {
     public override string Name => "finetune";
 
-    public override string Summary => "fine-tune a model on one task without instructions (plain format; full or --lora)";
+    public override string Summary => "fine-tune a model on one or several tasks without instructions (plain format; full or --lora)";
 
     protected override string Description =>
         "Task fine-tuning: each example is the bare input, \"### Response:\" and the answer + EOS (loss on the answer and\n" +
