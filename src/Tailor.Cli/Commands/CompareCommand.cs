@@ -15,7 +15,7 @@ public sealed class CompareCommand : Command
         new("--baseline", "NAME", "reference model (folder name); default: the base model by role, else the first folder"),
         new("--seed", "N", "bootstrap seed (default 12345, as sacreBLEU)"),
         new("--resamples", "N", "bootstrap resamples (default 1000)"),
-        new("--roles", "FILE", "JSON: {\"FOLDER\": {\"role\": \"base|finetuned|instruct|instruct-vague|baseline\", \"base\": \"small\"}}; default: from results.json's kind"),
+        new("--roles", "FILE", "JSON: {\"FOLDER\": {\"role\": \"base|base-kshot|finetuned|instruct|instruct-vague|baseline\", \"base\": \"small\"}}; default: from results.json's kind"),
         new("--logs", "DIR", "training output folder with metrics.jsonl to draw (repeatable); model folders in results.json are searched too", Repeatable: true),
         new("--data", "DIR", "task data with {task}.test.jsonl and *.train.jsonl for the contamination check (default data/tasks)"),
         new("--pretrain", "PATH", "pre-training corpus, JSONL file or folder (default data/pretrain/train.jsonl, else data/pretrain/subset)"),

@@ -1,0 +1,61 @@
+using Tailor.Recipes;
+
+namespace Tailor.Tests.Recipes;
+
+/// <summary>Bad options of eval and run are one-line errors that name the option and what to do.</summary>
+public sealed class OptionValidationTests
+{
+    [Theory]
+    [InlineData("none", "exactly one of --model")]
+    [InlineData("split", "split = train")]
+    [InlineData("imdb-dev", "sentiment-imdb is a test set only")]
+    [InlineData("words", "max_input_words = -1")]
+    [InlineData("task", "unknown task 'poetry'")]
+    [InlineData("baseline", "baseline = magic")]
+    [InlineData("format", "format = json")]
+    public void Eval_options_name_the_bad_value(string which, string message)
+    {
+        var ok = new EvalOptions { Model = "m" };
+        var bad = which switch
+        {
+            "none" => new EvalOptions(),
+            "split" => ok with { Split = "train" },
+            "imdb-dev" => ok with { Split = "dev" },
+            "words" => ok with { MaxInputWords = -1 },
+            "task" => ok with { Tasks = "sentiment,poetry" },
+            "baseline" => new EvalOptions { Baseline = "magic" },
+            _ => ok with { Format = "json" },
+        };
+        Assert.Contains(message, Assert.Throws<TailorException>(bad.Validate).Message);
+        ok.Validate();
+    }
+
+    [Theory]
+    [InlineData("profile", "profile = fast")]
+    [InlineData("name", "names are letters")]
+    [InlineData("twice", "given twice")]
+    [InlineData("task", "unknown task 'sentiment-imdb'")]
+    [InlineData("steps", "steps and steps_large must be positive")]
+    public void Run_options_name_the_bad_value(string which, string message)
+    {
+        var bad = which switch
+        {
+            "profile" => new RunOptions { Profile = "fast" },
+            "name" => new RunOptions { BaseModels = "my base=models/x" },
+            "twice" => new RunOptions { BaseModels = "a=x,a=y" },
+            "task" => new RunOptions { Tasks = "sentiment,sentiment-imdb" },
+            _ => new RunOptions { Steps = 0 },
+        };
+        Assert.Contains(message, Assert.Throws<TailorException>(() => bad.Resolve()).Message);
+    }
+
+    [Fact]
+    public void Profiles_fill_only_what_is_unset()
+    {
+        var d = new RunOptions().Resolve();
+        Assert.Equal((300, 1, 32L, 128, false), (d.Limit!.Value, d.Shots!.Value, d.Steps!.Value, d.MaxInputWords!.Value, d.KshotAllBases!.Value));
+        var full = new RunOptions { Profile = "full", Limit = 500 }.Resolve();
+        Assert.Equal((500, 0, true), (full.Limit!.Value, full.MaxInputWords!.Value, full.FinetuneAllBases!.Value));
+        Assert.Equal([("small", "models/tailor-base-small"), ("base", "models/tailor-base")], d.Bases());
+    }
+}
