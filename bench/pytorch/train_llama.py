@@ -4,7 +4,9 @@
 Same shapes and step as `tailor bench`: RMSNorm, rotary embeddings (rotate-half), SwiGLU, causal attention, tied
 embeddings, no biases, N(0, 0.02) init; batch 16 x 256 tokens; AdamW (lr 3e-4, wd 0.1 on matrices, betas 0.9/0.95);
 gradient clipping at 1.0; zero_grad(set_to_none). Debian's torch 1.13 has no scaled_dot_product_attention, so attention
-is the explicit matmul/mask/softmax/matmul form. Prints one JSON line per shape.
+is the explicit matmul/mask/softmax/matmul form. Precision fp32, or bf16 autocast (torch.autocast("cpu", bfloat16):
+matmuls in bf16, weights and optimizer in fp32, as Tailor's precision bf16). Prints one JSON line per shape.
+Usage: train_llama.py SHAPES [THREADS] [fp32|bf16]
 """
 import json
 import math
@@ -83,7 +85,7 @@ class Llama(torch.nn.Module):
         return F.linear(x, self.embed.weight)
 
 
-def measure(shape, batch=16, seq=256, steps=4, warmup=1):
+def measure(shape, batch=16, seq=256, steps=4, warmup=1, precision="fp32"):
     vocab, d, layers, heads, ff = SHAPES[shape]
     torch.manual_seed(0)
     model = Llama(vocab, d, layers, heads, ff, seq)
@@ -97,18 +99,23 @@ def measure(shape, batch=16, seq=256, steps=4, warmup=1):
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
-        loss = F.cross_entropy(model(x).view(-1, vocab), y.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float().view(-1, vocab), y.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
     elapsed = time.perf_counter() - start
     return {"impl": "pytorch", "torch": torch.__version__, "preset": shape, "batch": batch, "sequence": seq,
-            "tokens_per_s": batch * seq * steps / elapsed, "threads": torch.get_num_threads()}
+            "precision": precision, "tokens_per_s": batch * seq * steps / elapsed, "threads": torch.get_num_threads()}
 
 
 if __name__ == "__main__":
     torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 2)
     shapes = sys.argv[1].split(",") if len(sys.argv) > 1 else ["small", "base"]
+    precision = sys.argv[3] if len(sys.argv) > 3 else "fp32"
+    if precision not in ("fp32", "bf16"):
+        sys.exit(f"precision {precision}: use fp32 or bf16")
     for s in shapes:
-        print(json.dumps(measure(s, steps=6 if s == "small" else 3)), flush=True)
+        print(json.dumps(measure(s, steps=6 if s == "small" else 3, precision=precision)), flush=True)

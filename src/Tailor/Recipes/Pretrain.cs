@@ -34,6 +34,7 @@ public static class Pretrain
         var device = TorchRuntime.SelectDevice(o.Device);
         bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
         TorchRuntime.SetThreads(o.Threads);
+        CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         if (!o.Resume && Directory.Exists(checkpointDir))

@@ -100,6 +100,14 @@ public sealed record PretrainOptions
     [Description("auto, fp32 or bf16 (autocast matmuls to bfloat16; weights, optimizer, loss stay fp32). auto = bf16 only where the CPU has AVX-512 BF16/AMX: elsewhere bf16 is emulated and far slower")]
     public string Precision { get; set; } = "auto";
 
+    /// <summary>Let MKL take its AVX-512 kernels on AMD CPUs.</summary>
+    [Description("AMD CPUs, fp32: make libtorch's bundled oneMKL use its AVX-512 kernels (it picks AVX2 on non-Intel CPUs); ~1.7x fp32 steps here. Patches an undocumented MKL internal in memory, hence opt-in; losses match the plain path (tested)")]
+    public bool MklAvx512 { get; set; }
+
+    /// <summary>Keep large blocks in glibc's heap.</summary>
+    [Description("glibc: stop mmap/munmap of every large tensor each step (mallopt M_MMAP_MAX 0, no trimming); +5-8% fp32 steps here, freed memory stays in the process")]
+    public bool MallocTuning { get; set; }
+
     /// <summary>Device.</summary>
     [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
     public string Device { get; set; } = "cpu";

@@ -68,6 +68,7 @@ public static class SupervisedTraining
         var device = TorchRuntime.SelectDevice(o.Device);
         bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
         TorchRuntime.SetThreads(o.Threads);
+        CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");

@@ -112,6 +112,48 @@ public sealed class PretrainTests : IDisposable
         Assert.Equal(reference.ValidationLoss!.Value, resumed.ValidationLoss!.Value, 6);
     }
 
+    [Theory]
+    [InlineData("--mkl-avx512")]
+    [InlineData("--malloc-tuning")]
+    public void A_cpu_speed_option_trains_to_the_same_losses_as_the_plain_fp32_path(string option)
+    {
+        // Each side in its own process: MKL settles its kernel choice at a process's first matmul, and mallopt is global.
+        string corpus = WriteCorpusOnce();
+        (double[] Losses, string Log) Train(string name, params string[] extra)
+        {
+            string output = Path.Combine(_dir, name);
+            var psi = new ProcessStartInfo("dotnet")
+            {
+                ArgumentList = { Path.Combine(AppContext.BaseDirectory, "Tailor.Cli.dll"), "pretrain", "--data", corpus, "--output", output,
+                    "--preset", "tiny", "--vocab-size", "300", "--batch", "4", "--sequence", "32", "--max-steps", "16",
+                    "--warmup-steps", "4", "--log-interval", "1", "--eval-interval", "16", "--eval-windows", "8",
+                    "--checkpoint-interval", "16", "--precision", "fp32", "--threads", "1" },
+                RedirectStandardError = true,
+                RedirectStandardOutput = true,
+            };
+            foreach (string e in extra) psi.ArgumentList.Add(e);
+            using var process = Process.Start(psi)!;
+            var stderr = process.StandardError.ReadToEndAsync();
+            string stdout = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            string log = stdout + stderr.Result;
+            Assert.True(process.ExitCode == 0, log);
+            return (Losses(output), log);
+        }
+
+        var plain = Train("plain");
+        var tuned = Train("tuned", option, "true");
+        Assert.DoesNotContain("mkl_avx512:", plain.Log);
+        Assert.DoesNotContain("malloc_tuning:", plain.Log);
+        // The option was applied (or, on an Intel CPU, found nothing to change), and said so.
+        Assert.Contains(option == "--mkl-avx512" ? "mkl_avx512: " : "malloc_tuning: ", tuned.Log);
+        Assert.Equal(16, plain.Losses.Length);
+        Assert.Equal(16, tuned.Losses.Length);
+        // Other kernels sum in another order, so the losses may differ by rounding, which grows a little over the steps.
+        for (int i = 0; i < plain.Losses.Length; i++)
+            Assert.True(Math.Abs(plain.Losses[i] - tuned.Losses[i]) < 2e-3 * plain.Losses[i], $"step {i + 1}: {plain.Losses[i]} vs {tuned.Losses[i]}");
+    }
+
     [Fact]
     public void Cancelling_saves_a_checkpoint_that_resume_continues()
     {
