@@ -160,7 +160,7 @@ public sealed record TuneOptions
     public string Precision { get; set; } = "auto";
 
     /// <summary>Let MKL take its AVX-512 kernels on AMD CPUs.</summary>
-    [Description("AMD CPUs, fp32: make libtorch's bundled oneMKL use its AVX-512 kernels (it picks AVX2 on non-Intel CPUs); ~1.7x fp32 steps here. Patches an undocumented MKL internal in memory, hence opt-in; losses match the plain path (tested)")]
+    [Description("AMD CPUs, fp32: make libtorch's bundled oneMKL use its AVX-512 kernels (it picks AVX2 on non-Intel CPUs); 1.4-1.8x fp32 steps here. Patches an undocumented MKL internal in memory, hence opt-in; losses match the plain path (tested)")]
     public bool MklAvx512 { get; set; }
 
     /// <summary>Keep large blocks in glibc's heap.</summary>

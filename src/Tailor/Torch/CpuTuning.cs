@@ -10,7 +10,7 @@ namespace Tailor.Torch;
 /// <item><see cref="EnableMklAvx512"/>: libtorch links oneMKL statically, and that MKL picks its kernels by vendor:
 /// on an AMD CPU it takes the AVX2 path even where AVX-512 exists (fp32 matmuls at ~40% of this machine's FMA peak).
 /// MKL asks an exported internal, <c>mkl_serv_intel_cpu_true</c>, whether the CPU is Intel; making that answer 1
-/// lets it choose its AVX-512 kernels (~2.3x on fp32 matmuls, ~1.7-1.8x on fp32 training steps here). The function's
+/// lets it choose its AVX-512 kernels (~2.3x on fp32 matmuls, 1.4-1.8x on fp32 training steps here). The function's
 /// first instructions are rewritten in this process's memory (nothing on disk changes). It is an undocumented MKL
 /// internal, so a libtorch update may drop it; then this throws and says so.</item>
 /// <item><see cref="TuneMalloc"/>: glibc serves allocations of 128 KiB and more with mmap and gives them back with
