@@ -38,12 +38,12 @@ public sealed class BenchCommand : Command
         Action<string> log = line => (json ? Console.Error : Console.Out).WriteLine(line);
         string precision = cl.String("--precision", "both")!;
         if (precision is not ("fp32" or "bf16" or "both")) throw new UsageException($"--precision {precision}: expected fp32, bf16 or both.");
-        CpuTuning.Apply(cl.Flag("--mkl-avx512"), cl.Flag("--malloc-tuning"), device, log);
         string[] all = ["matmul", "train", "decode"];
         var sections = (cl.String("--only") ?? string.Join(',', all)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         foreach (string s in sections)
             if (!all.Contains(s)) throw new UsageException($"--only {s}: expected a comma-separated subset of {string.Join(",", all)}.");
         string[] precisions = precision == "both" ? ["fp32", "bf16"] : [precision];
+        CpuTuning.Apply(cl.Flag("--mkl-avx512"), cl.Flag("--malloc-tuning"), device, log);
         var report = Bench.Run(device, cl.Flag("--quick"), log, sections, precisions);
         if (json) Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
         return 0;

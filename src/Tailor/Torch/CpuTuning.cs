@@ -59,15 +59,18 @@ public static unsafe class CpuTuning
         if (mallocTuning) say(TuneMalloc());
     }
 
-    private static string PatchMkl()
+    private static string PatchMkl() => PatchMkl("mkl_serv_intel_cpu_true");
+
+    /// <summary>The patch, with the symbol as a parameter so that a test can reach the missing-export error.</summary>
+    internal static string PatchMkl(string symbol)
     {
         if (!OperatingSystem.IsLinux() || RuntimeInformation.ProcessArchitecture != Architecture.X64)
             return "mkl_avx512: nothing to do (only Linux x64 builds of libtorch bundle MKL this way)";
         _ = ones(1);   // make sure TorchSharp has loaded libtorch_cpu (creating a tensor runs no matmul)
-        nint function = FindExport("mkl_serv_intel_cpu_true");
+        nint function = FindExport(symbol);
         if (function == 0)
             throw new TailorException(
-                "mkl_avx512: this libtorch does not export mkl_serv_intel_cpu_true (an MKL internal), so MKL's kernel choice " +
+                $"mkl_avx512: this libtorch does not export {symbol} (an MKL internal), so MKL's kernel choice " +
                 "cannot be changed; run without mkl_avx512 (or with precision bf16, which does not go through MKL).");
         var isIntel = (delegate* unmanaged<int>)function;
         if (isIntel() != 0) return "mkl_avx512: MKL already takes its Intel paths on this CPU; nothing changed";

@@ -89,6 +89,26 @@ public sealed class ModelCommandTests : IDisposable
         Assert.DoesNotContain("   at ", stderr);   // no stack trace without --verbose
     }
 
+    [Theory]
+    [InlineData("--precision", "fp16", "--precision fp16")]
+    [InlineData("--only", "speed", "--only speed")]
+    public void Bench_rejects_bad_values_before_measuring_anything(string flag, string value, string mentioned)
+    {
+        var (exit, stdout, stderr) = CliRunner.Run("bench", flag, value);
+        Assert.NotEqual(0, exit);
+        Assert.Contains(mentioned, stderr);
+        Assert.DoesNotContain("GFLOP/s", stdout);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Fact]
+    public void Mkl_avx512_on_a_libtorch_without_the_mkl_internal_says_to_run_without_it()
+    {
+        var e = Assert.Throws<TailorException>(() => Tailor.Torch.CpuTuning.PatchMkl("tailor_no_such_mkl_symbol"));
+        Assert.Contains("tailor_no_such_mkl_symbol", e.Message);
+        Assert.Contains("run without mkl_avx512", e.Message);
+    }
+
     [Fact]
     public void Generate_on_a_corrupt_checkpoint_names_the_file_and_exits_non_zero()
     {
