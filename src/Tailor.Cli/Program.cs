@@ -43,6 +43,7 @@ if (command is null)
 bool verbose = args.Contains("--verbose");
 try
 {
+    Tailor.Torch.NativeHandles.EnsureKeptAlive();
     return command.Run(args[1..]);
 }
 catch (UsageException e)
