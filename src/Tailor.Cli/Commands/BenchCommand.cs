@@ -43,7 +43,9 @@ public sealed class BenchCommand : Command
         foreach (string s in sections)
             if (!all.Contains(s)) throw new UsageException($"--only {s}: expected a comma-separated subset of {string.Join(",", all)}.");
         string[] precisions = precision == "both" ? ["fp32", "bf16"] : [precision];
-        CpuTuning.Apply(cl.Flag("--mkl-avx512"), cl.Flag("--malloc-tuning"), device, log);
+        // The benchmark measures each path as asked, so it applies the speed-ups only when named (no auto here).
+        if (device.type == TorchSharp.DeviceType.CPU && cl.Flag("--mkl-avx512")) log(CpuTuning.EnableMklAvx512());
+        if (device.type == TorchSharp.DeviceType.CPU && cl.Flag("--malloc-tuning")) log(CpuTuning.TuneMalloc());
         var report = Bench.Run(device, cl.Flag("--quick"), log, sections, precisions);
         if (json) Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
         return 0;

@@ -32,9 +32,8 @@ public static class Pretrain
         progress ??= _ => { };
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
         var device = TorchRuntime.SelectDevice(o.Device);
-        bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
         TorchRuntime.SetThreads(o.Threads);
-        CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
+        bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         if (!o.Resume && Directory.Exists(checkpointDir))

@@ -66,9 +66,8 @@ public static class SupervisedTraining
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
         var clock = Stopwatch.StartNew();
         var device = TorchRuntime.SelectDevice(o.Device);
-        bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
         TorchRuntime.SetThreads(o.Threads);
-        CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
+        bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");

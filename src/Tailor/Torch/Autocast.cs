@@ -23,29 +23,7 @@ public sealed unsafe class Autocast : IDisposable
     /// Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX): only then is autocast faster than fp32. On an
     /// AVX2-only CPU (Zen 3, say) libtorch emulates bf16 matmuls and they run 10-70x slower than fp32.
     /// </summary>
-    public static bool CpuHasNativeBf16 { get; } = DetectNativeBf16();
-
-    /// <summary>Resolves a precision option: "auto" is "bf16" where the CPU has native bf16, else "fp32".</summary>
-    public static string Resolve(string precision) => precision switch
-    {
-        "auto" => CpuHasNativeBf16 ? "bf16" : "fp32",
-        "fp32" or "bf16" => precision,
-        _ => throw new TailorException($"precision '{precision}': use auto, fp32 or bf16."),
-    };
-
-    private static bool DetectNativeBf16()
-    {
-        try
-        {
-            if (!File.Exists("/proc/cpuinfo")) return false;
-            string? flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
-            return flags is not null && flags.Split(' ', ':', '\t').Any(f => f is "avx512_bf16" or "amx_bf16");
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
+    public static bool CpuHasNativeBf16 => CpuFeatures.Avx512Bf16 || CpuFeatures.AmxBf16;
 
     /// <summary>Enters a bf16 autocast region for the CPU when <paramref name="enabled"/>; dispose to leave it.</summary>
     public static Autocast Bf16(bool enabled = true)

@@ -5,14 +5,15 @@ using static TorchSharp.torch;
 namespace Tailor.Torch;
 
 /// <summary>
-/// Two opt-in CPU speed-ups for training, measured in shared/research/perf-anchors.md:
+/// The CPU training path: precision and two CPU speed-ups, chosen per machine by <see cref="Choose"/> (each option
+/// <c>auto</c> by default, <c>true</c> or <c>false</c> to force it). The speed-ups:
 /// <list type="bullet">
 /// <item><see cref="EnableMklAvx512"/>: libtorch links oneMKL statically, and that MKL picks its kernels by vendor:
 /// on an AMD CPU it takes the AVX2 path even where AVX-512 exists (fp32 matmuls at ~40% of this machine's FMA peak).
 /// MKL asks an exported internal, <c>mkl_serv_intel_cpu_true</c>, whether the CPU is Intel; making that answer 1
 /// lets it choose its AVX-512 kernels (~2.3x on fp32 matmuls, 1.4-1.8x on fp32 training steps here). The function's
 /// first instructions are rewritten in this process's memory (nothing on disk changes). It is an undocumented MKL
-/// internal, so a libtorch update may drop it; then this throws and says so.</item>
+/// internal, so a libtorch update may drop it: forced on, that is an error; on auto, one line and the plain path.</item>
 /// <item><see cref="TuneMalloc"/>: glibc serves allocations of 128 KiB and more with mmap and gives them back with
 /// munmap, so every training step maps, faults in and unmaps its activations again (a quarter of the run in system
 /// time here). Turning that off (M_MMAP_MAX 0) and never trimming the heap (M_TRIM_THRESHOLD at its maximum) keeps
@@ -47,19 +48,85 @@ public static unsafe class CpuTuning
         }
     }
 
-    /// <summary>Applies whichever of the two an options record asked for, and reports each once through <paramref name="say"/>.</summary>
-    public static void Apply(bool mklAvx512, bool mallocTuning, Device device, Action<string> say)
+    /// <summary>The values of the <c>precision</c>, <c>mkl_avx512</c> and <c>malloc_tuning</c> options.</summary>
+    public static readonly string[] PrecisionValues = ["auto", "fp32", "bf16"], SwitchValues = ["auto", "true", "false"];
+
+    /// <summary>
+    /// Resolves the training path for <paramref name="device"/> and applies it; call before the process's first matmul.
+    /// On the CPU, <c>auto</c> means the fastest path that trains to the same losses, decided from the CPU's features
+    /// and measured on this project's machines (README, "Performance"; bench/compare-pytorch.sh):
+    /// <list type="bullet">
+    /// <item>malloc tuning on (glibc): +5-8% on every fp32 and bf16 step; costs only that freed memory stays in the process.</item>
+    /// <item>oneMKL's AVX-512 kernels wherever the CPU has AVX-512 and the patch verifies itself (on Intel, MKL picks
+    /// them anyway); where it cannot, one line says so and MKL keeps its own choice.</item>
+    /// <item>precision: bf16 autocast on CPUs with AMX (its matmul unit outruns any fp32 path); on CPUs with AVX-512 BF16
+    /// but no AMX (Zen 4/5, Cooper Lake), fp32 when MKL's AVX-512 kernels are in use — 1.35-1.75x faster per step than
+    /// bf16 autocast on a Zen 5, where oneDNN's bf16 matmuls win on paper but the fp32 master-weight traffic and casts
+    /// around them lose it back — and bf16 when they are not (plain fp32 MKL runs at AVX2 speed there); fp32 elsewhere
+    /// (bf16 is emulated without native support, 10-70x slower).</item>
+    /// </list>
+    /// Returns the path; <paramref name="say"/> gets one line naming it and why, plus a line per fallback.
+    /// </summary>
+    public static TrainingPath Choose(string precision, string mklAvx512, string mallocTuning, Device device, Action<string> say)
     {
+        Check("precision", precision, PrecisionValues);
+        Check("mkl_avx512", mklAvx512, SwitchValues);
+        Check("malloc_tuning", mallocTuning, SwitchValues);
         if (device.type != DeviceType.CPU)
         {
-            if (mklAvx512 || mallocTuning) say("mkl_avx512 / malloc_tuning apply to CPU training only; ignored on " + device);
-            return;
+            if (mklAvx512 == "true" || mallocTuning == "true") say("mkl_avx512 / malloc_tuning apply to CPU training only; ignored on " + device);
+            var gpu = new TrainingPath(false, false, false, $"training path: {device}, fp32");
+            say(gpu.Description);
+            return gpu;
         }
-        if (mklAvx512) say(EnableMklAvx512());
-        if (mallocTuning) say(TuneMalloc());
+
+        bool malloc = false;
+        if (mallocTuning == "true") { say(TuneMalloc()); malloc = true; }
+        else if (mallocTuning == "auto")
+        {
+            try { TuneMalloc(); malloc = _mallocApplied; }
+            catch (TailorException e) { say(e.Message + " (auto: continuing without it)"); }
+        }
+
+        bool mkl = false;
+        if (mklAvx512 == "true") { say(EnableMklAvx512()); mkl = _mklAvx512InUse; }
+        else if (mklAvx512 == "auto" && precision != "bf16" && CpuFeatures.Avx512F)
+        {
+            try { EnableMklAvx512(); mkl = _mklAvx512InUse; }
+            catch (TailorException e) { say(e.Message + " (auto: MKL keeps its own kernel choice)"); }
+        }
+
+        string why;
+        bool bf16;
+        if (precision != "auto") { bf16 = precision == "bf16"; why = "as asked"; }
+        else if (CpuFeatures.AmxBf16) { bf16 = true; why = "auto: AMX bf16 on this CPU"; }
+        else if (CpuFeatures.Avx512Bf16 && mkl) { bf16 = false; why = "auto: AVX-512 without AMX, where fp32 on MKL's AVX-512 kernels outruns bf16 autocast"; }
+        else if (CpuFeatures.Avx512Bf16) { bf16 = true; why = "auto: native bf16, and MKL's AVX-512 fp32 kernels are not available"; }
+        else { bf16 = false; why = "auto: no native bf16 on this CPU"; }
+        if (bf16 && !Autocast.CpuHasNativeBf16 && precision == "bf16")
+            why += "; this CPU emulates bf16, so expect it to be many times slower than fp32";
+
+        var path = new TrainingPath(bf16, mkl, malloc,
+            $"training path: {(bf16 ? "bf16 autocast" : "fp32")}" +
+            (mkl ? ", oneMKL AVX-512 kernels" : "") + (malloc ? ", malloc tuning" : "") + $" ({why})");
+        say(path.Description);
+        return path;
     }
 
-    private static string PatchMkl() => PatchMkl("mkl_serv_intel_cpu_true");
+    private static void Check(string key, string value, string[] allowed)
+    {
+        if (!allowed.Contains(value)) throw new TailorException($"{key} = {value}: use {string.Join(", ", allowed)}.");
+    }
+
+    private static bool _mklAvx512InUse;
+    private static bool _mallocApplied;
+
+    private static string PatchMkl()
+    {
+        string outcome = PatchMkl("mkl_serv_intel_cpu_true");
+        _mklAvx512InUse = CpuFeatures.Avx512F && !outcome.Contains("nothing to do", StringComparison.Ordinal);
+        return outcome;
+    }
 
     /// <summary>The patch, with the symbol as a parameter so that a test can reach the missing-export error.</summary>
     internal static string PatchMkl(string symbol)
@@ -90,6 +157,13 @@ public static unsafe class CpuTuning
     }
 
     private static string SetMallocOptions()
+    {
+        string outcome = SetMallocOptionsCore();
+        _mallocApplied = !outcome.Contains("nothing", StringComparison.Ordinal);
+        return outcome;
+    }
+
+    private static string SetMallocOptionsCore()
     {
         if (!OperatingSystem.IsLinux()) return "malloc_tuning: nothing to do (glibc only)";
         const int TrimThreshold = -1, MmapMax = -4;   // M_TRIM_THRESHOLD, M_MMAP_MAX in glibc's malloc.h
@@ -123,3 +197,10 @@ public static unsafe class CpuTuning
     [DllImport("libc")]
     private static extern int mallopt(int parameter, int value);
 }
+
+/// <summary>What <see cref="CpuTuning.Choose"/> resolved: bf16 autocast or fp32, and which speed-ups are in effect.</summary>
+/// <param name="Bf16">Train under CPU bf16 autocast.</param>
+/// <param name="MklAvx512">oneMKL takes its AVX-512 kernels.</param>
+/// <param name="MallocTuning">glibc keeps large blocks in the heap.</param>
+/// <param name="Description">The one line that names the path and why (for the log).</param>
+public sealed record TrainingPath(bool Bf16, bool MklAvx512, bool MallocTuning, string Description);

@@ -112,46 +112,65 @@ public sealed class PretrainTests : IDisposable
         Assert.Equal(reference.ValidationLoss!.Value, resumed.ValidationLoss!.Value, 6);
     }
 
+    /// <summary>Trains the tiny model for 16 steps in its own `tailor pretrain` process (MKL settles its kernel choice
+    /// at a process's first matmul, and mallopt is global) and returns the losses and the log.</summary>
+    private (double[] Losses, string Log) TrainInProcess(string name, params string[] extra)
+    {
+        string output = Path.Combine(_dir, name);
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "Tailor.Cli.dll"), "pretrain", "--data", WriteCorpusOnce(), "--output", output,
+                "--preset", "tiny", "--vocab-size", "300", "--batch", "4", "--sequence", "32", "--max-steps", "16",
+                "--warmup-steps", "4", "--log-interval", "1", "--eval-interval", "16", "--eval-windows", "8",
+                "--checkpoint-interval", "16", "--precision", "fp32", "--threads", "1" },
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+        foreach (string e in extra) psi.ArgumentList.Add(e);
+        using var process = Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        string log = stdout + stderr.Result;
+        Assert.True(process.ExitCode == 0, log);
+        return (Losses(output), log);
+    }
+
+    private static void AssertSameLosses(double[] plain, double[] other)
+    {
+        Assert.Equal(16, plain.Length);
+        Assert.Equal(16, other.Length);
+        // Other kernels sum in another order, so the losses may differ by rounding, which grows a little over the steps.
+        for (int i = 0; i < plain.Length; i++)
+            Assert.True(Math.Abs(plain[i] - other[i]) < 2e-3 * plain[i], $"step {i + 1}: {plain[i]} vs {other[i]}");
+    }
+
     [Theory]
     [InlineData("--mkl-avx512")]
     [InlineData("--malloc-tuning")]
     public void A_cpu_speed_option_trains_to_the_same_losses_as_the_plain_fp32_path(string option)
     {
-        // Each side in its own process: MKL settles its kernel choice at a process's first matmul, and mallopt is global.
-        string corpus = WriteCorpusOnce();
-        (double[] Losses, string Log) Train(string name, params string[] extra)
-        {
-            string output = Path.Combine(_dir, name);
-            var psi = new ProcessStartInfo("dotnet")
-            {
-                ArgumentList = { Path.Combine(AppContext.BaseDirectory, "Tailor.Cli.dll"), "pretrain", "--data", corpus, "--output", output,
-                    "--preset", "tiny", "--vocab-size", "300", "--batch", "4", "--sequence", "32", "--max-steps", "16",
-                    "--warmup-steps", "4", "--log-interval", "1", "--eval-interval", "16", "--eval-windows", "8",
-                    "--checkpoint-interval", "16", "--precision", "fp32", "--threads", "1" },
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-            };
-            foreach (string e in extra) psi.ArgumentList.Add(e);
-            using var process = Process.Start(psi)!;
-            var stderr = process.StandardError.ReadToEndAsync();
-            string stdout = process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            string log = stdout + stderr.Result;
-            Assert.True(process.ExitCode == 0, log);
-            return (Losses(output), log);
-        }
-
-        var plain = Train("plain");
-        var tuned = Train("tuned", option, "true");
+        var plain = TrainInProcess("plain-" + option, "--mkl-avx512", "false", "--malloc-tuning", "false");
+        var tuned = TrainInProcess("tuned-" + option, option, "true");
         Assert.DoesNotContain("mkl_avx512:", plain.Log);
         Assert.DoesNotContain("malloc_tuning:", plain.Log);
+        Assert.Contains("training path: fp32 (as asked)", plain.Log);
         // The option was applied (or, on an Intel CPU, found nothing to change), and said so.
         Assert.Contains(option == "--mkl-avx512" ? "mkl_avx512: " : "malloc_tuning: ", tuned.Log);
-        Assert.Equal(16, plain.Losses.Length);
-        Assert.Equal(16, tuned.Losses.Length);
-        // Other kernels sum in another order, so the losses may differ by rounding, which grows a little over the steps.
-        for (int i = 0; i < plain.Losses.Length; i++)
-            Assert.True(Math.Abs(plain.Losses[i] - tuned.Losses[i]) < 2e-3 * plain.Losses[i], $"step {i + 1}: {plain.Losses[i]} vs {tuned.Losses[i]}");
+        AssertSameLosses(plain.Losses, tuned.Losses);
+    }
+
+    [Fact]
+    public void The_default_path_names_what_it_chose_and_trains_to_the_plain_paths_losses()
+    {
+        var plain = TrainInProcess("plain-default", "--mkl-avx512", "false", "--malloc-tuning", "false");
+        var chosen = TrainInProcess("default");
+        string line = chosen.Log.Split('\n').Single(l => l.Contains("training path: ", StringComparison.Ordinal));
+        Assert.Contains("fp32", line);
+        // Where the CPU has AVX-512 and the MKL patch verifies, auto uses it; either way the line says what it did.
+        if (Tailor.Torch.CpuFeatures.Avx512F) Assert.True(line.Contains("oneMKL AVX-512", StringComparison.Ordinal) || chosen.Log.Contains("auto: MKL keeps", StringComparison.Ordinal), line);
+        if (OperatingSystem.IsLinux()) Assert.Contains("malloc tuning", line);
+        AssertSameLosses(plain.Losses, chosen.Losses);
     }
 
     [Fact]

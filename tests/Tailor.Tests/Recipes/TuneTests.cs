@@ -192,6 +192,8 @@ public sealed class TuneTests : IDisposable
     {
         Assert.Contains("pool = creative", Assert.Throws<TailorException>(() => (Options("x") with { Pool = "creative" }).Validate()).Message, StringComparison.Ordinal);
         Assert.Contains("merge = true needs lora", Assert.Throws<TailorException>(() => (Options("x") with { Merge = true }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("mkl_avx512 = yes: use auto, true or false", Assert.Throws<TailorException>(() => (Options("x") with { MklAvx512 = "yes" }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("malloc_tuning = 1: use auto, true or false", Assert.Throws<TailorException>(() => (Options("x") with { MallocTuning = "1" }).Validate()).Message, StringComparison.Ordinal);
         var e = Assert.Throws<TailorException>(() => Instruct.Run(Options("x") with { Tasks = "sentiment,poetry" }));
         Assert.Contains("poetry.json", e.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_dir, "x", "checkpoint")));
