@@ -58,12 +58,12 @@ public static unsafe class CpuTuning
     /// <list type="bullet">
     /// <item>malloc tuning on (glibc): +5-8% on every fp32 and bf16 step; costs only that freed memory stays in the process.</item>
     /// <item>oneMKL's AVX-512 kernels wherever the CPU has AVX-512 and the patch verifies itself (on Intel, MKL picks
-    /// them anyway); where it cannot, one line says so and MKL keeps its own choice.</item>
-    /// <item>precision: bf16 autocast on CPUs with AMX (its matmul unit outruns any fp32 path); on CPUs with AVX-512 BF16
-    /// but no AMX (Zen 4/5, Cooper Lake), fp32 when MKL's AVX-512 kernels are in use — 1.35-1.75x faster per step than
-    /// bf16 autocast on a Zen 5, where oneDNN's bf16 matmuls win on paper but the fp32 master-weight traffic and casts
-    /// around them lose it back — and bf16 when they are not (plain fp32 MKL runs at AVX2 speed there); fp32 elsewhere
-    /// (bf16 is emulated without native support, 10-70x slower).</item>
+    /// them anyway): 1.4-2.3x on fp32 steps, and the fp32 matmuls left under autocast; where the patch cannot apply,
+    /// one line says so and MKL keeps its own choice.</item>
+    /// <item>precision: bf16 autocast wherever the CPU computes bf16 natively (AVX-512 BF16 or AMX): on this project's
+    /// Zen 5, side by side in one process (<c>tailor bench --only train --precision both --mkl-avx512 --malloc-tuning
+    /// --threads 1</c>), it trained 1.45x (6.9M) and 1.39x (17.3M) faster per step than fp32 on MKL's AVX-512 kernels,
+    /// as in the research notes' quiet-day rounds (1.12x, 1.19x); fp32 elsewhere (emulated bf16 is 10-70x slower).</item>
     /// </list>
     /// Returns the path; <paramref name="say"/> gets one line naming it and why, plus a line per fallback.
     /// </summary>
@@ -90,7 +90,7 @@ public static unsafe class CpuTuning
 
         bool mkl = false;
         if (mklAvx512 == "true") { say(EnableMklAvx512()); mkl = _mklAvx512InUse; }
-        else if (mklAvx512 == "auto" && precision != "bf16" && CpuFeatures.Avx512F)
+        else if (mklAvx512 == "auto" && CpuFeatures.Avx512F)
         {
             try { EnableMklAvx512(); mkl = _mklAvx512InUse; }
             catch (TailorException e) { say(e.Message + " (auto: MKL keeps its own kernel choice)"); }
@@ -99,9 +99,7 @@ public static unsafe class CpuTuning
         string why;
         bool bf16;
         if (precision != "auto") { bf16 = precision == "bf16"; why = "as asked"; }
-        else if (CpuFeatures.AmxBf16) { bf16 = true; why = "auto: AMX bf16 on this CPU"; }
-        else if (CpuFeatures.Avx512Bf16 && mkl) { bf16 = false; why = "auto: AVX-512 without AMX, where fp32 on MKL's AVX-512 kernels outruns bf16 autocast"; }
-        else if (CpuFeatures.Avx512Bf16) { bf16 = true; why = "auto: native bf16, and MKL's AVX-512 fp32 kernels are not available"; }
+        else if (Autocast.CpuHasNativeBf16) { bf16 = true; why = "auto: this CPU computes bf16 natively"; }
         else { bf16 = false; why = "auto: no native bf16 on this CPU"; }
         if (bf16 && !Autocast.CpuHasNativeBf16 && precision == "bf16")
             why += "; this CPU emulates bf16, so expect it to be many times slower than fp32";
