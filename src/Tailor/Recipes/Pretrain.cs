@@ -37,6 +37,8 @@ public static class Pretrain
         CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
+        // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
+        foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
 

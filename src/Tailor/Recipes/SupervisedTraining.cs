@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tailor.Data;
+using Tailor.Formats;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Text;
@@ -70,6 +71,8 @@ public static class SupervisedTraining
         TorchRuntime.SetThreads(o.Threads);
         CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
+        // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
+        foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
         if (o.Resume && !Directory.Exists(checkpointDir))

@@ -164,7 +164,11 @@ public sealed class PretrainTests : IDisposable
         Assert.Equal(5, first.Steps);
         var again = Assert.Throws<TailorException>(() => Pretrain.Run(Options(output)));
         Assert.Contains("--resume", again.Message);
-        var rest = Pretrain.Run(Options(output) with { Resume = true });
+        // As if killed between the two renames of a checkpoint save: the checkpoint is under its hidden name.
+        Directory.Move(Path.Combine(output, "checkpoint"), Path.Combine(output, $".checkpoint.replaced-{Guid.NewGuid():N}"));
+        var said = new List<string>();
+        var rest = Pretrain.Run(Options(output) with { Resume = true }, p => { if (p.Message is { } m) said.Add(m); });
+        Assert.Contains(said, m => m.StartsWith("recovered", StringComparison.Ordinal));
         Assert.Equal(24, rest.Steps);
         Assert.Equal(24, Losses(output).Length);
     }
