@@ -28,7 +28,7 @@ public sealed record TuneOptions
     public string Tasks { get; set; } = "sentiment,summarization,translation-en-de,translation-en-fr";
 
     /// <summary>Extra user data.</summary>
-    [Description("comma-separated JSONL files of your own (Alpaca instruction/input/output, chat messages, ShareGPT, or raw text), format detected per file; in instruct each file is one more mixture component")]
+    [Description("comma-separated files of your own, UTF-8: JSONL or one JSON array (Alpaca instruction/input/output as alpaca_data.json ships, chat messages, ShareGPT) or raw text, format detected per file; in instruct each file is one more mixture component")]
     public string? Data { get; set; }
 
     /// <summary>Skip malformed user-data lines.</summary>
