@@ -35,6 +35,7 @@ public static class Pretrain
         bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
         TorchRuntime.SetThreads(o.Threads);
         CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
+        Checkpoint.RefuseModelFolder(o.Output);
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.

@@ -70,6 +70,7 @@ public static class SupervisedTraining
         bool bf16 = Autocast.Resolve(o.Precision) == "bf16" && device.type == DeviceType.CPU;
         TorchRuntime.SetThreads(o.Threads);
         CpuTuning.Apply(o.MklAvx512, o.MallocTuning, device, Say);
+        Checkpoint.RefuseModelFolder(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
         foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
@@ -77,6 +78,12 @@ public static class SupervisedTraining
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
         if (o.Resume && !Directory.Exists(checkpointDir))
             throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
+
+        // The rows are --sequence tokens long: refuse one the model has no positions for before anything is allocated.
+        var modelConfig = LlamaConfig.FromPretrained(o.Model);
+        if (o.Sequence > modelConfig.MaxPositionEmbeddings)
+            throw new TailorException($"--sequence {o.Sequence} is longer than the model's context ({modelConfig.MaxPositionEmbeddings} positions, "
+                + $"max_position_embeddings in {Path.Combine(o.Model, HfCheckpoint.ConfigFile)}); give --sequence {modelConfig.MaxPositionEmbeddings} or less.");
 
         // 1. Base model and data.
         using var loaded = PretrainedModel.Load(o.Model, device);

@@ -172,7 +172,7 @@ public sealed record TuneOptions
     public string Device { get; set; } = "cpu";
 
     /// <summary>Threads.</summary>
-    [Description("intra-op threads; null = libtorch's default (all cores)")]
+    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
     public int? Threads { get; set; }
 
     /// <summary>The task list of <see cref="Tasks"/>.</summary>
@@ -205,6 +205,7 @@ public sealed record TuneOptions
             if (v <= 0) throw new TailorException($"{key} = {v}: must be positive.");
         }
         Positive(Examples, "examples");
+        Tailor.Torch.TorchRuntime.CheckThreads(Threads);
         Positive(Sequence, "sequence");
         Positive(Batch, "batch");
         Positive(GradAccum, "grad_accum");
