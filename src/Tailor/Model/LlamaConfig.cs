@@ -184,14 +184,14 @@ public sealed class LlamaConfig
         Positive(MaxPositionEmbeddings, "max_position_embeddings");
         // Upper bounds, checked before anything is allocated: a size past them is a typo or a hostile file, and would
         // otherwise end in a native abort (or a machine swapping) instead of an error naming the field.
-        AtMost(VocabSize, "vocab_size", MaxVocabSize);
-        AtMost(HiddenSize, "hidden_size", MaxWidth);
-        AtMost(IntermediateSize, "intermediate_size", MaxIntermediate);
-        AtMost(NumHiddenLayers, "num_hidden_layers", MaxLayers);
-        AtMost(NumAttentionHeads, "num_attention_heads", MaxHeads);
-        AtMost(KeyValueHeads, "num_key_value_heads", MaxHeads);
-        if (HeadDimension is int hd) AtMost(hd, "head_dim", MaxHeadDim);
-        AtMost(MaxPositionEmbeddings, "max_position_embeddings", MaxPositions);
+        AtMost(VocabSize, "vocab_size", MaxVocabSize, "64 times the largest published vocabulary");
+        AtMost(HiddenSize, "hidden_size", MaxWidth, "4 times the widest published Llama");
+        AtMost(IntermediateSize, "intermediate_size", MaxIntermediate, "about 5 times the widest published Llama MLP");
+        AtMost(NumHiddenLayers, "num_hidden_layers", MaxLayers, "8 times the deepest published Llama");
+        AtMost(NumAttentionHeads, "num_attention_heads", MaxHeads, "8 times the most heads published");
+        AtMost(KeyValueHeads, "num_key_value_heads", MaxHeads, "8 times the most heads published");
+        if (HeadDimension is int hd) AtMost(hd, "head_dim", MaxHeadDim, "4 times the widest published head");
+        AtMost(MaxPositionEmbeddings, "max_position_embeddings", MaxPositions, "beyond the longest published context");
         if (HeadDimension is null && HiddenSize % NumAttentionHeads != 0)
             Fail($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}; set head_dim or fix the sizes");
         Positive(HeadDim, "head_dim");
@@ -217,9 +217,9 @@ public sealed class LlamaConfig
             if (value <= 0) Fail($"{field} is {value}; it must be a positive integer");
         }
 
-        void AtMost(int value, string field, int max)
+        void AtMost(int value, string field, int max, string why)
         {
-            if (value > max) Fail($"{field} is {value}; Tailor builds models with {field} up to {max} (see LlamaConfig.{nameof(MaxWidth)} and its neighbours for why), so this is a typo or not a model Tailor can run");
+            if (value > max) Fail($"{field} is {value}; Tailor builds models with {field} up to {max} ({why}), so this is a typo or not a model Tailor can run");
         }
 
         void Fail(string what) => throw new TailorException($"{source}: {what}.");
