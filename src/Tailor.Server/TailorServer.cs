@@ -57,13 +57,14 @@ public sealed class TailorServer : IAsyncDisposable
     private readonly ServerOptions _options;
     private readonly long _created;
     private Task _engineStop = Task.CompletedTask;
-    private long _maxRequestBytes;
+    private readonly long _maxRequestBytes;
 
-    private TailorServer(WebApplication app, ServedModel model, ServerOptions options)
+    private TailorServer(WebApplication app, ServedModel model, ServerOptions options, long maxRequestBytes)
     {
         _app = app;
         _model = model;
         _options = options;
+        _maxRequestBytes = maxRequestBytes;
         _created = new DateTimeOffset(Directory.GetLastWriteTimeUtc(model.Model.Folder)).ToUnixTimeSeconds();
     }
 
@@ -94,7 +95,7 @@ public sealed class TailorServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(options.LogRequests ? LogLevel.Information : LogLevel.Warning);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.DrainTimeout + TimeSpan.FromSeconds(5));
         var app = builder.Build();
-        var server = new TailorServer(app, model, options) { _maxRequestBytes = maxBody };
+        var server = new TailorServer(app, model, options, maxBody);
         server.Map();
         if (options.ApiKey is null && !IPAddress.IsLoopback(address))
             app.Logger.LogWarning("Listening on {Host} without an API key: anyone who can reach port {Port} can use the model. "
