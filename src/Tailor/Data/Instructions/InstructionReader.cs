@@ -235,8 +235,13 @@ public static class InstructionReader
                 add(() => ParseRecord(root, at), line, $"record {index}: ");
                 index++;
             }
-            if (reader.TokenType != JsonTokenType.EndArray || reader.Read())
-                throw new JsonException($"'{(reader.TokenType == JsonTokenType.EndArray ? "data after the closing ]" : "the array is not closed")}'", null, reader.TokenType == JsonTokenType.EndArray ? null : 0, null);
+            bool closed = reader.TokenType == JsonTokenType.EndArray;
+            if (!closed || reader.Read())
+            {
+                int at = firstLine + bytes.AsSpan(0, (int)Math.Min(reader.TokenStartIndex, bytes.Length)).Count((byte)'\n');
+                throw new TailorException($"{source}:{at}: the file starts with '[' but {(closed ? "there is more after the array's closing ]" : "the array is not closed")}. "
+                    + "Fix the file, or force the format to Text to read one document per line.");
+            }
         }
         catch (JsonException e)
         {
