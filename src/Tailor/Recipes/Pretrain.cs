@@ -56,6 +56,12 @@ public static class Pretrain
         }
         tokenizer.Save(o.Output);   // the run folder always holds the tokenizer its token files were made with
         int eos = tokenizer.EosId ?? throw new TailorException("the tokenizer has no end-of-text token; pre-training needs one between documents.");
+        // A step holds its (batch, sequence, vocab) logits at least twice (the logits and their log-softmax): refuse a
+        // shape that cannot fit in memory before tokenizing or building anything (it would end in a native abort).
+        long logitBytes = 2L * o.Batch * o.Sequence * tokenizer.VocabSize * sizeof(float), memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (memory > 0 && logitBytes > memory)
+            throw new TailorException($"--batch {o.Batch} x --sequence {o.Sequence}: a step's logits and their log-softmax ({o.Batch} x {o.Sequence} x {tokenizer.VocabSize} floats, twice) "
+                + $"need {logitBytes / (double)(1L << 30):F1} GiB, more than this machine's {memory / (double)(1L << 30):F1} GiB. Lower --sequence or --batch (--grad-accum keeps the tokens per step).");
 
         // 2. Token files, tokenized once (reused while the corpus and tokenizer are unchanged).
         var (train, valid, validBySource) = TokenizeOnce(o, tokenizer, trainJsonl, validJsonl, eos, Say);

@@ -155,6 +155,15 @@ public sealed class PretrainTests : IDisposable
     }
 
     [Fact]
+    public void A_step_shape_whose_logits_cannot_fit_in_memory_is_refused_before_tokenizing()
+    {
+        string output = Path.Combine(_dir, "huge");
+        var e = Assert.Throws<TailorException>(() => Pretrain.Run(Options(output) with { Sequence = 1_000_000, Batch = 64 }));
+        Assert.StartsWith("--batch 64 x --sequence 1000000: a step's logits", e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(output, "tokens")), "the corpus was tokenized before the refusal");
+    }
+
+    [Fact]
     public void Cancelling_saves_a_checkpoint_that_resume_continues()
     {
         using var cancel = new CancellationTokenSource();
