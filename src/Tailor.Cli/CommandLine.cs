@@ -30,7 +30,7 @@ public sealed class CommandLine
     public static readonly OptionSpec[] RuntimeOptions =
     [
         new("--device", "cpu|cuda", "where to run (default cpu; cuda needs TorchSharp's CUDA package)"),
-        new("--threads", "N", "intra-op threads (default: the number of cores)"),
+        new("--threads", "N", "intra-op threads (default: the number of cores; at most 4 per core)"),
     ];
 
     /// <summary>Positional arguments, in order.</summary>

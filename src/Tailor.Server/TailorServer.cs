@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Unicode;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -37,6 +38,9 @@ public sealed record ServerOptions
 
     /// <summary>Log each request to the console (ASP.NET Core's logger at Information); off keeps the console to warnings.</summary>
     public bool LogRequests { get; init; }
+
+    /// <summary>A further log destination besides the console (tests read the log through it); null for none.</summary>
+    public ILoggerProvider? ExtraLogger { get; init; }
 }
 
 /// <summary>
@@ -53,12 +57,14 @@ public sealed class TailorServer : IAsyncDisposable
     private readonly ServerOptions _options;
     private readonly long _created;
     private Task _engineStop = Task.CompletedTask;
+    private readonly long _maxRequestBytes;
 
-    private TailorServer(WebApplication app, ServedModel model, ServerOptions options)
+    private TailorServer(WebApplication app, ServedModel model, ServerOptions options, long maxRequestBytes)
     {
         _app = app;
         _model = model;
         _options = options;
+        _maxRequestBytes = maxRequestBytes;
         _created = new DateTimeOffset(Directory.GetLastWriteTimeUtc(model.Model.Folder)).ToUnixTimeSeconds();
     }
 
@@ -77,14 +83,23 @@ public sealed class TailorServer : IAsyncDisposable
         if (options.Port is < 0 or > 65535) throw new TailorException($"--port {options.Port}: must be between 0 and 65535.");
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.ConfigureKestrel(k => k.Listen(address, options.Port));
+        long maxBody = MaxRequestBytes(model);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(address, options.Port);
+            k.Limits.MaxRequestBodySize = maxBody;
+        });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        if (options.ExtraLogger is not null) builder.Logging.AddProvider(options.ExtraLogger);
         builder.Logging.SetMinimumLevel(options.LogRequests ? LogLevel.Information : LogLevel.Warning);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.DrainTimeout + TimeSpan.FromSeconds(5));
         var app = builder.Build();
-        var server = new TailorServer(app, model, options);
+        var server = new TailorServer(app, model, options, maxBody);
         server.Map();
+        if (options.ApiKey is null && !IPAddress.IsLoopback(address))
+            app.Logger.LogWarning("Listening on {Host} without an API key: anyone who can reach port {Port} can use the model. "
+                + "Give --api-key KEY (or set TAILOR_API_KEY), or bind 127.0.0.1.", options.Host, options.Port);
         // Stop taking requests at once; let the running ones finish (or be cancelled after the drain time) while Kestrel
         // waits for their responses to complete.
         app.Lifetime.ApplicationStopping.Register(() => server._engineStop = model.Engine.StopAsync(options.DrainTimeout));
@@ -92,6 +107,21 @@ public sealed class TailorServer : IAsyncDisposable
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         server.BaseAddress = new Uri(addresses.First().Replace("[::]", "localhost", StringComparison.Ordinal).TrimEnd('/') + "/");
         return server;
+    }
+
+    /// <summary>
+    /// The largest request body the server reads (Kestrel answers 413 beyond it): room for a prompt that fills the
+    /// context (<see cref="ServedModel.MaxPromptChars"/>) with every character JSON-escaped (<c>\uXXXX</c>, 6 bytes), 128
+    /// bytes of JSON per message for as many messages as the context has tokens (each takes at least one), and 64 KiB
+    /// for the other fields. 8 MiB when the tokenizer gives no character bound. Kestrel's own default, 30 MB, lets one
+    /// request cost hundreds of megabytes to tokenize.
+    /// </summary>
+    public static long MaxRequestBytes(ServedModel model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return model.MaxPromptChars(model.ContextLength) is long chars
+            ? (64 << 10) + 6 * chars + 128L * model.ContextLength
+            : 8L << 20;
     }
 
     /// <summary>Completes when the server has stopped (Ctrl-C, SIGTERM or <see cref="StopAsync"/>).</summary>
@@ -182,10 +212,53 @@ public sealed class TailorServer : IAsyncDisposable
     /// <summary>Runs a handler, answering its <see cref="ApiException"/>s and the engine's refusals as OpenAI-style errors.</summary>
     private async Task Guarded(HttpContext context, Func<HttpContext, JsonElement, Task> handler)
     {
+        try
+        {
+            await GuardedCore(context, handler).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ClientGone(context, e))
+        {
+            // A client that disconnects, or sends its body too slowly for Kestrel's minimum data rate, is the client's
+            // business: one line at Information (shown with --log-requests), no stack, nothing to answer.
+            _app.Logger.LogInformation("{Method} {Path} from {Client}: dropped, the client went away or sent too slowly ({Reason})",
+                context.Request.Method, context.Request.Path, context.Connection.RemoteIpAddress, e.Message);
+        }
+    }
+
+    private static bool ClientGone(HttpContext context, Exception e) => e switch
+    {
+        BadHttpRequestException bad => bad.StatusCode != StatusCodes.Status413PayloadTooLarge,
+        IOException => true,
+        OperationCanceledException => context.RequestAborted.IsCancellationRequested,
+        _ => false,
+    };
+
+    private async Task GuardedCore(HttpContext context, Func<HttpContext, JsonElement, Task> handler)
+    {
+        byte[] body;
+        try
+        {
+            body = await ReadBody(context.Request, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            await WriteError(context, new ApiError(StatusCodes.Status413PayloadTooLarge,
+                $"The request body is larger than this server reads ({_maxRequestBytes} bytes, room for a prompt that fills the model's "
+                + $"{_model.ContextLength}-token context). Shorten the prompt or messages.", "invalid_request_error", null, "request_too_large")).ConfigureAwait(false);
+            return;
+        }
+        int bom = body.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
+        if (!Utf8.IsValid(body.AsSpan(bom)))
+        {
+            await WriteError(context, ApiError.BadRequest(
+                $"The request body is not valid UTF-8 (at byte {bom + FirstInvalidUtf8(body.AsSpan(bom))}). Send JSON encoded as UTF-8 with Content-Type: application/json.",
+                null, "invalid_encoding")).ConfigureAwait(false);
+            return;
+        }
         JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted).ConfigureAwait(false);
+            document = JsonDocument.Parse(body.AsMemory(bom));
         }
         catch (JsonException e)
         {
@@ -219,6 +292,26 @@ public sealed class TailorServer : IAsyncDisposable
         }
     }
 
+    /// <summary>The whole body; Kestrel throws a 413 <see cref="BadHttpRequestException"/> past <see cref="MaxRequestBytes"/>.</summary>
+    private static async Task<byte[]> ReadBody(HttpRequest request, CancellationToken cancel)
+    {
+        using var buffer = new MemoryStream(request.ContentLength is long n and > 0 and <= 1 << 20 ? (int)n : 0);
+        await request.Body.CopyToAsync(buffer, cancel).ConfigureAwait(false);
+        return buffer.ToArray();
+    }
+
+    /// <summary>The offset of the first byte that does not start a well-formed UTF-8 sequence (for an error message).</summary>
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        int at = 0;
+        while (at < bytes.Length)
+        {
+            if (Rune.DecodeFromUtf8(bytes[at..], out _, out int consumed) != System.Buffers.OperationStatus.Done) return at;
+            at += consumed;
+        }
+        return at;
+    }
+
     private static ApiError? ToApiError(Exception e) => e switch
     {
         ApiException api => api.Error,
@@ -234,6 +327,7 @@ public sealed class TailorServer : IAsyncDisposable
     {
         var request = OpenAiRequest.ParseChat(body);
         CheckModel(request);
+        CheckPromptChars(request.Messages.Sum(m => (long)m.Content.Length), request, chat: true);
         IReadOnlyList<int> prompt;
         try
         {
@@ -250,6 +344,7 @@ public sealed class TailorServer : IAsyncDisposable
     {
         var request = OpenAiRequest.ParseCompletion(body);
         CheckModel(request);
+        if (request.PromptText is { } text) CheckPromptChars(text.Length, request, chat: false);
         IReadOnlyList<int> prompt = request.PromptIds ?? _model.EncodeText(request.PromptText!);
         if (request.PromptIds?.FirstOrDefault(id => id >= _model.Model.Config.VocabSize) is int bad && bad >= _model.Model.Config.VocabSize)
             throw new ApiException(ApiError.BadRequest($"prompt: token id {bad} is outside the vocabulary (0..{_model.Model.Config.VocabSize - 1}).", "prompt", "invalid_value"));
@@ -261,6 +356,24 @@ public sealed class TailorServer : IAsyncDisposable
     {
         if (request.Model != _model.Id)
             throw new ApiException(ApiError.BadRequest($"The model '{request.Model}' does not exist; this server serves '{_model.Id}' (GET /v1/models).", "model", "model_not_found"));
+    }
+
+    /// <summary>
+    /// Refuses, before tokenizing, a prompt with more characters than the tokens left for it could hold (the context
+    /// less max_tokens, or less 1 without it): tokenizing costs memory and time in proportion to the text, and such a
+    /// prompt could only end in the context-length error anyway.
+    /// </summary>
+    private void CheckPromptChars(long chars, OpenAiRequest request, bool chat)
+    {
+        int budget = _model.ContextLength - (request.MaxTokens ?? 1);
+        if (_model.MaxPromptChars(budget) is not long max || chars <= max) return;
+        string what = chat ? "messages" : "prompt";
+        string reserved = request.MaxTokens is null ? "1 for the completion" : $"{request.MaxTokens} for {request.MaxTokensField}";
+        throw new ApiException(ApiError.BadRequest(
+            $"This model's maximum context length is {_model.ContextLength} tokens. However, your {what} {(chat ? "have" : "has")} {chars} characters, more than "
+            + $"the {max} that the {Math.Max(0, budget)} tokens left ({reserved}) can hold with this tokenizer ({max / Math.Max(1, budget)} characters per token at most). "
+            + $"Please reduce the length of the {what}{(request.MaxTokens is null ? "" : $" or {request.MaxTokensField}")}.",
+            request.MaxTokens is null ? what : request.MaxTokensField, "context_length_exceeded"));
     }
 
     private async Task Generate(HttpContext context, OpenAiRequest request, IReadOnlyList<int> prompt, bool chat)

@@ -15,9 +15,9 @@ public sealed class ExportCommand : Command
         new("--model", "DIR", "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)"),
         new("--adapter", "DIR", "PEFT LoRA adapter folder to merge into the weights first"),
         new("--format", "gguf|hf", "gguf: one file llama.cpp loads; hf: a Hugging Face folder"),
-        new("--output", "PATH", "the .gguf file or the folder to write (replaced whole, never half-written)"),
+        new("--output", "PATH", "the .gguf file or the folder to write (replaced whole, never half-written; only a previous export is replaced, anything else there is refused)"),
         new("--dtype", "f32|f16|q8_0|bf16", "weights: gguf f32 (default, exact), f16 or q8_0; hf f32, f16 or bf16 (default: the source's)"),
-        new("--threads", "N", "intra-op threads (default: the number of cores)"),
+        new("--threads", "N", "intra-op threads (default: the number of cores; at most 4 per core)"),
     ];
 
     public override int Run(string[] args)

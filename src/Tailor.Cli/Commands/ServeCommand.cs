@@ -16,7 +16,7 @@ public sealed class ServeCommand : Command
         new("--model", "DIR", "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)"),
         new("--adapter", "DIR", "PEFT LoRA adapter folder to load onto the model and merge (the served id is then its folder name)"),
         new("--name", "ID", "the model id clients send (default: the adapter's or model's folder name)"),
-        new("--host", "IP", "address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)"),
+        new("--host", "IP", "address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface: without --api-key that logs a warning)"),
         new("--port", "N", "TCP port (default 8080; 0 picks a free one)"),
         new("--api-key", "KEY", "require 'Authorization: Bearer KEY' on /v1 requests (default: no key; env TAILOR_API_KEY also sets it)"),
         new("--max-batch", "N", "most requests decoded together (default 8)"),

@@ -90,6 +90,10 @@ public sealed class TokenizerCommand : Command
         try { ids = JsonSerializer.Deserialize<int[]>(cl.Positionals[0]) ?? []; }
         catch (JsonException) { throw new UsageException($"'{cl.Positionals[0]}' is not a JSON array of integers."); }
         var tokenizer = TextTokenizer.Load(cl.Required("--tokenizer"));
+        // The library skips unknown ids, as Hugging Face's decode does; asked directly, an unknown id is an error.
+        int unknown = Array.FindIndex(ids, id => tokenizer.IdToToken(id) is null);
+        if (unknown >= 0)
+            throw new TailorException($"id {ids[unknown]} (position {unknown} of the array) has no token in {cl.Required("--tokenizer")}: ids run from 0 to {tokenizer.VocabSize - 1}.");
         Console.WriteLine(tokenizer.Decode(ids, cl.Flag("--skip-special")));
         return 0;
     }

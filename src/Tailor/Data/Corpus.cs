@@ -12,6 +12,7 @@ public static class Corpus
     public static IEnumerable<CorpusDocument> Read(string path)
     {
         if (!File.Exists(path)) throw new TailorException($"{path}: corpus file not found.");
+        Utf8Text.Require(path);                          // File.ReadLines would turn bytes that are not UTF-8 into U+FFFD silently
         int n = 0;
         foreach (string line in File.ReadLines(path))
         {

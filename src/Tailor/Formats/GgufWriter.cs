@@ -49,6 +49,7 @@ internal static class GgufWriter
         string full = Path.GetFullPath(path);
         string directory = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(directory);
+        TemporaryFiles.DeleteLeftovers(directory, $".{Path.GetFileName(full)}.", ".tmp");
         string temporary = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {

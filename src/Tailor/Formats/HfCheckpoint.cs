@@ -42,7 +42,8 @@ public sealed record HfSaveOptions
 /// <para><b>Saving is atomic per folder.</b> Everything is written to a hidden sibling folder first; only then is the
 /// old folder renamed away, the new one renamed in, and the old one deleted. A crash at any point leaves either the
 /// old checkpoint or the new one at <c>folder</c>, never a mix. (The one gap is the instant between the two renames;
-/// a crash there leaves <c>folder</c> absent and the old checkpoint at <c>.{name}.replaced-*</c> beside it, which
+/// a crash there leaves <c>folder</c> absent and the old checkpoint at <c>.{name}.replaced-*</c> beside it, which the
+/// next save and the training recipes' <c>--resume</c> rename back (<see cref="RecoverInterruptedSave"/>) and
 /// <see cref="LoadInto"/>'s error message points at.)</para>
 /// <para><b>Loading is strict.</b> Names and shapes are checked against the module's own <c>state_dict()</c> before any
 /// weight is copied, so a mismatched checkpoint leaves the model untouched.</para>
@@ -97,6 +98,7 @@ public static class HfCheckpoint
         if (System.IO.File.Exists(target))
             throw new IOException($"{target} is a file; a checkpoint is a folder. Choose another path or remove the file.");
         Directory.CreateDirectory(parent);
+        RecoverInterruptedSave(target);
 
         string staging = Path.Combine(parent, $".{name}.saving-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
@@ -220,6 +222,42 @@ public static class HfCheckpoint
                 tensor.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Tidies what an interrupted <see cref="Save(string, IReadOnlyDictionary{string, Tensor}, string, HfSaveOptions?)"/>
+    /// of <paramref name="folder"/> left beside it, touching only folders whose names this class gives its own
+    /// (<c>.{name}.saving-{32 hex digits}</c>, <c>.{name}.replaced-{32 hex digits}</c>): when <paramref name="folder"/> is
+    /// missing because the crash fell between the two renames, the replaced checkpoint (complete: it was the live one) is
+    /// renamed back to it; then unfinished staging folders and replaced checkpoints that a finished save superseded are
+    /// deleted. Called by every save, and by training recipes before they look for a checkpoint to resume. Not safe
+    /// against another process saving the same folder at the same moment (which is unsafe anyway).
+    /// </summary>
+    /// <returns>One line per action taken (for a log); empty when there was nothing to do.</returns>
+    public static IReadOnlyList<string> RecoverInterruptedSave(string folder)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        string? parent = Path.GetDirectoryName(target);
+        var actions = new List<string>();
+        if (parent is null || !Directory.Exists(parent)) return actions;
+        var ours = new System.Text.RegularExpressions.Regex(
+            "^\\." + System.Text.RegularExpressions.Regex.Escape(Path.GetFileName(target)) + "\\.(saving|replaced)-[0-9a-f]{32}$");
+        var leftovers = Directory.EnumerateDirectories(parent).Where(d => ours.IsMatch(Path.GetFileName(d))).ToList();
+        var replaced = leftovers.Where(d => Path.GetFileName(d).Contains(".replaced-", StringComparison.Ordinal))
+            .OrderByDescending(Directory.GetLastWriteTimeUtc).ToList();
+        if (!Directory.Exists(target) && !System.IO.File.Exists(target) && replaced.Count > 0)
+        {
+            Directory.Move(replaced[0], target);
+            actions.Add($"recovered {target} from {Path.GetFileName(replaced[0])}, the checkpoint an interrupted save was replacing");
+            leftovers.Remove(replaced[0]);
+        }
+        foreach (string leftover in leftovers)
+        {
+            TryDeleteFolder(leftover);
+            if (!Directory.Exists(leftover)) actions.Add($"deleted {leftover}, left by an interrupted save");
+        }
+        return actions;
     }
 
     /// <summary>Throws a <see cref="DirectoryNotFoundException"/> for a missing folder, pointing at a checkpoint an interrupted save left beside it.</summary>

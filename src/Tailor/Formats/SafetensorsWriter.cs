@@ -31,6 +31,7 @@ internal static class SafetensorsWriter
         // Write beside the target and rename over it: an existing file is never truncated under a reader that has it
         // mapped, and a crash leaves the old file intact (the reference writer does the same).
         string fullPath = Path.GetFullPath(path);
+        TemporaryFiles.DeleteLeftovers(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.tmp-", "");
         string temp = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.tmp-{Guid.NewGuid():N}");
         try
         {

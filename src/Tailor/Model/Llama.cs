@@ -332,6 +332,7 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public LlamaForCausalLM(LlamaConfig config, double initStd = 0.02) : base(nameof(LlamaForCausalLM))
     {
         config.Validate("config");
+        config.CheckFitsInMemory("config");
         Config = config;
         _model = new LlamaModel(config);
         _lmHead = config.TieWordEmbeddings ? null : nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);

@@ -182,6 +182,16 @@ public sealed class LlamaConfig
         Positive(NumAttentionHeads, "num_attention_heads");
         Positive(KeyValueHeads, "num_key_value_heads");
         Positive(MaxPositionEmbeddings, "max_position_embeddings");
+        // Upper bounds, checked before anything is allocated: a size past them is a typo or a hostile file, and would
+        // otherwise end in a native abort (or a machine swapping) instead of an error naming the field.
+        AtMost(VocabSize, "vocab_size", MaxVocabSize, "64 times the largest published vocabulary");
+        AtMost(HiddenSize, "hidden_size", MaxWidth, "4 times the widest published Llama");
+        AtMost(IntermediateSize, "intermediate_size", MaxIntermediate, "about 5 times the widest published Llama MLP");
+        AtMost(NumHiddenLayers, "num_hidden_layers", MaxLayers, "8 times the deepest published Llama");
+        AtMost(NumAttentionHeads, "num_attention_heads", MaxHeads, "8 times the most heads published");
+        AtMost(KeyValueHeads, "num_key_value_heads", MaxHeads, "8 times the most heads published");
+        if (HeadDimension is int hd) AtMost(hd, "head_dim", MaxHeadDim, "4 times the widest published head");
+        AtMost(MaxPositionEmbeddings, "max_position_embeddings", MaxPositions, "beyond the longest published context");
         if (HeadDimension is null && HiddenSize % NumAttentionHeads != 0)
             Fail($"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}; set head_dim or fix the sizes");
         Positive(HeadDim, "head_dim");
@@ -207,7 +217,56 @@ public sealed class LlamaConfig
             if (value <= 0) Fail($"{field} is {value}; it must be a positive integer");
         }
 
+        void AtMost(int value, string field, int max, string why)
+        {
+            if (value > max) Fail($"{field} is {value}; Tailor builds models with {field} up to {max} ({why}), so this is a typo or not a model Tailor can run");
+        }
+
         void Fail(string what) => throw new TailorException($"{source}: {what}.");
+    }
+
+    /// <summary>Largest vocab_size accepted: 16 Mi, 64 times the largest published vocabulary (Gemma's 262,144).</summary>
+    public const int MaxVocabSize = 1 << 24;
+
+    /// <summary>Largest hidden_size accepted: 65,536, 4 times the widest published Llama (405B: 16,384).</summary>
+    public const int MaxWidth = 1 << 16;
+
+    /// <summary>Largest intermediate_size accepted: 262,144, about 5 times the widest published Llama MLP (53,248).</summary>
+    public const int MaxIntermediate = 1 << 18;
+
+    /// <summary>Largest num_hidden_layers accepted: 1,024, 8 times the deepest published Llama (126).</summary>
+    public const int MaxLayers = 1 << 10;
+
+    /// <summary>Largest num_attention_heads / num_key_value_heads accepted: 1,024, 8 times the most published (128).</summary>
+    public const int MaxHeads = 1 << 10;
+
+    /// <summary>Largest head_dim accepted: 1,024, 4 times the widest published head (256).</summary>
+    public const int MaxHeadDim = 1 << 10;
+
+    /// <summary>
+    /// Largest max_position_embeddings accepted: 16 Mi positions, beyond the longest published context (10 Mi). The
+    /// rotary tables are built for every position, so the memory check (<see cref="BuildBytes"/>) usually bites first.
+    /// </summary>
+    public const int MaxPositions = 1 << 24;
+
+    /// <summary>
+    /// Bytes that building the model takes at its peak: float32 weights (every model is initialised in float32) plus
+    /// the rotary tables, computed in float64 for every position (about 32 bytes per position and head dimension).
+    /// </summary>
+    public long BuildBytes() => ParameterCount() * sizeof(float) + (long)MaxPositionEmbeddings * HeadDim * 32;
+
+    /// <summary>
+    /// Throws a <see cref="TailorException"/> naming the sizes when building this model would take more than the
+    /// machine's memory (<see cref="GCMemoryInfo.TotalAvailableMemoryBytes"/>: physical memory, or the container's
+    /// limit), so that an impossible config is an error before anything is allocated rather than a native abort.
+    /// </summary>
+    public void CheckFitsInMemory(string source = "config.json")
+    {
+        long need = BuildBytes(), have = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (have > 0 && need > have)
+            throw new TailorException($"{source}: building this model needs about {need / (double)(1L << 30):F1} GiB ({ParameterCount() / 1e6:F0}M parameters in float32 "
+                + $"from hidden_size {HiddenSize}, intermediate_size {IntermediateSize}, num_hidden_layers {NumHiddenLayers}, vocab_size {VocabSize}; rotary tables for "
+                + $"max_position_embeddings {MaxPositionEmbeddings}), more than this machine's {have / (double)(1L << 30):F1} GiB of memory. Check those fields.");
     }
 
     /// <summary>Parameter count implied by the shapes (embeddings counted once when tied).</summary>

@@ -52,6 +52,7 @@ public sealed class PretrainedModel : IDisposable
         if (!Directory.Exists(folder))
             throw new TailorException($"{folder}: no such model folder. Give a Hugging Face folder with config.json, model.safetensors and tokenizer.json.");
         var config = LlamaConfig.FromPretrained(folder);
+        config.CheckFitsInMemory(Path.Combine(folder, HfCheckpoint.ConfigFile));
         var tokenizer = TextTokenizer.Load(folder);
         if (tokenizer.VocabSize > config.VocabSize)
             throw new TailorException($"{folder}: tokenizer.json has {tokenizer.VocabSize} tokens but config.json's vocab_size is {config.VocabSize}; they belong to different models.");

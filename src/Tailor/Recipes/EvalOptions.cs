@@ -105,7 +105,7 @@ public sealed record EvalOptions
     public string Device { get; set; } = "cpu";
 
     /// <summary>Threads.</summary>
-    [Description("intra-op threads; null = libtorch's default (all cores)")]
+    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
     public int? Threads { get; set; }
 
     /// <summary>The tasks of <see cref="Tasks"/>.</summary>
@@ -118,6 +118,7 @@ public sealed record EvalOptions
     public void Validate()
     {
         int given = (Model is null ? 0 : 1) + (Endpoint is null ? 0 : 1) + (Baseline is null ? 0 : 1);
+        Tailor.Torch.TorchRuntime.CheckThreads(Threads);
         if (given != 1) throw new TailorException("give exactly one of --model DIR, --endpoint URL or --baseline NAME.");
         if (Baseline is not null and not ("classic" or "afinn" or "lead1" or "copy"))
             throw new TailorException($"baseline = {Baseline}: use classic, afinn, lead1 or copy.");

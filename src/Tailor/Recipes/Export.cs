@@ -244,8 +244,36 @@ public static class Export
             throw new TailorException($"{output} is a folder; a GGUF export is one file. Give a file path such as {Path.Combine(output, "model.gguf")}.");
         if (format == "hf" && File.Exists(full))
             throw new TailorException($"{output} is a file; an HF export is a folder. Give a folder path.");
-        // The HF save swaps whole folders: never swap away a folder that is not a model folder (a home directory, say).
-        if (format == "hf" && Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any() && !File.Exists(Path.Combine(full, HfCheckpoint.ConfigFile)))
-            throw new TailorException($"{output} exists and is not a model folder (no config.json); export replaces the whole folder, so give a new or empty folder.");
+        // The HF save swaps whole folders, so it may replace only a previous HF export: a folder holding nothing but the
+        // files an export writes. Anything else in it (a training run's checkpoint/, a README, the user's notes) would be
+        // deleted with it.
+        if (format == "hf" && Directory.Exists(full))
+        {
+            var foreign = Directory.EnumerateFileSystemEntries(full)
+                .Where(e => !(File.Exists(e) && HfExportFiles.Contains(Path.GetFileName(e))))
+                .Select(e => Path.GetFileName(e) + (Directory.Exists(e) ? "/" : "")).Order(StringComparer.Ordinal).ToList();
+            if (foreign.Count > 0)
+            {
+                string what = File.Exists(Path.Combine(full, HfCheckpoint.ConfigFile)) ? "is a model folder but not an HF export" : "is not a model folder (no config.json)";
+                throw new TailorException($"{output} {what}: it holds {string.Join(", ", foreign.Take(5))}{(foreign.Count > 5 ? $" and {foreign.Count - 5} more" : "")}, "
+                    + $"which export did not write and would delete, since it replaces the whole folder. Give a new or empty folder (such as {Path.TrimEndingDirectorySeparator(output)}-hf).");
+            }
+        }
+        // A GGUF export replaces the file at the path: only a GGUF file (a previous export) may be there.
+        if (format == "gguf" && File.Exists(full) && !IsGguf(full))
+            throw new TailorException($"{output} exists and is not a GGUF file; export would replace it. Give another path, or move the file away first.");
+    }
+
+    /// <summary>The files an HF export writes (ModelFolder.Save: weights, config, generation config, tokenizer files).</summary>
+    private static readonly HashSet<string> HfExportFiles = new(StringComparer.Ordinal)
+    {
+        HfCheckpoint.ConfigFile, HfCheckpoint.WeightsFile, HfCheckpoint.GenerationConfigFile, HfCheckpoint.TokenizerFile, HfCheckpoint.TokenizerConfigFile,
+    };
+
+    private static bool IsGguf(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> magic = stackalloc byte[4];
+        return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
     }
 }

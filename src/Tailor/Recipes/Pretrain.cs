@@ -33,9 +33,12 @@ public static class Pretrain
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
         var device = TorchRuntime.SelectDevice(o.Device);
         TorchRuntime.SetThreads(o.Threads);
+        Checkpoint.RefuseModelFolder(o.Output);
         bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
+        // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
+        foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
 
@@ -52,6 +55,12 @@ public static class Pretrain
         }
         tokenizer.Save(o.Output);   // the run folder always holds the tokenizer its token files were made with
         int eos = tokenizer.EosId ?? throw new TailorException("the tokenizer has no end-of-text token; pre-training needs one between documents.");
+        // A step holds its (batch, sequence, vocab) logits at least twice (the logits and their log-softmax): refuse a
+        // shape that cannot fit in memory before tokenizing or building anything (it would end in a native abort).
+        long logitBytes = 2L * o.Batch * o.Sequence * tokenizer.VocabSize * sizeof(float), memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (memory > 0 && logitBytes > memory)
+            throw new TailorException($"--batch {o.Batch} x --sequence {o.Sequence}: a step's logits and their log-softmax ({o.Batch} x {o.Sequence} x {tokenizer.VocabSize} floats, twice) "
+                + $"need {logitBytes / (double)(1L << 30):F1} GiB, more than this machine's {memory / (double)(1L << 30):F1} GiB. Lower --sequence or --batch (--grad-accum keeps the tokens per step).");
 
         // 2. Token files, tokenized once (reused while the corpus and tokenizer are unchanged).
         var (train, valid, validBySource) = TokenizeOnce(o, tokenizer, trainJsonl, validJsonl, eos, Say);

@@ -115,7 +115,7 @@ public sealed record PretrainOptions
     public string Device { get; set; } = "cpu";
 
     /// <summary>Threads.</summary>
-    [Description("intra-op threads; null = libtorch's default (all cores)")]
+    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
     public int? Threads { get; set; }
 
     /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
@@ -126,6 +126,7 @@ public sealed record PretrainOptions
             if (v <= 0) throw new TailorException($"{key} = {v}: must be positive.");
         }
         Positive(Batch, "batch");
+        Tailor.Torch.TorchRuntime.CheckThreads(Threads);
         Positive(Sequence, "sequence");
         Positive(GradAccum, "grad_accum");
         Positive(MaxSteps, "max_steps");

@@ -97,7 +97,7 @@ public sealed record RunOptions
     public string Device { get; set; } = "cpu";
 
     /// <summary>Threads.</summary>
-    [Description("intra-op threads; null = libtorch's default (all cores)")]
+    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
     public int? Threads { get; set; }
 
     /// <summary>The (name, folder) base models.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tailor.Data;
+using Tailor.Formats;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Text;
@@ -67,12 +68,21 @@ public static class SupervisedTraining
         var clock = Stopwatch.StartNew();
         var device = TorchRuntime.SelectDevice(o.Device);
         TorchRuntime.SetThreads(o.Threads);
+        Checkpoint.RefuseModelFolder(o.Output);
         bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
+        // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
+        foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
         if (o.Resume && !Directory.Exists(checkpointDir))
             throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
+
+        // The rows are --sequence tokens long: refuse one the model has no positions for before anything is allocated.
+        var modelConfig = LlamaConfig.FromPretrained(o.Model);
+        if (o.Sequence > modelConfig.MaxPositionEmbeddings)
+            throw new TailorException($"--sequence {o.Sequence} is longer than the model's context ({modelConfig.MaxPositionEmbeddings} positions, "
+                + $"max_position_embeddings in {Path.Combine(o.Model, HfCheckpoint.ConfigFile)}); give --sequence {modelConfig.MaxPositionEmbeddings} or less.");
 
         // 1. Base model and data.
         using var loaded = PretrainedModel.Load(o.Model, device);

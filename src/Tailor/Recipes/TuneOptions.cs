@@ -30,7 +30,7 @@ public sealed record TuneOptions
     public string Tasks { get; set; } = "sentiment,summarization,translation-en-de,translation-en-fr";
 
     /// <summary>Extra user data.</summary>
-    [Description("comma-separated JSONL files of your own (Alpaca instruction/input/output, chat messages, ShareGPT, or raw text), format detected per file; in instruct each file is one more mixture component")]
+    [Description("comma-separated files of your own, UTF-8: JSONL or one JSON array (Alpaca instruction/input/output as alpaca_data.json ships, chat messages, ShareGPT) or raw text, format detected per file; in instruct each file is one more mixture component")]
     public string? Data { get; set; }
 
     /// <summary>Skip malformed user-data lines.</summary>
@@ -174,7 +174,7 @@ public sealed record TuneOptions
     public string Device { get; set; } = "cpu";
 
     /// <summary>Threads.</summary>
-    [Description("intra-op threads; null = libtorch's default (all cores)")]
+    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
     public int? Threads { get; set; }
 
     /// <summary>The task list of <see cref="Tasks"/>.</summary>
@@ -207,6 +207,7 @@ public sealed record TuneOptions
             if (v <= 0) throw new TailorException($"{key} = {v}: must be positive.");
         }
         Positive(Examples, "examples");
+        Tailor.Torch.TorchRuntime.CheckThreads(Threads);
         Positive(Sequence, "sequence");
         Positive(Batch, "batch");
         Positive(GradAccum, "grad_accum");

@@ -84,6 +84,15 @@ public sealed class ServedModel : IDisposable
     public int ContextLength => Engine.ContextLength;
 
     /// <summary>
+    /// The most characters of prompt text (summed over chat messages) that can encode to at most
+    /// <paramref name="tokens"/> tokens: <c>tokens × </c><see cref="TextTokenizer.MaxCharsPerToken"/>. A longer prompt
+    /// cannot fit, so it is refused before it is tokenized (tokenizing costs memory and time in proportion to its
+    /// length). Null when the tokenizer gives no such bound.
+    /// </summary>
+    public long? MaxPromptChars(int tokens) =>
+        Model.Tokenizer.MaxCharsPerToken is int perToken ? (long)Math.Max(0, tokens) * perToken : null;
+
+    /// <summary>
     /// Loads the HF folder <paramref name="folder"/> (see <see cref="PretrainedModel.Load"/>), loads and merges the PEFT
     /// LoRA adapter in <paramref name="adapter"/> when given, and starts an engine. The id is the adapter's folder name
     /// when there is one, else the model's.

@@ -47,6 +47,7 @@ public sealed class TextTokenizer
     private readonly Dictionary<string, int> _tokenToId;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _tokenToIdBySpan;
     private readonly Dictionary<int, string> _idToToken;
+    private readonly Lazy<int?> _maxCharsPerToken;
 
     private TextTokenizer(TokenizerDefinition definition, byte[] tokenizerJson, TokenizerConfigData? config, string source, string configSource)
     {
@@ -64,6 +65,7 @@ public sealed class TextTokenizer
         _tokenToId = new Dictionary<string, int>(definition.Vocab, StringComparer.Ordinal);
         _tokenToIdBySpan = _tokenToId.GetAlternateLookup<ReadOnlySpan<char>>();
         _idToToken = definition.Vocab.ToDictionary(kv => kv.Value, kv => kv.Key);
+        _maxCharsPerToken = new Lazy<int?>(ComputeMaxCharsPerToken);
 
         try
         {
@@ -113,6 +115,17 @@ public sealed class TextTokenizer
 
     /// <summary>tokenizer_config.json's model_max_length; null when absent or "unlimited" (Hugging Face writes 1e30).</summary>
     public int? ModelMaxLength { get; }
+
+    /// <summary>
+    /// The most characters (UTF-16 code units) of text that one token of <see cref="Encode(string, bool)"/> (without
+    /// parseSpecial) can stand for, so that a text of more than <c>n × MaxCharsPerToken</c> characters surely has more
+    /// than <c>n</c> tokens; a server checks this before tokenizing a prompt. Byte-level BPE: a vocabulary token covers
+    /// as many bytes of UTF-8 as its spelling has characters, an added token its content's bytes, and a character is at
+    /// least one byte; NFC normalization can fold up to 4 code points into one character (Unicode's longest canonical
+    /// decomposition), so with it the bound is 4 times larger. Null when no bound holds: a non-special added token
+    /// with lstrip or rstrip swallows any run of whitespace.
+    /// </summary>
+    public int? MaxCharsPerToken => _maxCharsPerToken.Value;
 
     /// <summary>tokenizer_config.json's chat_template (a Jinja template), read and written back by <see cref="Save"/>.</summary>
     public string? ChatTemplate { get; set; }
@@ -170,6 +183,16 @@ public sealed class TextTokenizer
         TokenizerDefinition definition = TokenizerJsonReader.Read(tokenizerJson, source);
         TokenizerConfigData? config = configJson is null ? null : TokenizerJsonReader.ReadConfig(configJson, configSource);
         return new TextTokenizer(definition, tokenizerJson, config, source, configSource);
+    }
+
+    private int? ComputeMaxCharsPerToken()
+    {
+        if (_addedTokens.Any(t => !t.Special && (t.LStrip || t.RStrip))) return null;
+        int longest = 1;
+        foreach (string token in _idToToken.Values) longest = Math.Max(longest, token.Length);
+        foreach (AddedToken token in _addedTokens.Where(t => !t.Special))
+            longest = Math.Max(longest, Encoding.UTF8.GetByteCount(token.Content));
+        return _nfc ? 4 * longest : longest;
     }
 
     /// <summary>

@@ -31,11 +31,26 @@ public static class TorchRuntime
         throw new TailorException($"--device {name}: unknown device; use cpu, cuda or cuda:N.");
     }
 
+    /// <summary>
+    /// The most intra-op threads accepted: 4 per core. More only contend for the cores (compute-bound kernels gain
+    /// nothing past one thread per core), and a typo such as 100000 would start a thread storm that hangs for minutes.
+    /// </summary>
+    public static int MaxThreads => 4 * Environment.ProcessorCount;
+
     /// <summary>Sets libtorch's intra-op thread count (null keeps its default, the number of cores).</summary>
+    /// <exception cref="TailorException">Fewer than 1 or more than <see cref="MaxThreads"/>.</exception>
     public static void SetThreads(int? threads)
     {
+        CheckThreads(threads);
         if (threads is null) return;
-        if (threads < 1) throw new TailorException($"--threads {threads}: must be 1 or more.");
         set_num_threads(threads.Value);
+    }
+
+    /// <summary>Throws a <see cref="TailorException"/> unless <paramref name="threads"/> is null or within 1..<see cref="MaxThreads"/>.</summary>
+    public static void CheckThreads(int? threads)
+    {
+        if (threads < 1) throw new TailorException($"--threads {threads}: must be 1 or more.");
+        if (threads > MaxThreads)
+            throw new TailorException($"--threads {threads}: at most {MaxThreads} (4 per core; this machine has {Environment.ProcessorCount}); more threads only contend for the cores.");
     }
 }

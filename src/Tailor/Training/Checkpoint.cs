@@ -19,6 +19,19 @@ public static class Checkpoint
     /// <summary>File holding the step reached.</summary>
     public const string StateFile = "trainer_state.json";
 
+    /// <summary>
+    /// Throws a <see cref="TailorException"/> naming <paramref name="output"/> when it is a model folder (it holds a
+    /// config.json or model.safetensors): a training run writes recipe.json and metrics.jsonl into its output folder and
+    /// would overwrite a model's own files. A run folder keeps its models in final/ and checkpoint/, never at the top.
+    /// </summary>
+    public static void RefuseModelFolder(string output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (File.Exists(Path.Combine(output, HfCheckpoint.ConfigFile)) || File.Exists(Path.Combine(output, HfCheckpoint.WeightsFile)))
+            throw new TailorException($"--output {output} is a model folder (it has {HfCheckpoint.ConfigFile} or {HfCheckpoint.WeightsFile}); a run writes recipe.json, "
+                + $"metrics.jsonl, checkpoint/ and final/ into --output and would overwrite its files. Give a new folder, such as {Path.TrimEndingDirectorySeparator(output)}-run.");
+    }
+
     /// <summary>Saves model, optimizer and step into <paramref name="folder"/>, replacing what was there only once all is written.</summary>
     public static void Save(string folder, LlamaForCausalLM model, TorchSharp.Modules.OptimizerHelper optimizer, TextTokenizer tokenizer,
         long step, string recipeJson)

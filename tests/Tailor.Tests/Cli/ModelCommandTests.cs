@@ -46,6 +46,22 @@ public sealed class ModelCommandTests : IDisposable
     }
 
     [Fact]
+    public void Decoding_an_id_the_tokenizer_lacks_and_an_absurd_thread_count_are_errors_naming_the_value()
+    {
+        string folder = SaveModel();
+        var (exit, _, err) = CliRunner.Run("tokenizer", "decode", "--tokenizer", folder, "[5, 99999999]");
+        Assert.Equal(1, exit);
+        Assert.Contains("id 99999999 (position 1 of the array) has no token", err, StringComparison.Ordinal);
+        Assert.Equal(0, CliRunner.Run("tokenizer", "decode", "--tokenizer", folder, "[5, 6]").Exit);
+
+        var timer = System.Diagnostics.Stopwatch.StartNew();
+        var (threads, _, threadsErr) = CliRunner.Run("generate", "--model", folder, "--prompt", "the sea", "--threads", "100000");
+        Assert.Equal(1, threads);
+        Assert.Contains("--threads 100000: at most", threadsErr, StringComparison.Ordinal);
+        Assert.True(timer.Elapsed < TimeSpan.FromSeconds(30), $"took {timer.Elapsed}");
+    }
+
+    [Fact]
     public void Info_prints_parameters_and_tensor_shapes()
     {
         string folder = SaveModel(ScalarType.BFloat16);

@@ -209,6 +209,83 @@ public class InstructionReaderTests
     }
 
     [Fact]
+    public void An_alpaca_json_array_as_Alpaca_ships_it_is_read_as_records_with_their_lines()
+    {
+        // alpaca_data.json's layout: one indented JSON array of {instruction, input, output} objects.
+        string json = """
+            [
+                {
+                    "instruction": "Give three tips for staying healthy.",
+                    "input": "",
+                    "output": "1. Eat well.\n2. Exercise.\n3. Sleep."
+                },
+                {
+                    "instruction": "Translate to French.",
+                    "input": "the sea",
+                    "output": "la mer"
+                }
+            ]
+            """;
+        var result = Read(json);
+        Assert.Equal(InstructionFormat.Alpaca, result.Format);
+        Assert.Equal(2, result.Examples.Count);
+        Assert.Equal([new ChatMessage(ChatRole.User, "Give three tips for staying healthy."), new ChatMessage(ChatRole.Assistant, "1. Eat well.\n2. Exercise.\n3. Sleep.")], result.Examples[0].Messages);
+        Assert.Equal("Translate to French.\n\nthe sea", result.Examples[1].Messages[0].Content);
+        Assert.Equal([2, 7], result.Examples.Select(e => e.Line));
+
+        // Chat and ShareGPT arrays too; a bad record names its line and index, and skipBad counts it.
+        var chat = Read("""[{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}]""");
+        Assert.Equal(InstructionFormat.Chat, chat.Format);
+        Assert.Equal("hello", chat.Examples.Single().Messages[1].Content);
+        string bad = "[\n{\"instruction\": \"a\", \"output\": \"b\"},\n{\"instruction\": \"c\"}\n]\n";
+        var e = Assert.Throws<TailorException>(() => Read(bad));
+        Assert.StartsWith("train.jsonl:3: record 1: field \"output\" is missing", e.Message, StringComparison.Ordinal);
+        var skipped = Read(bad, skipBad: true);
+        Assert.Single(skipped.Examples);
+        Assert.Equal([3], skipped.Skipped.Reasons.Single().FirstLines);
+
+        // A broken array names the line where it breaks; forcing Text reads such a file as lines.
+        var broken = Assert.Throws<TailorException>(() => Read("[\n{\"instruction\": \"a\", \"output\": \"b\"},\n{\"instruction\": \n"));
+        Assert.Contains("not a valid JSON array", broken.Message, StringComparison.Ordinal);
+        Assert.Equal(2, Read("[1] Introduction\nSome text.\n", InstructionFormat.Text).Examples.Count);
+    }
+
+    [Theory]
+    [InlineData("utf16", "UTF-16")]
+    [InlineData("utf16-no-bom", "NUL")]
+    [InlineData("binary", "NUL")]
+    [InlineData("latin1", "not valid UTF-8")]
+    public void A_file_that_is_not_UTF8_text_is_refused_naming_file_line_and_byte(string kind, string says)
+    {
+        string dir = Directory.CreateTempSubdirectory("tailor-instr-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "data.json");
+            string text = "{\"instruction\": \"a\", \"output\": \"b\"}\n{\"instruction\": \"caf\u00e9\", \"output\": \"b\"}\n";
+            byte[] bytes = kind switch
+            {
+                "utf16" => [.. System.Text.Encoding.Unicode.GetPreamble(), .. System.Text.Encoding.Unicode.GetBytes(text)],
+                "utf16-no-bom" => System.Text.Encoding.Unicode.GetBytes(text),
+                "binary" => [0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x01, 0x00, 0x00],
+                _ => System.Text.Encoding.Latin1.GetBytes(text),
+            };
+            File.WriteAllBytes(path, bytes);
+            var e = Assert.Throws<TailorException>(() => InstructionReader.Read(path));
+            Assert.StartsWith(path + ":", e.Message, StringComparison.Ordinal);
+            Assert.Contains(says, e.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain('\n', e.Message);
+            if (kind == "latin1") Assert.StartsWith($"{path}:2: byte {text.IndexOf('\u00e9', StringComparison.Ordinal)} (0xE9)", e.Message, StringComparison.Ordinal);
+
+            File.WriteAllBytes(path, [.. System.Text.Encoding.UTF8.GetPreamble(), .. System.Text.Encoding.UTF8.GetBytes(text)]);
+            Assert.Equal("caf\u00e9", InstructionReader.Read(path).Examples[1].Messages[0].Content);      // UTF-8, with or without a mark, reads
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_missing_file_is_a_clear_error() =>
         Assert.Contains("instruction file not found", Assert.Throws<TailorException>(() => InstructionReader.Read("/no/such/file.jsonl")).Message, StringComparison.Ordinal);
 }

@@ -32,6 +32,17 @@ public sealed class GgufTests : IDisposable
     }
 
     [Fact]
+    public void A_write_deletes_temporaries_that_crashed_writes_of_the_same_file_left_and_nothing_else()
+    {
+        string path = _temp.File("m.gguf");
+        string[] crashed = [_temp.File($".m.gguf.{Guid.NewGuid():N}.tmp"), _temp.File($".m.gguf.{Guid.NewGuid():N}.tmp")];
+        string[] kept = [_temp.File(".m.gguf.backup.tmp"), _temp.File($".n.gguf.{Guid.NewGuid():N}.tmp"), _temp.File("m.gguf.tmp")];
+        foreach (string f in crashed.Concat(kept)) File.WriteAllText(f, "x");
+        Gguf.Write(path, [new("general.architecture", "llama")], [new GgufTensor("w", [2], GgmlType.F32, Gguf.Encode([1.5f, -2f], GgmlType.F32))]);
+        Assert.Equal(kept.Append(path).Select(Path.GetFileName).Order(StringComparer.Ordinal), Directory.GetFiles(_temp.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Metadata_of_every_type_and_tensors_of_every_type_read_back_as_written()
     {
         object[] values =

@@ -178,6 +178,41 @@ public class HfCheckpointTests : IDisposable
     }
 
     [Fact]
+    public void A_crash_between_the_two_renames_is_recovered_and_only_leftovers_named_by_Save_are_deleted()
+    {
+        using DisposeScope scope = torch.NewDisposeScope();
+        using TinyLm first = Seeded(1);
+        using TinyLm second = Seeded(2);
+        using TinyLm loaded = Seeded(3);
+        string folder = _temp.File("ckpt");
+        HfCheckpoint.Save(folder, first, Config, Quick);
+        // The state a kill between the renames leaves: the live checkpoint renamed away, a finished staging folder beside
+        // it, and an older save's half-written staging folder. Plus folders of the user's whose names only look alike.
+        string replaced = _temp.File($".ckpt.replaced-{Guid.NewGuid():N}");
+        Directory.Move(folder, replaced);
+        string staging = _temp.File($".ckpt.saving-{Guid.NewGuid():N}");
+        HfCheckpoint.Save(_temp.File("elsewhere"), second, Config, Quick);
+        Directory.Move(_temp.File("elsewhere"), staging);
+        Directory.CreateDirectory(_temp.File($".ckpt.saving-{Guid.NewGuid():N}"));
+        string[] users = [_temp.File(".ckpt.replaced-backup"), _temp.File(".ckpt.saving-0123"), _temp.File(".other.saving-" + new string('a', 32))];
+        foreach (string d in users) Directory.CreateDirectory(d);
+
+        var actions = HfCheckpoint.RecoverInterruptedSave(folder);
+
+        Assert.Contains(actions, a => a.StartsWith("recovered", StringComparison.Ordinal) && a.Contains(Path.GetFileName(replaced), StringComparison.Ordinal));
+        HfCheckpoint.LoadInto(loaded, folder);
+        Assert.Equal(Snapshot(first), Snapshot(loaded));                                  // the complete, previous checkpoint
+        Assert.Equal(users.Append(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal), Directory.GetDirectories(_temp.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Empty(HfCheckpoint.RecoverInterruptedSave(folder));
+
+        // With the checkpoint in place, a save clears leftovers of earlier crashes (the old checkpoint after the swap).
+        string superseded = _temp.File($".ckpt.replaced-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(superseded);
+        HfCheckpoint.Save(folder, second, Config, Quick);
+        Assert.Equal(users.Append(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal), Directory.GetDirectories(_temp.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Missing_folder_after_an_interrupted_swap_points_at_the_replaced_checkpoint()
     {
         string folder = _temp.File("ckpt");

@@ -212,6 +212,36 @@ public sealed class ExportTests : IDisposable
     }
 
     [Fact]
+    public void Export_never_replaces_a_folder_or_file_holding_what_it_did_not_write()
+    {
+        // The probe: a copy of a model folder plus a training run's checkpoint/ and the user's notes.
+        string run = _temp.File("run");
+        Directory.CreateDirectory(run);
+        foreach (string file in Directory.GetFiles(Shipped)) File.Copy(file, Path.Combine(run, Path.GetFileName(file)));
+        Directory.CreateDirectory(Path.Combine(run, "checkpoint"));
+        File.WriteAllText(Path.Combine(run, "NOTES.txt"), "keep");
+        var before = Directory.GetFileSystemEntries(run).Select(Path.GetFileName).Order().ToList();
+        var e = Assert.Throws<TailorException>(() => Export.Run(Shipped, null, "hf", run, null));
+        Assert.Contains("NOTES.txt", e.Message);
+        Assert.Contains("checkpoint/", e.Message);
+        Assert.Contains("README.md", e.Message);                                    // the shipped folder's card is not an export's either
+        Assert.Contains("new or empty folder", e.Message);
+        Assert.Equal(before, Directory.GetFileSystemEntries(run).Select(Path.GetFileName).Order().ToList());
+        Assert.Equal("keep", File.ReadAllText(Path.Combine(run, "NOTES.txt")));
+
+        // A previous HF export is replaced; a file that is not a GGUF is not.
+        string hf = _temp.File("hf");
+        Export.Run(Shipped, null, "hf", hf, "bf16");
+        var exported = Directory.GetFileSystemEntries(hf).Select(Path.GetFileName).Order().ToList();
+        Assert.Equal("bf16", Export.Run(Shipped, null, "hf", hf, "bf16").Dtype);
+        Assert.Equal(exported, Directory.GetFileSystemEntries(hf).Select(Path.GetFileName).Order().ToList());
+        string notes = _temp.File("notes.gguf");
+        File.WriteAllText(notes, "my notes");
+        Assert.Contains("not a GGUF file", Assert.Throws<TailorException>(() => Export.Run(Shipped, null, "gguf", notes, null)).Message);
+        Assert.Equal("my notes", File.ReadAllText(notes));
+    }
+
+    [Fact]
     public void A_corrupt_adapter_names_its_file_and_leaves_the_previous_export_untouched()
     {
         string folder = _temp.File("tiny"), adapter = _temp.File("adapter"), output = _temp.File("out.gguf");
@@ -225,11 +255,11 @@ public sealed class ExportTests : IDisposable
         string weights = Path.Combine(adapter, LoraAdapter.AdapterWeightsFile);
         byte[] bytes = File.ReadAllBytes(weights);
         File.WriteAllBytes(weights, bytes[..(bytes.Length / 2)]);
-        File.WriteAllText(output, "previous export");
+        File.WriteAllText(output, "GGUF previous export");
 
         var e = Assert.ThrowsAny<TailorException>(() => Export.Run(folder, adapter, "gguf", output, null));
         Assert.Contains(LoraAdapter.AdapterWeightsFile, e.Message);
-        Assert.Equal("previous export", File.ReadAllText(output));
+        Assert.Equal("GGUF previous export", File.ReadAllText(output));
         Assert.Equal(["adapter", "out.gguf", "tiny"], Directory.GetFileSystemEntries(_temp.Path).Select(Path.GetFileName).Order()); // no temporaries
     }
 

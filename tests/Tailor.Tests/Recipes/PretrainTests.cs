@@ -174,6 +174,15 @@ public sealed class PretrainTests : IDisposable
     }
 
     [Fact]
+    public void A_step_shape_whose_logits_cannot_fit_in_memory_is_refused_before_tokenizing()
+    {
+        string output = Path.Combine(_dir, "huge");
+        var e = Assert.Throws<TailorException>(() => Pretrain.Run(Options(output) with { Sequence = 1_000_000, Batch = 64 }));
+        Assert.StartsWith("--batch 64 x --sequence 1000000: a step's logits", e.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(output, "tokens")), "the corpus was tokenized before the refusal");
+    }
+
+    [Fact]
     public void Cancelling_saves_a_checkpoint_that_resume_continues()
     {
         using var cancel = new CancellationTokenSource();
@@ -183,7 +192,11 @@ public sealed class PretrainTests : IDisposable
         Assert.Equal(5, first.Steps);
         var again = Assert.Throws<TailorException>(() => Pretrain.Run(Options(output)));
         Assert.Contains("--resume", again.Message);
-        var rest = Pretrain.Run(Options(output) with { Resume = true });
+        // As if killed between the two renames of a checkpoint save: the checkpoint is under its hidden name.
+        Directory.Move(Path.Combine(output, "checkpoint"), Path.Combine(output, $".checkpoint.replaced-{Guid.NewGuid():N}"));
+        var said = new List<string>();
+        var rest = Pretrain.Run(Options(output) with { Resume = true }, p => { if (p.Message is { } m) said.Add(m); });
+        Assert.Contains(said, m => m.StartsWith("recovered", StringComparison.Ordinal));
         Assert.Equal(24, rest.Steps);
         Assert.Equal(24, Losses(output).Length);
     }

@@ -188,6 +188,29 @@ public sealed class TuneTests : IDisposable
     }
 
     [Fact]
+    public void A_sequence_past_the_models_context_an_absurd_thread_count_and_a_model_folder_as_output_are_refused_up_front()
+    {
+        var sequence = Assert.Throws<TailorException>(() => Instruct.Run(Options("long") with { Sequence = 1_000_000 }));
+        Assert.StartsWith("--sequence 1000000 is longer than the model's context", sequence.Message, StringComparison.Ordinal);
+        Assert.Contains("max_position_embeddings", sequence.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(_dir, "long", "recipe.json")));
+
+        var threads = Assert.Throws<TailorException>(() => Instruct.Run(Options("threads") with { Threads = 100_000 }));
+        Assert.StartsWith("--threads 100000: at most", threads.Message, StringComparison.Ordinal);
+
+        // The probe: --output at an existing model folder overwrote its recipe.json.
+        string model = Path.Combine(_dir, "a-model");
+        Directory.CreateDirectory(model);
+        foreach (string file in Directory.GetFiles(Base())) File.Copy(file, Path.Combine(model, Path.GetFileName(file)));
+        File.WriteAllText(Path.Combine(model, "recipe.json"), "{\"mine\": true}");
+        var before = Directory.GetFiles(model).ToDictionary(f => f, File.ReadAllBytes);
+        var folder = Assert.Throws<TailorException>(() => Instruct.Run(Options("unused") with { Output = model }));
+        Assert.Contains($"--output {model} is a model folder", folder.Message, StringComparison.Ordinal);
+        Assert.Equal(before.Keys.Order(), Directory.GetFileSystemEntries(model).Order());
+        Assert.All(before, kv => Assert.Equal(kv.Value, File.ReadAllBytes(kv.Key)));
+    }
+
+    [Fact]
     public void Bad_options_are_refused_with_the_key_named()
     {
         Assert.Contains("pool = creative", Assert.Throws<TailorException>(() => (Options("x") with { Pool = "creative" }).Validate()).Message, StringComparison.Ordinal);

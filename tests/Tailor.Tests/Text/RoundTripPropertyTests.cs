@@ -75,6 +75,32 @@ public class RoundTripPropertyTests
             .Select(t => (t.GetProperty("content").GetString()!, t.GetProperty("special").GetBoolean()))];
     });
 
+    [Theory]
+    [InlineData("trained")]
+    [InlineData("gpt2")]
+    [InlineData("llama3")]
+    [InlineData("qwen3")]
+    public void No_text_has_more_characters_than_its_token_count_times_MaxCharsPerToken(string name)
+    {
+        // The bound the server refuses long prompts by, before tokenizing them: it must hold for every text, including
+        // the worst case, the longest token's text repeated, and (with NFC) decomposed Hangul, 3 code points per syllable.
+        TextTokenizer tokenizer = name == "trained" ? Trained.Value : TokenizerFixtures.Get(name);
+        int perToken = tokenizer.MaxCharsPerToken!.Value;
+        int longest = Enumerable.Range(0, tokenizer.VocabSize).Where(id => !tokenizer.SpecialIds.Contains(id))
+            .MaxBy(id => tokenizer.IdToToken(id)?.Length ?? 0);
+        string worst = string.Concat(Enumerable.Repeat(tokenizer.Decode([longest]), 50));
+        Random random = new(7);
+        IEnumerable<string> texts = [worst, string.Concat(Enumerable.Repeat("\u1100\u1161\u11A8", 200)), new string(' ', 5000),
+            .. Enumerable.Range(0, 500).Select(_ => RandomText(random, allPlanes: true, literals: true))];
+        foreach (string text in texts)
+        {
+            int tokens = tokenizer.Encode(text).Count;
+            if ((long)tokens * perToken < text.Length)
+                throw new XunitException($"{name}: {text.Length} characters in {tokens} tokens, more than {perToken} per token: {Hex(text[..Math.Min(40, text.Length)])}");
+        }
+        Assert.True(worst.Length / (double)tokenizer.Encode(worst).Count > perToken / (name == "qwen3" ? 12.0 : 4.0), $"{name}: the bound {perToken} is far from tight");
+    }
+
     [Fact]
     public void Encoding_from_many_threads_gives_the_same_ids_as_one_thread()
     {

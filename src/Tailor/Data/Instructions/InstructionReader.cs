@@ -99,11 +99,17 @@ public static class InstructionReader
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
             throw new TailorException($"{path}: instruction file not found. Pass a JSONL file (Alpaca, chat or ShareGPT) or a text file.");
+        Utf8Text.Require(path);
         using StreamReader reader = new(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
         return Read(reader, path, options);
     }
 
-    /// <summary>Reads lines from <paramref name="reader"/>; <paramref name="source"/> names it in messages and examples.</summary>
+    /// <summary>
+    /// Reads lines from <paramref name="reader"/>; <paramref name="source"/> names it in messages and examples. When the
+    /// first non-blank character is <c>[</c> (and the format is not forced to Text) the whole input is one JSON array of
+    /// records, as Alpaca's <c>alpaca_data.json</c> ships: each element is read as a JSONL line would be, and messages name
+    /// the line the element starts on and its index.
+    /// </summary>
     public static InstructionReadResult Read(TextReader reader, string source, InstructionReadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
@@ -118,21 +124,41 @@ public static class InstructionReader
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
+            if (examples.Count == 0 && skipped.Count == 0 && format != InstructionFormat.Text && line.TrimStart('\uFEFF', ' ', '\t').StartsWith('['))
+            {
+                format = ReadArray(line + "\n" + reader.ReadToEnd(), source, lineNumber, format, Add);
+                break;
+            }
             if (format == InstructionFormat.Auto) format = Detect(line, source, lineNumber);
             try
             {
                 examples.Add(new ChatExample(ParseLine(line, format), source, lineNumber));
             }
-            catch (LineException e) when (options.SkipBad)
+            catch (LineException e)
             {
-                if (!skipped.TryGetValue(e.Reason, out var entry)) entry = (0, [], skipped.Count);
-                if (entry.Lines.Count < SkipReport.LinesKept) entry.Lines.Add(lineNumber);
-                skipped[e.Reason] = (entry.Count + 1, entry.Lines, entry.Order);
+                Skip(e, lineNumber, "");
+            }
+        }
+
+        void Add(Func<List<ChatMessage>> parse, int at, string record)
+        {
+            try
+            {
+                examples.Add(new ChatExample(parse(), source, at));
             }
             catch (LineException e)
             {
-                throw new TailorException($"{source}:{lineNumber}: {e.Message}. Fix the line, or read with skipBad to skip malformed lines and count them.");
+                Skip(e, at, record);
             }
+        }
+
+        void Skip(LineException e, int at, string record)
+        {
+            if (!options.SkipBad)
+                throw new TailorException($"{source}:{at}: {record}{e.Message}. Fix the {(record.Length > 0 ? "record" : "line")}, or read with skipBad to skip malformed lines and count them.");
+            if (!skipped.TryGetValue(e.Reason, out var entry)) entry = (0, [], skipped.Count);
+            if (entry.Lines.Count < SkipReport.LinesKept) entry.Lines.Add(at);
+            skipped[e.Reason] = (entry.Count + 1, entry.Lines, entry.Order);
         }
 
         List<SkippedReason> reasons = [.. skipped
@@ -155,15 +181,7 @@ public static class InstructionReader
         try
         {
             using JsonDocument doc = JsonDocument.Parse(trimmed);
-            JsonElement root = doc.RootElement;
-            if (root.TryGetProperty("messages", out _)) return InstructionFormat.Chat;
-            if (root.TryGetProperty("conversations", out _)) return InstructionFormat.ShareGpt;
-            if (root.TryGetProperty("instruction", out _)) return InstructionFormat.Alpaca;
-            if (root.TryGetProperty("text", out _)) return InstructionFormat.TextJsonl;
-            string keys = string.Join(", ", root.EnumerateObject().Select(p => $"\"{p.Name}\""));
-            throw new TailorException(
-                $"{source}:{line}: cannot tell the format from the first record (keys {(keys.Length == 0 ? "none" : keys)}). "
-                + "Expected \"messages\" (chat), \"conversations\" (ShareGPT), \"instruction\" (Alpaca) or \"text\"; convert the file or force the format.");
+            return DetectRecord(doc.RootElement, source, line);
         }
         catch (JsonException e)
         {
@@ -171,6 +189,67 @@ public static class InstructionReader
                 $"{source}:{line}: the first line starts with '{{' but is not valid JSON ({FirstLine(e.Message)}). "
                 + "Fix the line, or force the format to Text to read one document per line.", e);
         }
+    }
+
+    /// <summary>The format of a record object from its keys (see <see cref="Detect"/>).</summary>
+    private static InstructionFormat DetectRecord(JsonElement root, string source, int line)
+    {
+        if (root.TryGetProperty("messages", out _)) return InstructionFormat.Chat;
+        if (root.TryGetProperty("conversations", out _)) return InstructionFormat.ShareGpt;
+        if (root.TryGetProperty("instruction", out _)) return InstructionFormat.Alpaca;
+        if (root.TryGetProperty("text", out _)) return InstructionFormat.TextJsonl;
+        string keys = string.Join(", ", root.EnumerateObject().Select(p => $"\"{p.Name}\""));
+        throw new TailorException(
+            $"{source}:{line}: cannot tell the format from the first record (keys {(keys.Length == 0 ? "none" : keys)}). "
+            + "Expected \"messages\" (chat), \"conversations\" (ShareGPT), \"instruction\" (Alpaca) or \"text\"; convert the file or force the format.");
+    }
+
+    /// <summary>
+    /// Reads a JSON array of records (<paramref name="text"/> starts at line <paramref name="firstLine"/>), handing each to
+    /// <paramref name="add"/> with the line it starts on; returns the format (detected from the first record when Auto).
+    /// </summary>
+    private static InstructionFormat ReadArray(string text, string source, int firstLine, InstructionFormat format,
+        Action<Func<List<ChatMessage>>, int, string> add)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(text);
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+        int line = firstLine, index = 0;
+        long scanned = 0;
+        try
+        {
+            reader.Read();                                                       // the '['
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                long start = reader.TokenStartIndex;
+                line += bytes.AsSpan((int)scanned, (int)(start - scanned)).Count((byte)'\n');
+                scanned = start;
+                using var element = JsonDocument.ParseValue(ref reader);
+                JsonElement root = element.RootElement;
+                if (format == InstructionFormat.Auto)
+                {
+                    if (root.ValueKind != JsonValueKind.Object)
+                        throw new TailorException($"{source}:{line}: the file is a JSON array, but its first element is a JSON {Kind(root)}, not a record object like {{\"instruction\": ..., \"output\": ...}}.");
+                    format = DetectRecord(root, source, line);
+                }
+                var at = format;
+                add(() => ParseRecord(root, at), line, $"record {index}: ");
+                index++;
+            }
+            bool closed = reader.TokenType == JsonTokenType.EndArray;
+            if (!closed || reader.Read())
+            {
+                int at = firstLine + bytes.AsSpan(0, (int)Math.Min(reader.TokenStartIndex, bytes.Length)).Count((byte)'\n');
+                throw new TailorException($"{source}:{at}: the file starts with '[' but {(closed ? "there is more after the array's closing ]" : "the array is not closed")}. "
+                    + "Fix the file, or force the format to Text to read one document per line.");
+            }
+        }
+        catch (JsonException e)
+        {
+            int at = firstLine + (int)(e.LineNumber ?? 0);
+            throw new TailorException($"{source}:{at}: the file starts with '[' but is not a valid JSON array of records ({FirstLine(e.Message)}). "
+                + "Fix the file, or force the format to Text to read one document per line.", e);
+        }
+        return format == InstructionFormat.Auto ? InstructionFormat.Alpaca : format;
     }
 
     private static List<ChatMessage> ParseLine(string line, InstructionFormat format)
@@ -186,20 +265,21 @@ public static class InstructionReader
             throw new LineException("not valid JSON", $"not valid JSON ({FirstLine(e.Message)})");
         }
 
-        using (doc)
+        using (doc) return ParseRecord(doc.RootElement, format);
+    }
+
+    private static List<ChatMessage> ParseRecord(JsonElement root, InstructionFormat format)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new LineException("is not a JSON object", $"is a JSON {Kind(root)}, not an object");
+        return format switch
         {
-            JsonElement root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new LineException("is not a JSON object", $"is a JSON {Kind(root)}, not an object");
-            return format switch
-            {
-                InstructionFormat.Alpaca => ParseAlpaca(root),
-                InstructionFormat.Chat => ParseTurns(root, "messages", "role", "content", ChatRoles),
-                InstructionFormat.ShareGpt => ParseTurns(root, "conversations", "from", "value", ShareGptRoles),
-                InstructionFormat.TextJsonl => [new ChatMessage(ChatRole.Assistant, RequiredString(root, "text", allowEmpty: false))],
-                _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
-            };
-        }
+            InstructionFormat.Alpaca => ParseAlpaca(root),
+            InstructionFormat.Chat => ParseTurns(root, "messages", "role", "content", ChatRoles),
+            InstructionFormat.ShareGpt => ParseTurns(root, "conversations", "from", "value", ShareGptRoles),
+            InstructionFormat.TextJsonl => [new ChatMessage(ChatRole.Assistant, RequiredString(root, "text", allowEmpty: false))],
+            _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
+        };
     }
 
     private static readonly (string Name, ChatRole Role)[] ChatRoles =
