@@ -16,7 +16,7 @@ public sealed class PretrainCommand : Command
         var specs = RecipeCommandLine.Specs<PretrainOptions>();
         var cl = Parse(args, "tailor pretrain [--config FILE] [--KEY VALUE ...]",
             "Trains a Llama-style base model from scratch: tokenizer (trained on the corpus unless given), token files,\n" +
-            "AdamW with warm-up + cosine decay, clipping, accumulation, validation, atomic checkpoints, exact --resume.\n" +
+            "AdamW with warm-up + cosine or warmup-stable-decay, clipping, accumulation, validation, atomic checkpoints, exact --resume.\n" +
             "Ctrl-C saves a checkpoint and exits; run again with --resume to continue.\n" +
             "'tailor pretrain ship --help' turns a finished run into a bf16 model folder with a model card.\n" +
             "Defaults and their reasons:", specs);

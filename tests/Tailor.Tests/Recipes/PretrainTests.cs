@@ -73,6 +73,22 @@ public sealed class PretrainTests : IDisposable
     }
 
     [Fact]
+    public void Eval_by_source_logs_each_sources_validation_loss_at_every_measurement()
+    {
+        string output = Path.Combine(_dir, "by-source");
+        Pretrain.Run(Options(output) with { EvalBySource = true });
+        var evals = File.ReadLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())
+            .Where(n => n["val_loss"] is not null).ToList();
+        Assert.Equal([12L, 24L], evals.Select(n => n["step"]!.GetValue<long>()));
+        foreach (var e in evals)
+        {
+            double even = e["val_loss.even"]!.GetValue<double>(), odd = e["val_loss.odd"]!.GetValue<double>();
+            Assert.InRange(e["val_loss"]!.GetValue<double>(), Math.Min(even, odd) - 0.2, Math.Max(even, odd) + 0.2);
+        }
+        Assert.True(evals[1]["val_loss.even"]!.GetValue<double>() < evals[0]["val_loss.even"]!.GetValue<double>());
+    }
+
+    [Fact]
     public void A_run_killed_mid_way_resumes_with_the_same_losses_as_an_uninterrupted_run()
     {
         var reference = Pretrain.Run(Options(Path.Combine(_dir, "whole")));
