@@ -4,6 +4,7 @@
 #
 #   scripts/pretrain-multi.sh            start or resume; returns at once (the run survives this shell)
 #   scripts/pretrain-multi.sh status     is it running, last progress line, last validation
+#   scripts/pretrain-multi.sh stop       Ctrl-C it (SIGINT: it writes a checkpoint, then exits); start resumes from there
 #
 # Everything the run reads or writes lives outside the repository, under $TAILOR_RUNS (default /root/tailor-runs),
 # so rebuilding or switching the checkout never changes it mid-run:
@@ -25,10 +26,16 @@ running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 if [ "${1:-}" = status ]; then
   if running; then echo "$name: running, pid $(cat "$pidfile")"; else echo "$name: not running"; fi
-  [ -f "$log" ] && { tr '\r' '\n' < "$log" | grep -E 'pretrain .*[0-9]+/[0-9]+ ' | tail -1; grep -E 'validation loss' "$log" | tail -1; } || true
+  [ -f "$log" ] && { tr '\r' '\n' < "$log" | grep -E 'pretrain .*[0-9]+/[0-9]+ ' | tail -1; grep -E 'step [0-9]+: validation loss' "$log" | tail -1; } || true
   exit 0
 fi
-[ $# -eq 0 ] || { echo "usage: scripts/pretrain-multi.sh [status]" >&2; exit 2; }
+if [ "${1:-}" = stop ]; then
+  running || { echo "$name: not running"; exit 0; }
+  pid=$(cat "$pidfile"); kill -INT "$pid"
+  for _ in $(seq 120); do kill -0 "$pid" 2>/dev/null || { echo "$name: stopped (checkpoint written)"; exit 0; }; sleep 1; done
+  echo "$name: pid $pid still running after 120 s" >&2; exit 1
+fi
+[ $# -eq 0 ] || { echo "usage: scripts/pretrain-multi.sh [status|stop]" >&2; exit 2; }
 if running; then echo "$name is already running (pid $(cat "$pidfile")); see $log" >&2; exit 1; fi
 
 # The CLI: the copy this run started with, else a fresh copy of this checkout's build.
