@@ -4,7 +4,8 @@
 #
 #   scripts/pretrain-multi.sh            start or resume; returns at once (the run survives this shell)
 #   scripts/pretrain-multi.sh status     is it running, last progress line, last validation
-#   scripts/pretrain-multi.sh stop       Ctrl-C it (SIGINT: it writes a checkpoint, then exits); start resumes from there
+#   scripts/pretrain-multi.sh stop       SIGTERM: it finishes the step, writes a checkpoint and exits (a background
+#                                        process ignores Ctrl-C's SIGINT); the next start resumes from there
 #
 # Everything the run reads or writes lives outside the repository, under $TAILOR_RUNS (default /root/tailor-runs),
 # so rebuilding or switching the checkout never changes it mid-run:
@@ -31,7 +32,7 @@ if [ "${1:-}" = status ]; then
 fi
 if [ "${1:-}" = stop ]; then
   running || { echo "$name: not running"; exit 0; }
-  pid=$(cat "$pidfile"); kill -INT "$pid"
+  pid=$(cat "$pidfile"); kill -TERM "$pid"
   for _ in $(seq 120); do kill -0 "$pid" 2>/dev/null || { echo "$name: stopped (checkpoint written)"; exit 0; }; sleep 1; done
   echo "$name: pid $pid still running after 120 s" >&2; exit 1
 fi

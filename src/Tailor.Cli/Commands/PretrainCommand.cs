@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Tailor.Recipes;
 using Tailor.Training;
 
@@ -38,6 +39,14 @@ public sealed class PretrainCommand : Command
             bar.Line("Ctrl-C: finishing this step and saving a checkpoint (Ctrl-C again to abort without saving)");
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (kill, systemd, docker stop) ends a run the same way: a background run ignores Ctrl-C's SIGINT.
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+        {
+            if (cancel.IsCancellationRequested) return;   // a second SIGTERM terminates the process as usual
+            ctx.Cancel = true;
+            cancel.Cancel();
+            bar.Line("SIGTERM: finishing this step and saving a checkpoint (SIGTERM again to abort without saving)");
+        });
         try
         {
             var result = Pretrain.Run(options, bar.Report, cancel.Token);
