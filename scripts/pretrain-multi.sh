@@ -3,6 +3,10 @@
 # (--resume) when its run folder already has a checkpoint. One command for every session:
 #
 #   scripts/pretrain-multi.sh            start or resume; returns at once (the run survives this shell)
+#   scripts/pretrain-multi.sh --max-steps 8000
+#                                        the same, with option overrides that are kept for every later resume
+#                                        (pretrain-multi.args); e.g. end a wsd run sooner, still with a full decay:
+#                                        stop, then resume with --max-steps >= current step + decay_steps
 #   scripts/pretrain-multi.sh status     is it running, last progress line, last validation
 #   scripts/pretrain-multi.sh stop       SIGTERM: it finishes the step, writes a checkpoint and exits (a background
 #                                        process ignores Ctrl-C's SIGINT); the next start resumes from there
@@ -21,6 +25,7 @@ cd "$root"
 runs="${TAILOR_RUNS:-/root/tailor-runs}"
 name=pretrain-multi
 out="$runs/$name" log="$runs/$name.log" pidfile="$runs/$name.pid" clifile="$runs/$name.cli" data="$runs/data-multi"
+argsfile="$runs/$name.args"
 mkdir -p "$runs"
 
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
@@ -36,7 +41,7 @@ if [ "${1:-}" = stop ]; then
   for _ in $(seq 120); do kill -0 "$pid" 2>/dev/null || { echo "$name: stopped (checkpoint written)"; exit 0; }; sleep 1; done
   echo "$name: pid $pid still running after 120 s" >&2; exit 1
 fi
-[ $# -eq 0 ] || { echo "usage: scripts/pretrain-multi.sh [status|stop]" >&2; exit 2; }
+case "${1:-}" in ''|--*) ;; *) echo "usage: scripts/pretrain-multi.sh [status|stop|--KEY VALUE ...]" >&2; exit 2 ;; esac
 if running; then echo "$name is already running (pid $(cat "$pidfile")); see $log" >&2; exit 1; fi
 
 # The CLI: the copy this run started with, else a fresh copy of this checkout's build.
@@ -64,8 +69,12 @@ fi
 
 resume=()
 [ -d "$out/checkpoint" ] && resume=(--resume true)
-echo "[$(date -u +%FT%TZ)] $name: ${resume[*]:-start} with $cli" >> "$log"
+# Overrides given now replace the kept ones; without any, the kept ones apply again.
+if [ $# -gt 0 ]; then printf '%s\n' "$@" > "$argsfile"; fi
+extra=()
+[ -f "$argsfile" ] && mapfile -t extra < "$argsfile"
+echo "[$(date -u +%FT%TZ)] $name: ${resume[*]:-start} ${extra[*]} with $cli" >> "$log"
 setsid nohup nice -n 0 dotnet "$cli/Tailor.Cli.dll" pretrain --config recipes/pretrain-multi.yaml \
-  --data "$data" --tokenizer "$data/tokenizer" --output "$out" "${resume[@]}" >> "$log" 2>&1 < /dev/null &
+  --data "$data" --tokenizer "$data/tokenizer" --output "$out" "${resume[@]}" "${extra[@]}" >> "$log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
 echo "$name: ${resume[*]:+resumed, }pid $!, log $log (scripts/pretrain-multi.sh status)"
