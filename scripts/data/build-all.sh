@@ -4,12 +4,12 @@
 #   scripts/data/build-all.sh              all stages
 #   scripts/data/build-all.sh STAGE...     only these stages, in the order given
 #
-# Stages: tools indexes packages sentiment summarization translation freedict pretrain provenance check
+# Stages: tools indexes packages sentiment summarization translation freedict pretrain pretrain_multi provenance check
 # Downloads and unpacked packages go to $DATA_WORK (default .build/data, gitignored); outputs go to data/.
 # Deterministic: the same indexes and package versions (scripts/data/sources.lock) give byte-identical files.
 source "$(dirname "$0")/lib.sh"
 
-ALL=(tools indexes packages sentiment summarization translation freedict pretrain provenance check)
+ALL=(tools indexes packages sentiment summarization translation freedict pretrain pretrain_multi provenance check)
 
 stage_tools() {
   # What the builders run: python3 (stdlib only), npm (npm pack), apt-get/dpkg-deb (private configs, no
@@ -34,8 +34,9 @@ stage_summarization() { python3 "$SCRIPTS/build_summarization.py"; }
 stage_translation()   { python3 "$SCRIPTS/build_translation.py" de fr; }
 stage_freedict()      { python3 "$SCRIPTS/build_freedict.py"; }
 stage_pretrain()      { python3 "$SCRIPTS/build_pretrain.py"; }
+stage_pretrain_multi() { python3 "$SCRIPTS/build_pretrain_multi.py"; }
 stage_provenance()    { python3 "$SCRIPTS/make_provenance.py"; }
-stage_check()         { python3 "$SCRIPTS/check-splits.py"; }
+stage_check()         { python3 "$SCRIPTS/test_l10n.py" && python3 "$SCRIPTS/check-splits.py"; }
 
 stages=("$@")
 [ "${#stages[@]}" -gt 0 ] || stages=("${ALL[@]}")

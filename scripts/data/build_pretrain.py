@@ -40,7 +40,7 @@ MIN_DEDUPE_KEY = 20
 # A corpus paragraph that shares any run of NGRAM words with a held-out Debian text (summarization
 # text, translation source) is a near-duplicate of it (a fork's or sibling package's reworded copy).
 NGRAM = 13
-MIN_WORDS = {"debian_desc": 20}          # shorter descriptions are nearly all packaging templates
+MIN_WORDS = {"debian_desc": 20, "ddtp_de": 20, "ddtp_fr": 20}          # shorter descriptions are nearly all packaging templates
 DEFAULT_MIN_WORDS = 3
 # GCIDE alone is ~29 MB and WordNet ~12 MB of definitions; capped so that running prose dominates.
 CAP_CHARS = {"gcide": 10_000_000, "wordnet": 6_000_000}
@@ -128,9 +128,9 @@ def ngrams(k, n=NGRAM):
     return (" ".join(w[i:i + n]) for i in range(len(w) - n + 1))
 
 
-def eval_exclusions():
+def eval_exclusions(target_grams=False):
     """Package names, source package names, text keys and NGRAM-word runs (per paragraph of the
-    Debian tasks' English side) of every task dev/test item."""
+    Debian tasks' English side, and with target_grams of the German/French side too) of every task dev/test item."""
     packages, sources, keys, grams = set(), set(), set(), set()
     tasks = os.path.join(DATA_OUT, "tasks")
     files = sorted(glob.glob(os.path.join(tasks, "*.dev.jsonl")) + glob.glob(os.path.join(tasks, "*.test.jsonl")))
@@ -147,48 +147,90 @@ def eval_exclusions():
                     keys.add(key(r[field]))
                     for p in r[field].split("\n\n"):
                         keys.add(key(p))
-                        if field in ("text", "source") and "package" in r:
+                        if (field in ("text", "source") or (target_grams and field == "target")) and "package" in r:
                             grams.update(ngrams(key(p)))
     keys.discard("")
     return files, packages, sources, keys, grams
 
 
+class Spec:
+    """What one corpus is made of; build() is the same pipeline for every corpus.
+
+    sources: names in dedupe-priority order; extract: name -> f(counter) -> [(doc_id, raw_text)];
+    debian: name -> (language, suites) for sources made of Debian package descriptions (these get the
+    held-out package filter and are listed in the packages sidecar); language: name -> "en"/"de"/"fr"."""
+
+    def __init__(self, out, sources, extract, debian, caps, language, inputs, content_note, description,
+                 subset_bytes=SUBSET_BYTES, subset_valid_bytes=SUBSET_VALID_BYTES, packages_file="debian_desc-packages.txt",
+                 stats_name="pretrain", target_grams=False, repeat=None):
+        self.out, self.sources, self.extract, self.debian, self.caps = out, sources, extract, debian, caps
+        self.language, self.inputs, self.content_note, self.description = language, inputs, content_note, description
+        self.subset_bytes, self.subset_valid_bytes = subset_bytes, subset_valid_bytes
+        self.packages_file, self.stats_name, self.target_grams = packages_file, stats_name, target_grams
+        self.repeat = repeat or {}   # source -> copies of each training document (language balance); valid never repeats
+
+
+def debian_entries(lang, suites):
+    """Description entries of Translation-<lang> over the suites, the first suite's entry of a package first."""
+    out = []
+    for suite in suites:
+        out.extend(translations(suite, lang))
+    return out
+
+
+ENGLISH = Spec(
+    out=OUT, sources=SOURCES,
+    extract={name: (lambda c, name=name: getattr(ps, name)()) for name in SOURCES if name != "debian_desc"},
+    debian={"debian_desc": ("en", ("bookworm",))}, caps=CAP_CHARS, language={name: "en" for name in SOURCES},
+    inputs=lambda name: input_files(name), content_note=CONTENT_NOTE,
+    description="Tailor pre-training corpus; built by scripts/data/build_pretrain.py. "
+                "Counts are after cleaning, leakage removal, dedupe and caps.")
+
+
 def main():
+    build(ENGLISH)
+
+
+def build(spec):
     versions = lock_versions()
     stats = {"sources": {}}
-    files, eval_pkgs, eval_srcs, eval_keys, eval_grams = eval_exclusions()
-    log(f"pretrain: {len(eval_pkgs)} packages / {len(eval_srcs)} source packages / {len(eval_keys)} text keys / "
+    files, eval_pkgs, eval_srcs, eval_keys, eval_grams = eval_exclusions(spec.target_grams)
+    log(f"{spec.stats_name}: {len(eval_pkgs)} packages / {len(eval_srcs)} source packages / {len(eval_keys)} text keys / "
         f"{len(eval_grams)} {NGRAM}-word runs in task dev/test files")
 
     # 1. extract
-    raw = {}
-    for name in SOURCES:
-        if name == "debian_desc":
-            raw[name] = ps.debian_descriptions(translations("bookworm", "en"))
+    raw, extract_counts = {}, {}
+    for name in spec.sources:
+        extract_counts[name] = {}
+        if name in spec.debian:
+            lang, suites = spec.debian[name]
+            raw[name] = ps.debian_descriptions(debian_entries(lang, suites))
         else:
-            raw[name] = getattr(ps, name)()
-        log(f"pretrain: {name}: {len(raw[name])} raw documents")
+            raw[name] = spec.extract[name](extract_counts[name])
+        log(f"{spec.stats_name}: {name}: {len(raw[name])} raw documents")
 
     # 2. leakage: held-out Debian packages
     srcmap = source_map("bookworm", "trixie")
-    kept_desc, removed_pkgs = [], []
-    for package, text in raw["debian_desc"]:
-        src = srcmap.get(package, package)
-        # A package named like a held-out source package is dropped too: names can move between
-        # sources across releases (bookworm's binary "linphone" vs trixie's source "linphone").
-        if package in eval_pkgs or package in eval_srcs or src in eval_srcs or package_split(src) != "train":
-            removed_pkgs.append(package)
-        else:
-            kept_desc.append((package, text))
-    raw["debian_desc"] = kept_desc
-    log(f"pretrain: LEAKAGE removed the descriptions of {len(removed_pkgs)} packages "
-        f"(held-out source packages; {len(eval_pkgs & set(removed_pkgs))} of them are named in task dev/test files)")
+    removed_pkgs, corpus_pkgs = set(), set()
+    for name in spec.debian:
+        kept_desc = []
+        for package, text in raw[name]:
+            src = srcmap.get(package, package)
+            # A package named like a held-out source package is dropped too: names can move between
+            # sources across releases (bookworm's binary "linphone" vs trixie's source "linphone").
+            if package in eval_pkgs or package in eval_srcs or src in eval_srcs or package_split(src) != "train":
+                removed_pkgs.add(package)
+            else:
+                kept_desc.append((package, text))
+        raw[name] = kept_desc
+    log(f"{spec.stats_name}: LEAKAGE removed the descriptions of {len(removed_pkgs)} packages "
+        f"(held-out source packages; {len(eval_pkgs & removed_pkgs)} of them are named in task dev/test files)")
 
     # 3. clean, paragraph leakage filter, dedupe
     seen_para, seen_doc = set(), set()
     docs = defaultdict(list)     # source -> [(id, text)]
-    for name in SOURCES:
-        c = defaultdict(int)
+    for name in spec.sources:
+        c = defaultdict(int, extract_counts[name])
         for doc_id, text in raw[name]:
             c["raw_documents"] += 1
             paras = []
@@ -222,7 +264,7 @@ def main():
             seen_doc.add(dk)
             docs[name].append((doc_id, doc))
         # 4. caps
-        cap = CAP_CHARS.get(name)
+        cap = spec.caps.get(name)
         if cap:
             before = len(docs[name])
             chosen, used = set(), 0
@@ -234,9 +276,11 @@ def main():
             c["capped_documents_removed"] = before - len(docs[name])
         c["documents"] = len(docs[name])
         stats["sources"][name] = dict(sorted(c.items()))
-        log(f"pretrain: {name}: {dict(sorted(c.items()))}")
+        log(f"{spec.stats_name}: {name}: {dict(sorted(c.items()))}")
+        if name in spec.debian:
+            corpus_pkgs.update(d for d, _ in docs[name])
     stats["leakage"] = {"eval_files": [rel(f) for f in files], "debian_packages_removed": len(removed_pkgs),
-                        "debian_packages_removed_named_in_eval_files": len(eval_pkgs & set(removed_pkgs)),
+                        "debian_packages_removed_named_in_eval_files": len(eval_pkgs & removed_pkgs),
                         "paragraphs_matching_eval_removed": sum(s.get("paragraphs_matching_eval_removed", 0)
                                                                 for s in stats["sources"].values()),
                         f"paragraphs_sharing_{NGRAM}_words_with_eval_removed": sum(s.get("paragraphs_near_eval_removed", 0)
@@ -244,27 +288,30 @@ def main():
 
     # 5. split, order, write
     split_docs = {"train": [], "valid": []}
-    for name in SOURCES:
+    for name in spec.sources:
         for doc_id, doc in docs[name]:
             split = "valid" if unit_hash("pretrain-valid", name, doc_id) < VALID_FRACTION else "train"
             split_docs[split].append((unit_hash("pretrain-order", name, doc_id), name, doc_id, doc))
+            # further copies of a training document get their own seeded places in the order (never next to the first)
+            for r in range(1, spec.repeat.get(name, 1) if split == "train" else 1):
+                split_docs[split].append((unit_hash("pretrain-order", name, doc_id, str(r)), name, f"{doc_id}#{r}", doc))
     outputs = {}
     for split, items in split_docs.items():
         items.sort()
-        path = os.path.join(OUT, f"{split}.jsonl")
+        path = os.path.join(spec.out, f"{split}.jsonl")
         write_jsonl(path, ({"source": n, "text": t} for _, n, _, t in items))
         outputs[split] = path
 
     # subset: per source, a seeded sample of whole documents worth its share of the full split's bytes
     subset = {}
-    for split, budget in (("train", SUBSET_BYTES), ("valid", SUBSET_VALID_BYTES)):
+    for split, budget in (("train", spec.subset_bytes), ("valid", spec.subset_valid_bytes)):
         items = split_docs[split]
         total = sum(record_bytes({"source": n, "text": t}) for _, n, _, t in items)
         by_source = defaultdict(list)
         for it in items:
             by_source[it[1]].append(it)
         chosen = []
-        for name in SOURCES:
+        for name in spec.sources:
             src_items = by_source[name]
             share = sum(record_bytes({"source": n, "text": t}) for _, n, _, t in src_items) / total
             allowance, used = budget * share, 0
@@ -274,18 +321,18 @@ def main():
                     chosen.append(it)
                     used += size
         chosen.sort()
-        path = os.path.join(OUT, "subset", f"{split}.jsonl")
+        path = os.path.join(spec.out, "subset", f"{split}.jsonl")
         write_jsonl(path, ({"source": n, "text": t} for _, n, _, t in chosen))
         subset[split] = (path, chosen)
 
     # sidecar: the Debian packages whose descriptions are in the corpus, for check-splits.py
-    pk_path = os.path.join(OUT, "debian_desc-packages.txt")
+    pk_path = os.path.join(spec.out, spec.packages_file)
     with open(pk_path, "w", encoding="utf-8", newline="\n") as f:
-        for p in sorted(d for d, _ in docs["debian_desc"]):
+        for p in sorted(corpus_pkgs):
             f.write(p + "\n")
 
-    write_manifest(versions, stats, split_docs, outputs, subset, pk_path)
-    write_stats("pretrain", stats)
+    write_manifest(spec, versions, stats, split_docs, outputs, subset, pk_path)
+    write_stats(spec.stats_name, stats)
 
 
 def count(items, name=None):
@@ -304,27 +351,33 @@ def input_files(name):
     return out
 
 
-def write_manifest(versions, stats, split_docs, outputs, subset, pk_path):
-    manifest = {"description": "Tailor pre-training corpus; built by scripts/data/build_pretrain.py. "
-                               "Counts are after cleaning, leakage removal, dedupe and caps.",
+def write_manifest(spec, versions, stats, split_docs, outputs, subset, pk_path):
+    manifest = {"description": spec.description,
                 "record": {"source": "string, one of the source names below", "text": "string, NFC, paragraphs separated by a blank line"},
-                "valid_fraction": VALID_FRACTION, "caps_characters": CAP_CHARS,
-                "subset": {"train_bytes_target": SUBSET_BYTES, "valid_bytes_target": SUBSET_VALID_BYTES,
+                "valid_fraction": VALID_FRACTION, "caps_characters": spec.caps,
+                **({"train_copies": spec.repeat} if spec.repeat else {}),
+                "subset": {"train_bytes_target": spec.subset_bytes, "valid_bytes_target": spec.subset_valid_bytes,
                            "method": "per source, whole documents in seeded-hash order while they fit the source's share "
                                      "(by bytes) of the full split"},
                 "leakage": stats["leakage"], "sources": {}, "outputs": {}}
-    for name in SOURCES:
+    multilingual = len(set(spec.language.values())) > 1
+    for name in spec.sources:
         entry = {}
-        if name == "debian_desc":
-            entry["inputs"] = [{"kind": "debian-index", "suite": "bookworm", "file": "main/i18n/Translation-en",
-                                "sha256": sha256_file(index_path("bookworm", "Translation-en"))},
+        if multilingual:
+            entry["language"] = spec.language[name]
+        if name in spec.debian:
+            lang, suites = spec.debian[name]
+            index = f"Translation-{lang}"
+            entry["inputs"] = [{"kind": "debian-index", "suite": "+".join(suites), "file": f"main/i18n/{index}",
+                                "sha256": (sha256_file(index_path(suites[0], index)) if len(suites) == 1
+                                           else [sha256_file(index_path(s, index)) for s in suites])},
                                {"kind": "debian-index", "suite": "bookworm+trixie", "file": "main/binary-amd64/Packages",
                                 "use": "binary -> source package map for the held-out exclusion",
                                 "sha256": [sha256_file(index_path(s, "Packages")) for s in ("bookworm", "trixie")]}]
-            entry["licence"] = "no single licence: " + CONTENT_NOTE[name]
+            entry["licence"] = "no single licence: " + spec.content_note[name]
         else:
             per_pkg = defaultdict(list)
-            for pkg, path in input_files(name):
+            for pkg, path in spec.inputs(name):
                 per_pkg[pkg].append({"path": path, "sha256": sha256_file(ps.pkg_path(pkg, path))})
             entry["inputs"] = []
             for pkg in per_pkg:
@@ -334,8 +387,8 @@ def write_manifest(versions, stats, split_docs, outputs, subset, pk_path):
                 info.update({"licence": licence, "licence_file": lic_file,
                              "licence_file_sha256": sha256_file(ps.pkg_path(pkg, lic_file)), "files": per_pkg[pkg]})
                 entry["inputs"].append(info)
-            if name in CONTENT_NOTE:
-                entry["note"] = CONTENT_NOTE[name]
+            if name in spec.content_note:
+                entry["note"] = spec.content_note[name]
         entry["processing"] = stats["sources"][name]
         entry["train"] = count(split_docs["train"], name)
         entry["valid"] = count(split_docs["valid"], name)
@@ -349,7 +402,12 @@ def write_manifest(versions, stats, split_docs, outputs, subset, pk_path):
     for split, (path, chosen) in subset.items():
         manifest["outputs"][rel(path)] = dict(count(chosen), bytes=os.path.getsize(path), sha256=sha256_file(path), committed=True)
     manifest["outputs"][rel(pk_path)] = {"bytes": os.path.getsize(pk_path), "sha256": sha256_file(pk_path), "committed": True}
-    path = os.path.join(OUT, "MANIFEST.json")
+    if multilingual:
+        for split in ("train", "valid"):
+            manifest["languages_" + split] = {
+                lang: count([it for it in split_docs[split] if spec.language[it[1]] == lang])
+                for lang in sorted(set(spec.language.values()))}
+    path = os.path.join(spec.out, "MANIFEST.json")
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         json.dump(manifest, f, ensure_ascii=False, indent=1)
         f.write("\n")

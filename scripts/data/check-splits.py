@@ -12,10 +12,17 @@ Checks, each printed with its count; any non-zero leakage count makes the exit s
               task dev/test packages and source packages vs data/pretrain/debian_desc-packages.txt,
               and (when the Debian indexes are present) the source package of every package in it.
               and no corpus paragraph shares a run of 13 words with a paragraph of a held-out
-              summarization text or translation source (near-duplicates).
+              summarization text or translation source (near-duplicates). The same for every pre-training
+              corpus: data/pretrain (English) and data/pretrain-multi (English, German, French), the latter also
+              against held-out translation targets (German/French text and 13-word runs of it).
+  formats     no pre-training document holds a translation prompt format: no line labelled with one language
+              ("English:") followed by a line labelled with another ("German:"), and no fixed phrase of
+              a translation template (data/templates/translation-*.json); other task templates' phrases are
+              counted for information.
 Usage: scripts/data/check-splits.py            (run from anywhere)
 """
 import glob
+import json
 import os
 import re
 import sys
@@ -24,7 +31,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import DATA_OUT, NEAR_DUP_WORDS, key, paragraph_ngrams, read_jsonl  # noqa: E402
 
 TASKS = os.path.join(DATA_OUT, "tasks")
-PRETRAIN = os.path.join(DATA_OUT, "pretrain")
 failures = []
 
 
@@ -62,6 +68,123 @@ def check_pair(task, held_name, held, other_name, other, fields, names=()):
 def unique_ids(task, splits):
     ids = [r["id"] for recs in splits.values() for r in recs]
     report(f"{task}: duplicate ids across splits", len(ids) - len(set(ids)))
+
+
+def check_corpus(corpus, root, pk_name, with_targets, held_out, s, imdb):
+    """Leakage checks of one pre-training corpus folder against every held-out task item."""
+    print(f"Pre-training corpus {corpus}")
+    eval_keys = {}   # key -> label
+    for task, recs in list(held_out.items()) + [("sentiment", s["dev"] + s["test"] + imdb)]:
+        for r in recs:
+            for f in ("text", "summary", "source", "target"):
+                if f in r:
+                    eval_keys.setdefault(key(r[f]), f"{task} {f}")
+                    for p in r[f].split("\n\n"):
+                        eval_keys.setdefault(key(p), f"{task} {f} paragraph")
+    eval_keys.pop("", None)
+    files = sorted(glob.glob(os.path.join(root, "subset", "*.jsonl")))
+    full = [os.path.join(root, f) for f in ("train.jsonl", "valid.jsonl") if os.path.exists(os.path.join(root, f))]
+    if not full:
+        print("  (full corpus not built here; checking the committed subset only)")
+    for path in files + full:
+        hits, docs, paras = {}, 0, 0
+        for r in read_jsonl(path):
+            docs += 1
+            for k in [key(r["text"])] + [key(p) for p in r["text"].split("\n\n")]:
+                paras += 1
+                if k in eval_keys:
+                    hits[k] = eval_keys[k]
+        print(f"  {os.path.relpath(path, DATA_OUT)}: {docs} documents, {paras} documents+paragraphs compared with {len(eval_keys)} held-out keys")
+        report(f"{corpus} {os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}: held-out texts found", len(hits))
+        for k, label in sorted(hits.items())[:5]:
+            print(f"      e.g. [{label}] {k[:100]}")
+
+    pk_path = os.path.join(root, pk_name)
+    with open(pk_path, encoding="utf-8") as f:
+        pre_pkgs = {l.strip() for l in f if l.strip()}
+    eval_pkgs = {r["package"] for t in held_out.values() for r in t}
+    eval_srcs = {r["source_package"] for t in held_out.values() for r in t}
+    print(f"  {len(pre_pkgs)} Debian packages in the corpus; {len(eval_pkgs)} packages / {len(eval_srcs)} source packages held out")
+    report(f"{corpus}: held-out package names among corpus packages", len(pre_pkgs & eval_pkgs))
+    report(f"{corpus}: held-out source package names among corpus packages", len(pre_pkgs & eval_srcs))
+    try:
+        from debian_index import source_map
+        srcmap = source_map("bookworm", "trixie")
+        report(f"{corpus}: corpus packages whose source package is held out",
+               len({p for p in pre_pkgs if srcmap.get(p, p) in eval_srcs}))
+    except SystemExit:
+        print("  (Debian indexes not fetched here; source-package map check skipped)")
+
+    # Near-duplicates: runs of 13 words shared by a paragraph of a held-out Debian text (summarization
+    # text, translation source) and a paragraph of the corpus. The builder removes such paragraphs.
+    n = 13
+    grams = {}
+    for task in ("summarization", "translation-en-de", "translation-en-fr"):
+        for r in held_out[task]:
+            texts = [r.get("text") or r.get("source")] + ([r["target"]] if with_targets and "target" in r else [])
+            for p in (p for t in texts for p in t.split("\n\n")):
+                w = key(p).split()
+                for i in range(len(w) - n + 1):
+                    grams.setdefault(" ".join(w[i:i + n]), set()).add((task, r["id"]))
+    for path in files + full:
+        touched, paras = set(), 0
+        for r in read_jsonl(path):
+            for p in r["text"].split("\n\n"):
+                w = key(p).split()
+                hit = False
+                for i in range(len(w) - n + 1):
+                    ids = grams.get(" ".join(w[i:i + n]))
+                    if ids:
+                        touched |= ids
+                        hit = True
+                paras += hit
+        report(f"{corpus} {os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}: paragraphs sharing "
+               f"{n} words with held-out Debian texts", paras)
+        for task in ("summarization", "translation-en-de", "translation-en-fr"):
+            k = sum(1 for t, _ in touched if t == task)
+            if k:
+                print(f"      {task}: {k} of {len(held_out[task])} held-out items touched")
+
+    check_formats(corpus, files + full)
+
+
+# A line labelled with a language name, as in the "English: ... German:" prompt format.
+_LABEL = re.compile(r"^\s*(English|German|French|Englisch|Deutsch|Französisch|Anglais|Allemand|Français)\s*:", re.M)
+
+
+def template_phrases():
+    """(task, phrase) for each fixed part of a prompt template with at least 3 words, whitespace-normalised."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(DATA_OUT, "templates", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            t = json.load(f)
+        for tpl in t["templates"]:
+            for part in re.split(r"\{[a-z_]+\}", tpl["prompt"]):
+                part = " ".join(part.split()).strip(' "')
+                if len(part.split()) >= 3:
+                    out.append((t["task"], part))
+    return sorted(set(out))
+
+
+def check_formats(corpus, paths):
+    phrases = template_phrases()
+    for path in paths:
+        pairs, hits = 0, {}
+        for r in read_jsonl(path):
+            labels = {m.group(1) for m in _LABEL.finditer(r["text"])}
+            pairs += len(labels) >= 2
+            flat = " ".join(r["text"].split())
+            for task, ph in phrases:
+                if ph in flat:
+                    hits[(task, ph)] = hits.get((task, ph), 0) + 1
+        name = f"{os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}"
+        report(f"{corpus} {name}: documents with two language-labelled lines", pairs)
+        report(f"{corpus} {name}: translation template phrases found",
+               sum(n for (task, _), n in hits.items() if task.startswith("translation")))
+        other = sum(n for (task, _), n in hits.items() if not task.startswith("translation"))
+        report(f"{corpus} {name}: other task template phrases found (information)", other, fatal=False)
+        for (task, ph), n in sorted(hits.items())[:5]:
+            print(f"      e.g. [{task}] {ph!r} x{n}")
 
 
 def main():
@@ -106,77 +229,13 @@ def main():
     print(f"  translation-en-de.freedict: train {len(fd)}")
     check_pair("freedict", "en-de dev+test", held_out["translation-en-de"], "freedict train", fd, ["source", "target"])
 
-    print("Pre-training corpus")
-    eval_keys = {}   # key -> label
-    for task, recs in list(held_out.items()) + [("sentiment", s["dev"] + s["test"] + imdb)]:
-        for r in recs:
-            for f in ("text", "summary", "source", "target"):
-                if f in r:
-                    eval_keys.setdefault(key(r[f]), f"{task} {f}")
-                    for p in r[f].split("\n\n"):
-                        eval_keys.setdefault(key(p), f"{task} {f} paragraph")
-    eval_keys.pop("", None)
-    files = sorted(glob.glob(os.path.join(PRETRAIN, "subset", "*.jsonl")))
-    full = [os.path.join(PRETRAIN, f) for f in ("train.jsonl", "valid.jsonl") if os.path.exists(os.path.join(PRETRAIN, f))]
-    if not full:
-        print("  (full corpus not built here; checking the committed subset only)")
-    for path in files + full:
-        hits, docs, paras = {}, 0, 0
-        for r in read_jsonl(path):
-            docs += 1
-            for k in [key(r["text"])] + [key(p) for p in r["text"].split("\n\n")]:
-                paras += 1
-                if k in eval_keys:
-                    hits[k] = eval_keys[k]
-        print(f"  {os.path.relpath(path, DATA_OUT)}: {docs} documents, {paras} documents+paragraphs compared with {len(eval_keys)} held-out keys")
-        report(f"pretrain {os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}: held-out texts found", len(hits))
-        for k, label in sorted(hits.items())[:5]:
-            print(f"      e.g. [{label}] {k[:100]}")
-
-    pk_path = os.path.join(PRETRAIN, "debian_desc-packages.txt")
-    with open(pk_path, encoding="utf-8") as f:
-        pre_pkgs = {l.strip() for l in f if l.strip()}
-    eval_pkgs = {r["package"] for t in held_out.values() for r in t}
-    eval_srcs = {r["source_package"] for t in held_out.values() for r in t}
-    print(f"  {len(pre_pkgs)} Debian packages in the corpus; {len(eval_pkgs)} packages / {len(eval_srcs)} source packages held out")
-    report("pretrain: held-out package names among corpus packages", len(pre_pkgs & eval_pkgs))
-    report("pretrain: held-out source package names among corpus packages", len(pre_pkgs & eval_srcs))
-    try:
-        from debian_index import source_map
-        srcmap = source_map("bookworm", "trixie")
-        report("pretrain: corpus packages whose source package is held out",
-               len({p for p in pre_pkgs if srcmap.get(p, p) in eval_srcs}))
-    except SystemExit:
-        print("  (Debian indexes not fetched here; source-package map check skipped)")
-
-    # Near-duplicates: runs of 13 words shared by a paragraph of a held-out Debian text (summarization
-    # text, translation source) and a paragraph of the corpus. The builder removes such paragraphs.
-    n = 13
-    grams = {}
-    for task in ("summarization", "translation-en-de", "translation-en-fr"):
-        for r in held_out[task]:
-            for p in (r.get("text") or r.get("source")).split("\n\n"):
-                w = key(p).split()
-                for i in range(len(w) - n + 1):
-                    grams.setdefault(" ".join(w[i:i + n]), set()).add((task, r["id"]))
-    for path in files + full:
-        touched, paras = set(), 0
-        for r in read_jsonl(path):
-            for p in r["text"].split("\n\n"):
-                w = key(p).split()
-                hit = False
-                for i in range(len(w) - n + 1):
-                    ids = grams.get(" ".join(w[i:i + n]))
-                    if ids:
-                        touched |= ids
-                        hit = True
-                paras += hit
-        report(f"pretrain {os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}: paragraphs sharing "
-               f"{n} words with held-out Debian texts", paras)
-        for task in ("summarization", "translation-en-de", "translation-en-fr"):
-            k = sum(1 for t, _ in touched if t == task)
-            if k:
-                print(f"      {task}: {k} of {len(held_out[task])} held-out items touched")
+    for corpus, pk_name, with_targets in (("pretrain", "debian_desc-packages.txt", False),
+                                          ("pretrain-multi", "debian-packages.txt", True)):
+        root = os.path.join(DATA_OUT, corpus)
+        if not os.path.isdir(root):
+            print(f"Pre-training corpus {corpus}: not built here, skipped")
+            continue
+        check_corpus(corpus, root, pk_name, with_targets, held_out, s, imdb)
 
     if failures:
         print(f"FAILED: {len(failures)} leakage check(s) non-zero: " + "; ".join(failures))

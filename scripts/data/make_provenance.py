@@ -38,11 +38,62 @@ def counts_list(d):
     return "\n".join(f"  - {k.replace('_', ' ')}: {n(v) if isinstance(v, int) else v}" for k, v in d.items())
 
 
+def pretrain_section(w, manifest, folder, builder, packages_file):
+    w(f"## Pre-training corpus (`data/{folder}/`)\n")
+    w(f"Built by `{builder}`; `MANIFEST.json` has, per source, every input file with its sha256, the package "
+      "versions and artifact hashes, the licence as stated by each package, and the processing counts. Only "
+      + (f"`MANIFEST.json`, `{packages_file}`, `subset/` and `tokenizer/`"
+         if os.path.isdir(os.path.join(DATA_OUT, folder, "tokenizer")) else f"`MANIFEST.json`, `{packages_file}` and `subset/`")
+      + " are committed; `train.jsonl`/`valid.jsonl` are rebuilt.\n")
+    lk = manifest["leakage"]
+    w(f"- **Leakage removal**: the descriptions of {n(lk['debian_packages_removed'])} Debian packages removed (every package "
+      f"of a held-out source package; {n(lk['debian_packages_removed_named_in_eval_files'])} of them named in task dev/test files); "
+      f"{n(lk['paragraphs_matching_eval_removed'])} paragraphs equal (by key) to a task dev/test text removed; "
+      f"{n(lk['paragraphs_sharing_13_words_with_eval_removed'])} paragraphs sharing a 13-word run with a held-out Debian text removed.")
+    w(f"- **Dedupe**: paragraphs by key() across the whole corpus (first kept; keys under 20 characters exempt), then whole "
+      f"documents. **Caps**: {', '.join(f'{k} {n(v)} characters' for k, v in manifest['caps_characters'].items())} "
+      f"(seeded sample of whole entries). **Split**: {manifest['valid_fraction']:.0%} of documents to valid (seeded hash). "
+      f"**Subset**: {manifest['subset']['method']}.\n")
+    if "train_copies" in manifest:
+        w("- **Copies**: each training document of " + ", ".join(f"{k}" for k in manifest["train_copies"])
+          + " is written " + "/".join(sorted({str(v) for v in manifest["train_copies"].values()}))
+          + " times, each copy at its own seeded place (language balance); validation documents once. "
+          "The counts below include the copies.\n")
+    multilingual = "languages_train" in manifest
+    rows = []
+    for name, e in manifest["sources"].items():
+        pk = ", ".join(f"{i['package']}@{i['version']}" for i in e["inputs"] if "package" in i) or \
+            " + ".join(f"{i['suite']} {i['file'].split('/')[-1]}" for i in e["inputs"][:1])
+        lic = "; ".join(sorted({i["licence"] for i in e["inputs"] if "licence" in i})) or e.get("licence", "")
+        t = e["total"]
+        rows.append(((name, e["language"]) if multilingual else (name,)) + (pk, lic, n(t["documents"]), n(t["characters"]), n(t["words"]),
+                     n(e["subset_train"]["characters"]), n(e["subset_valid"]["characters"])))
+    w(table((("source", "language") if multilingual else ("source",)) + ("package@version", "licence as stated", "documents",
+             "characters", "words", "subset train chars", "subset valid chars"), rows) + "\n")
+    if multilingual:
+        total = sum(v["characters"] for v in manifest["languages_train"].values())
+        w(table(("language", "train documents", "train characters", "share of train characters", "train words"),
+                [(lang, n(v["documents"]), n(v["characters"]), f"{v['characters'] / total:.1%}", n(v["words"]))
+                 for lang, v in manifest["languages_train"].items()]) + "\n")
+    notes = [(k, e["note"]) for k, e in manifest["sources"].items() if "note" in e]
+    for k, v in notes:
+        w(f"- {k}: {v}")
+    w("- Left out: npm `nlp-corpus` (unclear provenance, offensive content, and it contains UCI IMDB/Yelp test sentences); "
+      "the fortune files `art`, `ascii-art`, `translate-me` and `ethnic`"
+      + ("; fortunes-de's `asciiart` and `translations` (English/German pairs); gettext catalogues, AppStream metadata and "
+         "the English man pages (reserved for held-out evaluation)" if multilingual else "") + ".\n")
+
+
 def main():
     versions = lock_versions()
     sent, summ, tr, fd = (read_stats(s) for s in ("sentiment", "summarization", "translation", "freedict"))
     with open(os.path.join(DATA_OUT, "pretrain", "MANIFEST.json"), encoding="utf-8") as f:
         manifest = json.load(f)
+    multi_path = os.path.join(DATA_OUT, "pretrain-multi", "MANIFEST.json")
+    multi = None
+    if os.path.exists(multi_path):
+        with open(multi_path, encoding="utf-8") as f:
+            multi = json.load(f)
     L = []
     w = L.append
     w("# Data provenance\n")
@@ -129,44 +180,21 @@ def main():
       "whose English or German matches a DDTP en-de dev/test item dropped.")
     w("- Counts:\n" + counts_list(fd["counts"]) + "\n")
 
-    w("## Pre-training corpus (`data/pretrain/`)\n")
-    w("Built by `build_pretrain.py`; `MANIFEST.json` has, per source, every input file with its sha256, the package "
-      "versions and artifact hashes, the licence as stated by each package, and the processing counts. Only "
-      "`MANIFEST.json`, `debian_desc-packages.txt` and `subset/` are committed; `train.jsonl`/`valid.jsonl` are rebuilt.\n")
-    lk = manifest["leakage"]
-    w(f"- **Leakage removal**: the descriptions of {n(lk['debian_packages_removed'])} Debian packages removed (every package "
-      f"of a held-out source package; {n(lk['debian_packages_removed_named_in_eval_files'])} of them named in task dev/test files); "
-      f"{n(lk['paragraphs_matching_eval_removed'])} paragraphs equal (by key) to a task dev/test text removed; "
-      f"{n(lk['paragraphs_sharing_13_words_with_eval_removed'])} paragraphs sharing a 13-word run with a held-out Debian text removed.")
-    w(f"- **Dedupe**: paragraphs by key() across the whole corpus (first kept; keys under 20 characters exempt), then whole "
-      f"documents. **Caps**: {', '.join(f'{k} {n(v)} characters' for k, v in manifest['caps_characters'].items())} "
-      f"(seeded sample of whole entries). **Split**: {manifest['valid_fraction']:.0%} of documents to valid (seeded hash). "
-      f"**Subset**: {manifest['subset']['method']}.\n")
-    rows = []
-    for name, e in manifest["sources"].items():
-        pk = ", ".join(f"{i['package']}@{i['version']}" for i in e["inputs"] if "package" in i) or "bookworm Translation-en"
-        lic = "; ".join(sorted({i["licence"] for i in e["inputs"] if "licence" in i})) or e.get("licence", "")
-        t = e["total"]
-        rows.append((name, pk, lic, n(t["documents"]), n(t["characters"]), n(t["words"]),
-                     n(e["subset_train"]["characters"]), n(e["subset_valid"]["characters"])))
-    w(table(("source", "package@version", "licence as stated", "documents", "characters", "words",
-             "subset train chars", "subset valid chars"), rows) + "\n")
-    notes = [(k, e["note"]) for k, e in manifest["sources"].items() if "note" in e]
-    for k, v in notes:
-        w(f"- {k}: {v}")
-    w("- Left out: npm `nlp-corpus` (unclear provenance, offensive content, and it contains UCI IMDB/Yelp test sentences); "
-      "the fortune files `art`, `ascii-art`, `translate-me` and `ethnic`.\n")
+    pretrain_section(w, manifest, "pretrain", "build_pretrain.py", "debian_desc-packages.txt")
+    if multi:
+        pretrain_section(w, multi, "pretrain-multi", "build_pretrain_multi.py", "debian-packages.txt")
 
     w("## Output files\n")
     rows = []
     for path in sorted(glob.glob(os.path.join(DATA_OUT, "tasks", "*.jsonl"))):
         rows.append((f"`{rel(path)}`", n(sum(1 for _ in read_jsonl(path))), n(os.path.getsize(path)), f"`{sha256_file(path)}`"))
-    for p, o in manifest["outputs"].items():
+    outputs = dict(manifest["outputs"], **(multi["outputs"] if multi else {}))
+    for p, o in outputs.items():
         if o.get("committed"):
             rows.append((f"`{p}`", n(o["documents"]) if "documents" in o else "", n(o["bytes"]), f"`{o['sha256']}`"))
     w(table(("file", "records", "bytes", "sha256"), rows) + "\n")
     w("Not committed (rebuilt by `scripts/data/build-all.sh`):\n")
-    rows = [(f"`{p}`", n(o["documents"]), n(o["bytes"]), f"`{o['sha256']}`") for p, o in manifest["outputs"].items() if not o.get("committed")]
+    rows = [(f"`{p}`", n(o["documents"]), n(o["bytes"]), f"`{o['sha256']}`") for p, o in outputs.items() if not o.get("committed")]
     for path in sorted(glob.glob(os.path.join(DATA_OUT, "tasks", "full", "*.jsonl"))):
         rows.append((f"`{rel(path)}`", n(sum(1 for _ in read_jsonl(path))), n(os.path.getsize(path)), f"`{sha256_file(path)}`"))
     w(table(("file", "records", "bytes", "sha256"), rows))

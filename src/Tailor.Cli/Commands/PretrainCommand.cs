@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Tailor.Recipes;
 using Tailor.Training;
 
@@ -16,7 +17,7 @@ public sealed class PretrainCommand : Command
         var specs = RecipeCommandLine.Specs<PretrainOptions>();
         var cl = Parse(args, "tailor pretrain [--config FILE] [--KEY VALUE ...]",
             "Trains a Llama-style base model from scratch: tokenizer (trained on the corpus unless given), token files,\n" +
-            "AdamW with warm-up + cosine decay, clipping, accumulation, validation, atomic checkpoints, exact --resume.\n" +
+            "AdamW with warm-up + cosine or warmup-stable-decay, clipping, accumulation, validation, atomic checkpoints, exact --resume.\n" +
             "Ctrl-C saves a checkpoint and exits; run again with --resume to continue.\n" +
             "'tailor pretrain ship --help' turns a finished run into a bf16 model folder with a model card.\n" +
             "Defaults and their reasons:", specs);
@@ -38,6 +39,14 @@ public sealed class PretrainCommand : Command
             bar.Line("Ctrl-C: finishing this step and saving a checkpoint (Ctrl-C again to abort without saving)");
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (kill, systemd, docker stop) ends a run the same way: a background run ignores Ctrl-C's SIGINT.
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
+        {
+            if (cancel.IsCancellationRequested) return;   // a second SIGTERM terminates the process as usual
+            ctx.Cancel = true;
+            cancel.Cancel();
+            bar.Line("SIGTERM: finishing this step and saving a checkpoint (SIGTERM again to abort without saving)");
+        });
         try
         {
             var result = Pretrain.Run(options, bar.Report, cancel.Token);

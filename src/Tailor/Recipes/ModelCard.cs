@@ -45,6 +45,8 @@ public static class ModelCard
             bySource[source] = Pretrain.Evaluate(model.Model, tokens, (int)recipe["sequence"]!.GetValue<long>(), 48, 16, model.Model.Device);
         }
 
+        var languages = LanguageMix(manifest, tokensDir, bySource);
+
         // Ten continuations of the openings of validation documents (held out from training), sampled with a fixed seed.
         var prompts = Corpus.Read(Path.Combine(data, "valid.jsonl"))
             .Where(d => d.Text.Length > 60).GroupBy(d => d.Source).SelectMany(g => g.Take(2)).Take(10)
@@ -57,20 +59,22 @@ public static class ModelCard
         {
             File.Copy(recipePath, Path.Combine(staging, "recipe.json"));
             File.WriteAllText(Path.Combine(staging, "README.md"), Card(name, model, recipe, steps, steps * tokensPerStep,
-                medianSpeed, lastVal, bySource, samples, manifest, dtype));
+                medianSpeed, lastVal, bySource, samples, manifest, languages, dtype));
         });
     }
 
     private static string Card(string name, PretrainedModel model, JsonObject recipe, long steps, long tokens, double speed,
         JsonObject? lastVal, IReadOnlyDictionary<string, double> bySource, List<(string Prompt, string Text)> samples,
-        string? manifest, ScalarType dtype)
+        string? manifest, IReadOnlyList<LanguageShare>? languages, ScalarType dtype)
     {
         var c = model.Config;
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine($"# {name}").AppendLine();
+        var names = languages?.Select(l => LanguageName(l.Language)).ToList() ?? ["English"];
+        string corpus = names.Count == 1 ? names[0] : string.Join(", ", names.Take(names.Count - 1)) + " and " + names[^1];
         sb.AppendLine($"A {c.ParameterCount() / 1e6:F1}M-parameter Llama-style base model pre-trained from scratch by Tailor's `pretrain` recipe " +
-                      "on the English corpus built by `scripts/data/build-all.sh` (Debian and npm sources only; see data/PROVENANCE.md). " +
+                      $"on the {corpus} corpus built by `scripts/data/build-all.sh` (Debian and npm sources only; see data/PROVENANCE.md). " +
                       "It is a base model: it continues text, it does not follow instructions.").AppendLine();
         sb.AppendLine("| | |").AppendLine("|---|---|");
         sb.AppendLine(inv, $"| architecture | {c.Architectures[0]}: d {c.HiddenSize}, {c.NumHiddenLayers} layers, {c.NumAttentionHeads} heads ({c.KeyValueHeads} KV), ff {c.IntermediateSize}, vocab {c.VocabSize}, tied embeddings |");
@@ -95,6 +99,17 @@ public static class ModelCard
         sb.AppendLine("| source | loss | perplexity |").AppendLine("|---|---|---|");
         foreach (var (source, loss) in bySource) sb.AppendLine(inv, $"| {source} | {loss:F4} | {Math.Exp(loss):F2} |");
         sb.AppendLine();
+        if (languages is not null)
+        {
+            sb.AppendLine("## Languages").AppendLine();
+            sb.AppendLine("Training tokens per language, estimated per source as the manifest's training characters times the tokens per " +
+                          "character of that source's validation split; validation loss is the mean over the language's sources above.").AppendLine();
+            sb.AppendLine("| language | training characters | training tokens (estimated) | share of tokens | validation loss |").AppendLine("|---|---:|---:|---:|---:|");
+            double total = languages.Sum(l => l.Tokens);
+            foreach (var l in languages)
+                sb.AppendLine(inv, $"| {LanguageName(l.Language)} | {l.Characters:N0} | {l.Tokens:N0} | {l.Tokens / total:P1} | {(double.IsNaN(l.ValidationLoss) ? "-" : l.ValidationLoss.ToString("F4", inv))} |");
+            sb.AppendLine();
+        }
         sb.AppendLine("## Recipe").AppendLine();
         sb.AppendLine("Reproduce with `./tailor pretrain --config recipes/<this model>.yaml`; the full option set it ran with:").AppendLine();
         sb.AppendLine("```json").AppendLine(recipe.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })).AppendLine("```").AppendLine();
@@ -104,6 +119,48 @@ public static class ModelCard
             sb.AppendLine($"- **{Escape(prompt)}**{Escape(text)}");
         return sb.ToString();
     }
+
+    /// <summary>One language of a multilingual corpus on the card.</summary>
+    internal sealed record LanguageShare(string Language, long Characters, long Tokens, double ValidationLoss);
+
+    /// <summary>
+    /// Per language (from a manifest whose sources carry a "language"): training characters, training tokens estimated
+    /// from each source's validation tokens per character, and the mean validation loss of its sources. Null for a
+    /// single-language or missing manifest.
+    /// </summary>
+    internal static IReadOnlyList<LanguageShare>? LanguageMix(string? manifest, string tokensDir, IReadOnlyDictionary<string, double> bySource)
+    {
+        if (manifest is null) return null;
+        var sources = JsonNode.Parse(File.ReadAllText(manifest))?["sources"]?.AsObject();
+        if (sources is null || sources.Any(s => s.Value?["language"] is null)) return null;
+        var rows = new List<LanguageShare>();
+        foreach (var group in sources.GroupBy(s => s.Value!["language"]!.GetValue<string>()).OrderBy(g => g.Key == "en" ? "" : g.Key, StringComparer.Ordinal))
+        {
+            long chars = 0;
+            double tokens = 0;
+            var losses = new List<double>();
+            foreach (var (name, entry) in group)
+            {
+                long trainChars = entry!["train"]!["characters"]!.GetValue<long>();
+                long validChars = entry["valid"]!["characters"]!.GetValue<long>();
+                chars += trainChars;
+                string file = Path.Combine(tokensDir, $"valid.{name}.tok");
+                if (validChars > 0 && File.Exists(file))
+                {
+                    using var t = TokenFile.Open(file);
+                    tokens += (double)trainChars * t.Count / validChars;
+                }
+                if (bySource.TryGetValue(name, out double loss)) losses.Add(loss);
+            }
+            rows.Add(new LanguageShare(group.Key, chars, (long)Math.Round(tokens), losses.Count == 0 ? double.NaN : losses.Average()));
+        }
+        return rows.Count > 1 ? rows : null;
+    }
+
+    private static string LanguageName(string code) => code switch
+    {
+        "en" => "English", "de" => "German", "fr" => "French", "es" => "Spanish", "it" => "Italian", _ => code,
+    };
 
     private static string Opening(string text)
     {

@@ -110,7 +110,7 @@ public static class Pretrain
                 interrupted = true;
                 break;
             }
-            double lr = Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
+            double lr = LearningRate(o, step);
             Optimizers.SetLearningRate(optimizer, lr);
             using (var scope = NewDisposeScope())
             {
@@ -152,7 +152,11 @@ public static class Pretrain
             if (done % o.EvalInterval == 0 || done == o.MaxSteps)
             {
                 lastValidation = Evaluate(model, validFile, o.Sequence, o.EvalWindows, o.Batch, device);
-                metrics.Write(done, new() { ["val_loss"] = lastValidation.Value, ["val_ppl"] = Math.Exp(lastValidation.Value) });
+                var values = new Dictionary<string, double> { ["val_loss"] = lastValidation.Value, ["val_ppl"] = Math.Exp(lastValidation.Value) };
+                if (o.EvalBySource)
+                    foreach (var (source, file) in validBySource)
+                        values["val_loss." + source] = Evaluate(model, file, o.Sequence, o.EvalWindows, o.Batch, device);
+                metrics.Write(done, values);
                 progress(new TrainProgress(done, o.MaxSteps, null, lr, 0, clock.Elapsed, TimeSpan.Zero, lastValidation,
                     $"step {done}: validation loss {lastValidation:F4}, perplexity {Math.Exp(lastValidation.Value):F2}"));
             }
@@ -178,6 +182,11 @@ public static class Pretrain
         }
         return new PretrainResult(o.Output, step, step * tokensPerStep, lastValidation, bySource, interrupted, losses);
     }
+
+    /// <summary>The learning rate of <paramref name="step"/> (counted from 0) under the options' schedule.</summary>
+    public static double LearningRate(PretrainOptions o, long step) => o.Schedule == "wsd"
+        ? Optimizers.WarmupStableDecay(step, o.WarmupSteps, o.MaxSteps, o.DecaySteps ?? Math.Max(1, o.MaxSteps / 5), o.LearningRate, o.MinLearningRate)
+        : Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
 
     /// <summary>Seed of micro-batch <paramref name="micro"/> of step <paramref name="step"/>: a pure function, so resume repeats it.</summary>
     public static int BatchSeed(long seed, long step, int micro)

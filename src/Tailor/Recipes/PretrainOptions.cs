@@ -58,6 +58,14 @@ public sealed record PretrainOptions
     [Description("learning rate at the end of the cosine decay, lr/10 as in Chinchilla and nanoGPT")]
     public double MinLearningRate { get; set; } = 1e-4;
 
+    /// <summary>Learning-rate schedule after the warm-up.</summary>
+    [Description("cosine: decay to min_learning_rate at max_steps; wsd: constant, then linear decay over the last decay_steps, so a run of unknown length can be ended sooner by lowering max_steps on --resume")]
+    public string Schedule { get; set; } = "cosine";
+
+    /// <summary>Length of the final decay of the wsd schedule.</summary>
+    [Description("wsd: steps of the final linear decay; null = a fifth of max_steps (Hägele et al. 2024: a 10-20% cool-down matches cosine)")]
+    public long? DecaySteps { get; set; }
+
     /// <summary>Decoupled weight decay on matrices.</summary>
     [Description("AdamW weight decay on matrices only (norms and biases never decay)")]
     public double WeightDecay { get; set; } = 0.1;
@@ -81,6 +89,10 @@ public sealed record PretrainOptions
     /// <summary>Steps between validation runs.</summary>
     [Description("steps between validation loss/perplexity measurements")]
     public int EvalInterval { get; set; } = 200;
+
+    /// <summary>Per-source validation at every measurement.</summary>
+    [Description("also measure each source's validation loss (val_loss.<source>) at every eval_interval, not only at the end: one more pass of eval_windows per source")]
+    public bool EvalBySource { get; set; }
 
     /// <summary>Validation windows.</summary>
     [Description("validation windows per measurement, evenly spaced over valid.jsonl, so every measurement sees the same tokens")]
@@ -141,6 +153,9 @@ public sealed record PretrainOptions
             throw new TailorException($"min_learning_rate = {MinLearningRate}: must be between 0 and learning_rate.");
         if (WeightDecay < 0) throw new TailorException($"weight_decay = {WeightDecay}: must be 0 or more.");
         if (GradClip < 0) throw new TailorException($"grad_clip = {GradClip}: must be 0 (off) or positive.");
+        if (Schedule is not ("cosine" or "wsd")) throw new TailorException($"schedule = {Schedule}: use cosine or wsd.");
+        if (DecaySteps is { } d && (d <= 0 || d > MaxSteps - WarmupSteps))
+            throw new TailorException($"decay_steps = {d}: must be positive and at most max_steps - warmup_steps = {MaxSteps - WarmupSteps}.");
         if (!CpuTuning.PrecisionValues.Contains(Precision)) throw new TailorException($"precision = {Precision}: use auto, fp32 or bf16.");
         if (!CpuTuning.SwitchValues.Contains(MklAvx512)) throw new TailorException($"mkl_avx512 = {MklAvx512}: use auto, true or false.");
         if (!CpuTuning.SwitchValues.Contains(MallocTuning)) throw new TailorException($"malloc_tuning = {MallocTuning}: use auto, true or false.");

@@ -41,4 +41,21 @@ public static class Optimizers
         double progress = (double)(step - warmup) / Math.Max(1, total - warmup);  // 0 → 1
         return minLr + 0.5 * (1 + Math.Cos(Math.PI * progress)) * (maxLr - minLr);
     }
+
+    /// <summary>
+    /// Warmup-stable-decay: linear warm-up from 0 to <paramref name="maxLr"/> over <paramref name="warmup"/> steps, constant
+    /// <paramref name="maxLr"/>, then a linear decay to <paramref name="minLr"/> over the last <paramref name="decay"/> steps
+    /// before <paramref name="total"/>, flat afterwards (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training
+    /// Beyond Fixed Training Durations"). Only the decay depends on <paramref name="total"/>, so a long run can be ended
+    /// sooner by lowering it while the rate is still constant.
+    /// </summary>
+    public static double WarmupStableDecay(long step, long warmup, long total, long decay, double maxLr, double minLr)
+    {
+        if (warmup > 0 && step < warmup) return maxLr * (step + 1) / warmup;
+        if (step >= total) return minLr;
+        long decayStart = Math.Max(warmup, total - decay);
+        if (step < decayStart) return maxLr;
+        double progress = (double)(step - decayStart) / Math.Max(1, total - decayStart);  // 0 → 1
+        return maxLr + progress * (minLr - maxLr);
+    }
 }

@@ -76,6 +76,54 @@ public sealed class PretrainTests : IDisposable
     }
 
     [Fact]
+    public void The_card_of_a_multilingual_corpus_names_its_languages_and_their_token_shares()
+    {
+        string corpus = WriteCorpus(Directory.CreateDirectory(Path.Combine(_dir, "multi")).FullName);
+        long ValidChars(string source) => Tailor.Data.Corpus.Read(Path.Combine(corpus, "valid.jsonl"))
+            .Where(d => d.Source == source).Sum(d => (long)d.Text.Length);
+        JsonObject Source(string language, long trainChars, long validChars) => new()
+        {
+            ["language"] = language, ["train"] = new JsonObject { ["characters"] = trainChars },
+            ["valid"] = new JsonObject { ["characters"] = validChars },
+        };
+        File.WriteAllText(Path.Combine(corpus, "MANIFEST.json"), new JsonObject
+        {
+            ["sources"] = new JsonObject { ["even"] = Source("en", 30_000, ValidChars("even")), ["odd"] = Source("de", 10_000, ValidChars("odd")) },
+        }.ToJsonString());
+        string run = Path.Combine(_dir, "multi-run");
+        Pretrain.Run(Options(run) with { Data = corpus });
+        ModelCard.Ship(run, Path.Combine(_dir, "multi-shipped"), "multi");
+        string card = File.ReadAllText(Path.Combine(_dir, "multi-shipped", "README.md"));
+
+        long Tokens(string source, long trainChars)
+        {
+            using var t = Tailor.Data.TokenFile.Open(Path.Combine(run, "tokens", $"valid.{source}.tok"));
+            return (long)Math.Round((double)trainChars * t.Count / ValidChars(source));
+        }
+        long en = Tokens("even", 30_000), de = Tokens("odd", 10_000);
+        Assert.Contains("on the English and German corpus", card);
+        Assert.Contains("## Languages", card);
+        Assert.Contains($"| English | 30,000 | {en:N0} | {(double)en / (en + de):P1} |", card);
+        Assert.Contains($"| German | 10,000 | {de:N0} | {(double)de / (en + de):P1} |", card);
+    }
+
+    [Fact]
+    public void Eval_by_source_logs_each_sources_validation_loss_at_every_measurement()
+    {
+        string output = Path.Combine(_dir, "by-source");
+        Pretrain.Run(Options(output) with { EvalBySource = true });
+        var evals = File.ReadLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!.AsObject())
+            .Where(n => n["val_loss"] is not null).ToList();
+        Assert.Equal([12L, 24L], evals.Select(n => n["step"]!.GetValue<long>()));
+        foreach (var e in evals)
+        {
+            double even = e["val_loss.even"]!.GetValue<double>(), odd = e["val_loss.odd"]!.GetValue<double>();
+            Assert.InRange(e["val_loss"]!.GetValue<double>(), Math.Min(even, odd) - 0.2, Math.Max(even, odd) + 0.2);
+        }
+        Assert.True(evals[1]["val_loss.even"]!.GetValue<double>() < evals[0]["val_loss.even"]!.GetValue<double>());
+    }
+
+    [Fact]
     public void A_run_killed_mid_way_resumes_with_the_same_losses_as_an_uninterrupted_run()
     {
         var reference = Pretrain.Run(Options(Path.Combine(_dir, "whole")));
