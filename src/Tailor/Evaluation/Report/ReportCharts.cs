@@ -37,7 +37,7 @@ public static class ReportCharts
         var baselines = report.Models.Where(m => m.Role == "baseline" || m.Kind == "baseline").Select(m => m.Name).ToList();
         var bars = models.Where(m => !baselines.Contains(m)).ToList();
         if (primary.Count > 0)
-            charts.Add(new ReportChart("chart-tasks", "Primary metric per task with 95% intervals; dashed: floor (no model); dotted: baselines (0-1 metrics × 100)",
+            charts.Add(new ReportChart("chart-tasks", "Primary metric per task with 95% intervals (0-1 metrics × 100); dashed: floor (no model); dotted: baselines; pale bars: at floor or degenerate",
                 TaskBars(primary, bars, baselines)));
 
         // Off-task rates per task.
@@ -184,7 +184,9 @@ public static class ReportCharts
                     pos.Add(Math.Max(0, k * (v.High - v.Value)));
                 }
             }
-            plot.Add.Bars(bars).LegendText = series[s];
+            plot.Add.Bars(bars);
+            // A manual legend entry: the bar plot's own would take the colour of its first (possibly pale) bar.
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = series[s], FillColor = Palette[s % Palette.Length] });
         }
         if (xs.Count > 0)
         {
@@ -203,7 +205,7 @@ public static class ReportCharts
                 line.Color = Colors.Black;
                 line.LineWidth = 2.5f;
                 line.LinePattern = LinePattern.Dashed;
-                if (!floorLegend) line.LegendText = "floor (no model)";
+                if (!floorLegend) plot.Legend.ManualItems.Add(new LegendItem { LabelText = "floor (no model)", LineColor = Colors.Black, LineWidth = 2.5f, LinePattern = LinePattern.Dashed });
                 floorLegend = true;
             }
             for (int b = 0; b < baselines.Count; b++)
@@ -213,7 +215,8 @@ public static class ReportCharts
                 line.Color = Palette[(series.Count + b) % Palette.Length];
                 line.LineWidth = 2.5f;
                 line.LinePattern = LinePattern.Dotted;
-                if (baselineLegend.Add(baselines[b])) line.LegendText = baselines[b] + " (baseline)";
+                if (baselineLegend.Add(baselines[b]))
+                    plot.Legend.ManualItems.Add(new LegendItem { LabelText = baselines[b] + " (baseline)", LineColor = line.Color, LineWidth = 2.5f, LinePattern = LinePattern.Dotted });
             }
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(

@@ -300,7 +300,7 @@ public static class ReportWriter
         ".verdict{font-weight:bold;white-space:nowrap}.verdict.yes{color:#1b7a36}.verdict.no{color:#b3261e}.verdict.mixed{color:#9a6700}.verdict.uninf{color:#b35c00}.verdict.na{color:#777}\n" +
         ".note{color:#777;font-size:0.9em;margin-top:3px}.off{color:#b3261e;font-size:0.85em}td.num{text-align:right;white-space:nowrap}\n" +
         ".status{white-space:nowrap}.status.sup{color:#1b7a36;font-weight:bold}.status.against{color:#b3261e}.status.inc{color:#777}.status.uninf{color:#b35c00}\n" +
-        "tr.claim-start td{border-top:2px solid #bbb}.flag{color:#b35c00;font-size:0.85em;font-weight:bold}tr.floor th,tr.floor td{background:#f6f6f6;font-style:italic}\n" +
+        "tr.claim-start td{border-top:2px solid #bbb}.flag{color:#b35c00;font-size:0.85em;font-weight:bold}tr.floor th,tr.floor td{background:#f6f6f6;font-style:italic}.how{white-space:normal;color:#666;font-size:0.85em;text-align:left}\n" +
         ".summary{background:#f4f7fb;border-left:4px solid #2563a8;padding:4px 12px;margin:10px 0}.summary li{margin:4px 0;line-height:1.4}\n" +
         "pre{white-space:pre-wrap;word-break:break-word;margin:0;font-family:'DejaVu Sans Mono',monospace;font-size:0.95em}table.example th{width:22%}\n" +
         "figure{margin:12px 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:0.85em}\n";
@@ -407,7 +407,7 @@ public static class ReportWriter
                 continue;
             }
             string how = r.Tasks.FirstOrDefault(t => t.Task == c.Task)?.Floor ?? "";
-            h.Append(CultureInfo.InvariantCulture, $"<td class=\"score\" data-floor=\"{E(c.Task)}\" data-metric=\"{E(c.Metric.Metric)}\"><span class=\"v\">{Fmt.Score(f.Value, c.Metric.UnitScale)}</span> <span class=\"ci\">[{Fmt.Score(f.Low, c.Metric.UnitScale)}, {Fmt.Score(f.High, c.Metric.UnitScale)}]</span><br><span class=\"metric\">{E(how)}</span></td>");
+            h.Append(CultureInfo.InvariantCulture, $"<td class=\"score\" data-floor=\"{E(c.Task)}\" data-metric=\"{E(c.Metric.Metric)}\"><span class=\"v\">{Fmt.Score(f.Value, c.Metric.UnitScale)}</span> <span class=\"ci\">[{Fmt.Score(f.Low, c.Metric.UnitScale)}, {Fmt.Score(f.High, c.Metric.UnitScale)}]</span><div class=\"how\">{E(how)}</div></td>");
         }
         h.Append("</tr>\n</tbody></table>\n");
     }
