@@ -30,7 +30,8 @@ public sealed record CompareOptions
     /// <summary>Folders (or metrics.jsonl files) of training logs to draw; the model folders named in results.json are searched too.</summary>
     public IReadOnlyList<string> Logs { get; init; } = [];
 
-    /// <summary>Task data folder with {task}.test.jsonl and *.train.jsonl, for the contamination check.</summary>
+    /// <summary>Task data folder with {task}.test.jsonl and *.train.jsonl: the contamination check, and the floors' train split
+    /// (and inputs, for evaluation folders written before predictions carried them).</summary>
     public string Data { get; init; } = "data/tasks";
 
     /// <summary>Pre-training corpus (file or folder of JSONL); default data/pretrain/train.jsonl, else data/pretrain/subset/.</summary>
@@ -44,8 +45,9 @@ public sealed record CompareOptions
 }
 
 /// <summary>
-/// <c>tailor compare</c>: reads evaluation folders, pairs their items, and writes a report with paired statistics, claims,
-/// contamination, off-task rates, efficiency, template robustness, examples and training curves.
+/// <c>tailor compare</c>: reads evaluation folders, pairs their items, and writes a report with a generated summary, a
+/// forest plot, paired statistics against the reference and against each task's no-model floor, degeneracy flags,
+/// Holm-adjusted claims, contamination, off-task rates, efficiency, template robustness, examples and training curves.
 /// <para>Pairing: the resampling unit is the test item (task, id). A model asked with several templates (chat models) has
 /// one prediction per template in the unit and is scored over all of them pooled; so a chat model and a base model pair
 /// on the test items both answered, and two chat models asked with the same templates pair the same way (which keeps

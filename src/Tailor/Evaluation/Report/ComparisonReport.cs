@@ -147,10 +147,10 @@ public sealed record TaskReport(string Task, string PrimaryMetric, IReadOnlyList
 [JsonConverter(typeof(JsonStringEnumConverter<Verdict>))]
 public enum Verdict
 {
-    /// <summary>Every measured effect's 95% interval excludes 0 in the claimed direction.</summary>
+    /// <summary>Every piece of evidence supports (<see cref="EvidenceStatus.Supports"/>).</summary>
     Supported,
 
-    /// <summary>No measured effect's interval excludes 0 in the claimed direction.</summary>
+    /// <summary>No piece supports, and at least one is informative.</summary>
     NotSupported,
 
     /// <summary>Some do and some do not.</summary>
@@ -185,8 +185,8 @@ public enum EvidenceStatus
 /// <param name="Effect">The effect (a difference, or a difference of differences).</param>
 /// <param name="Low">Lower end of its 95% bootstrap interval.</param>
 /// <param name="High">Upper end.</param>
-/// <param name="PValue">Two-sided bootstrap p-value.</param>
-/// <param name="Supports">Whether the interval excludes 0 in the claimed direction.</param>
+/// <param name="PValue">Two-sided p-value (McNemar exact or paired bootstrap), unadjusted.</param>
+/// <param name="Supports">Whether <see cref="Status"/> is <see cref="EvidenceStatus.Supports"/>.</param>
 /// <param name="UnitScale">True when the effect is on a 0-1 scale; false for chrF/BLEU points (0-100).</param>
 /// <param name="AdjustedPValue">Holm-adjusted p-value over the claim's evidence.</param>
 /// <param name="Status">What the evidence says after adjustment and the floor/degeneracy checks.</param>
@@ -209,7 +209,7 @@ public sealed record ClaimEvidence(string Label, double Effect, double Low, doub
 /// <param name="Measure">What effect is measured.</param>
 /// <param name="Direction">Claimed direction: <c>&gt; 0</c>, <c>&lt; 0</c> or <c>≠ 0</c>.</param>
 /// <param name="Evidence">The measured effects.</param>
-/// <param name="Verdict">Supported, not supported, mixed or not measured.</param>
+/// <param name="Verdict">Supported, not supported, mixed, uninformative or not measured.</param>
 /// <param name="Note">Caveats, or why it was not measured.</param>
 public sealed record ClaimRow(int Number, string Claim, string Measure, string Direction, IReadOnlyList<ClaimEvidence> Evidence,
     Verdict Verdict, string Note);
