@@ -17,7 +17,7 @@ public sealed class CompareCommand : Command
         new("--resamples", "N", "bootstrap resamples (default 1000)"),
         new("--roles", "FILE", "JSON: {\"FOLDER\": {\"role\": \"base|base-kshot|finetuned|instruct|instruct-vague|baseline\", \"base\": \"small\"}}; default: from results.json's kind"),
         new("--logs", "DIR", "training output folder with metrics.jsonl to draw (repeatable); model folders in results.json are searched too", Repeatable: true),
-        new("--data", "DIR", "task data with {task}.test.jsonl and *.train.jsonl for the contamination check (default data/tasks)"),
+        new("--data", "DIR", "task data with {task}.test.jsonl and *.train.jsonl: the contamination check, and the floors' train split (and inputs, for folders written before predictions recorded them) (default data/tasks)"),
         new("--pretrain", "PATH", "pre-training corpus, JSONL file or folder (default data/pretrain/train.jsonl, else data/pretrain/subset)"),
         new("--no-contamination", null, "skip the 13-gram contamination check"),
         new("--examples", "N", "example items per task (default 3)"),
@@ -28,7 +28,9 @@ public sealed class CompareCommand : Command
         var cl = Parse(args, "tailor compare EVAL_DIR EVAL_DIR [...] --output DIR [options]",
             "Pairs the items of evaluation folders written by `tailor eval` and compares every model with a reference:\n" +
             "accuracy by McNemar's exact test, every metric by a seeded paired bootstrap (corpus BLEU/chrF recomputed on each\n" +
-            "resample), 95% intervals; judges the claims about instruction tuning; checks 13-gram contamination.", Specs, int.MaxValue);
+            "resample), 95% intervals; scores each task's no-model floor (majority train label, source copied, lead words) on\n" +
+            "the same items and flags models not above it or degenerate; judges the claims about instruction tuning (Holm-adjusted\n" +
+            "per claim; uninformative when the better model is at floor or degenerate); checks 13-gram contamination.", Specs, int.MaxValue);
         if (cl is null) return 0;
         if (cl.Positionals.Count < 2) throw new UsageException("give at least two evaluation folders.");
         var options = new CompareOptions

@@ -20,6 +20,8 @@ namespace Tailor.Evaluation;
 /// <param name="Scores">Per-item metric values: <c>correct</c> (0/1) for classification; <c>rouge1</c>, <c>rouge2</c>,
 /// <c>rougeL</c> F-measures (0-1) for summaries; <c>chrf</c> sentence chrF (0-100) for translations; <c>loglik_correct</c>,
 /// <c>loglik_norm_correct</c> for log-likelihood ranking.</param>
+/// <param name="Input">The test input as the model was given it (after <c>--max-input-words</c>), without prompt or
+/// template; <c>tailor compare</c> builds the no-model floors from it. Null in folders written before it was recorded.</param>
 public sealed record EvalItem(
     string Task,
     string Id,
@@ -30,7 +32,8 @@ public sealed record EvalItem(
     bool OffTask,
     string? OffTaskReason,
     int GeneratedTokens,
-    IReadOnlyDictionary<string, double> Scores)
+    IReadOnlyDictionary<string, double> Scores,
+    string? Input = null)
 {
     /// <summary>The pairing key: task, id and template.</summary>
     [JsonIgnore]
@@ -49,6 +52,10 @@ public sealed record EvalItem(
 /// <param name="TokensPerItem">Mean generated tokens per item.</param>
 /// <param name="ItemsPerSecond">Items scored per second of wall time.</param>
 /// <param name="ByTemplate">Metrics per instruction template (held-out templates for chat models).</param>
+/// <param name="TrainFile">Full path of the task's train split (k-shot examples; <c>tailor compare</c>'s majority-label
+/// floor), or null when the task has none (user tasks) or the folder was written before it was recorded.</param>
+/// <param name="Labels">The closed label set of a classification task, else null.</param>
+/// <param name="TargetLanguage">ISO code of the expected answer language, else null.</param>
 public sealed record TaskResult(
     string Task,
     int Items,
@@ -59,7 +66,10 @@ public sealed record TaskResult(
     IReadOnlyDictionary<string, double> OffTaskReasons,
     double TokensPerItem,
     double ItemsPerSecond,
-    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> ByTemplate);
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> ByTemplate,
+    string? TrainFile = null,
+    IReadOnlyList<string>? Labels = null,
+    string? TargetLanguage = null);
 
 /// <summary>
 /// What <c>tailor eval</c> writes as <c>results.json</c> beside <c>predictions.jsonl</c>: the model, how it was asked,

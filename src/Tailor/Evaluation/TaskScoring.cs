@@ -113,6 +113,8 @@ public static class TaskScoring
             .ToDictionary(g => g.Key, g => (IReadOnlyDictionary<string, double>)Corpus(task, [.. g]).Metrics, StringComparer.Ordinal);
         return new TaskResult(task.Name, items.Count, mode, metrics, signatures, offRate, reasons,
             generated.Count == 0 ? 0 : generated.Average(i => (double)i.GeneratedTokens),
-            seconds > 0 ? items.Count / seconds : 0, byTemplate);
+            seconds > 0 ? items.Count / seconds : 0, byTemplate,
+            task.TrainFile is null ? null : Path.GetFullPath(task.TrainFile),
+            task.IsClassification ? task.Options : null, task.TargetLanguage);
     }
 }

@@ -30,7 +30,8 @@ public sealed record CompareOptions
     /// <summary>Folders (or metrics.jsonl files) of training logs to draw; the model folders named in results.json are searched too.</summary>
     public IReadOnlyList<string> Logs { get; init; } = [];
 
-    /// <summary>Task data folder with {task}.test.jsonl and *.train.jsonl, for the contamination check.</summary>
+    /// <summary>Task data folder with {task}.test.jsonl and *.train.jsonl: the contamination check, and the floors' train split
+    /// (and inputs, for evaluation folders written before predictions carried them).</summary>
     public string Data { get; init; } = "data/tasks";
 
     /// <summary>Pre-training corpus (file or folder of JSONL); default data/pretrain/train.jsonl, else data/pretrain/subset/.</summary>
@@ -44,8 +45,9 @@ public sealed record CompareOptions
 }
 
 /// <summary>
-/// <c>tailor compare</c>: reads evaluation folders, pairs their items, and writes a report with paired statistics, claims,
-/// contamination, off-task rates, efficiency, template robustness, examples and training curves.
+/// <c>tailor compare</c>: reads evaluation folders, pairs their items, and writes a report with a generated summary, a
+/// forest plot, paired statistics against the reference and against each task's no-model floor, degeneracy flags,
+/// Holm-adjusted claims, contamination, off-task rates, efficiency, template robustness, examples and training curves.
 /// <para>Pairing: the resampling unit is the test item (task, id). A model asked with several templates (chat models) has
 /// one prediction per template in the unit and is scored over all of them pooled; so a chat model and a base model pair
 /// on the test items both answered, and two chat models asked with the same templates pair the same way (which keeps
@@ -80,17 +82,20 @@ public static class Compare
         foreach (var m in models.Where(m => m.Run.DataHash != reference.Run.DataHash && m.Run.DataHash.Length > 0 && reference.Run.DataHash.Length > 0))
             warnings.Add($"{m.Name}'s data hash {m.Run.DataHash} differs from {reference.Name}'s {reference.Run.DataHash}: they may not have seen the same test items (only shared items are paired).");
 
-        // 2. Per task: scores, comparisons with the reference, off-task, efficiency, templates, examples.
+        // 2. Per task: what it is, its no-model floor, scores, comparisons with the reference and the floor, degeneracy,
+        //    off-task, efficiency, templates, examples.
         var stats = new StatsCache(models, boot);
         var taskNames = models.SelectMany(m => m.Run.Tasks.Select(t => t.Task)).Distinct().ToList();
         var tasks = new List<TaskReport>();
         foreach (string task in taskNames)
         {
             say($"{task}: scoring and resampling");
-            tasks.Add(TaskSection(task, models, reference, stats, o, warnings));
+            var shape = Shape(task, models, reference, o);
+            var floor = Floor(task, shape, models, reference, o, warnings);
+            tasks.Add(TaskSection(task, shape, floor, models, reference, stats, o, warnings));
         }
 
-        // 3. Claims.
+        // 3. Claims: Holm-adjusted within each claim; evidence won by a model at floor or degenerate does not count.
         var claims = Claims.Evaluate(models.Select(m => m.Entry).ToList(), tasks, stats);
 
         // 4. Contamination.
@@ -101,19 +106,28 @@ public static class Compare
 
         var report = new ComparisonReport(DateTime.UtcNow, "tailor " + typeof(Compare).Assembly.GetName().Version, reference.Name,
             o.Seed, o.Resamples, PairingText, [.. models.Select(m => m.Entry)], tasks, claims, contamination, curves, warnings);
+        report = report with { Summary = ReportSummary.Sentences(report) };
         Write(report, o.Output);
         say($"wrote {Path.Combine(o.Output, "report.html")}, report.md and results.json");
         return report;
     }
 
-    /// <summary>Writes results.json, report.md and report.html (charts embedded) into <paramref name="folder"/>.</summary>
+    /// <summary>Writes results.json, report.md (with chart-forest.png and chart-tasks.png beside it) and report.html (every chart embedded) into <paramref name="folder"/>.</summary>
     public static void Write(ComparisonReport report, string folder)
     {
         ArgumentNullException.ThrowIfNull(report);
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(report, ComparisonReport.Json) + "\n");
-        File.WriteAllText(Path.Combine(folder, "report.md"), ReportWriter.Markdown(report));
-        File.WriteAllText(Path.Combine(folder, "report.html"), ReportWriter.Html(report, ReportCharts.Render(report)));
+        var charts = ReportCharts.Render(report);
+        // report.md shows the first screen's charts from PNG files beside it; report.html embeds every chart.
+        var besideMarkdown = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var chart in charts.Where(c => c.Id is "chart-forest" or "chart-tasks"))
+        {
+            File.WriteAllBytes(Path.Combine(folder, chart.Id + ".png"), chart.Png);
+            besideMarkdown.Add(chart.Id);
+        }
+        File.WriteAllText(Path.Combine(folder, "report.md"), ReportWriter.Markdown(report, besideMarkdown));
+        File.WriteAllText(Path.Combine(folder, "report.html"), ReportWriter.Html(report, charts));
     }
 
     /// <summary>The primary metric of a task for the claims: accuracy for sentiment, rougeL for summaries, chrF for translation.</summary>
@@ -240,8 +254,100 @@ public static class Compare
         return models.FirstOrDefault(m => m.Role == "base") ?? models[0];
     }
 
-    private static TaskReport TaskSection(string task, List<LoadedModel> models, LoadedModel reference, StatsCache stats,
+    /// <summary>What compare needs to know about a task beyond the items: label set, expected language, where its data is.</summary>
+    private sealed record TaskShape(bool Classification, IReadOnlyList<string>? Labels, string? TargetLanguage, EvalTask? Shipped, string Split);
+
+    private static TaskShape Shape(string task, List<LoadedModel> models, LoadedModel reference, CompareOptions o)
+    {
+        var source = reference.ByTask.ContainsKey(task) ? reference : models.First(m => m.ByTask.ContainsKey(task));
+        string split = source.Run.Config.TryGetValue("split", out var sp) && sp is "test" or "dev" ? sp : "test";
+        EvalTask? shipped = EvalTask.Shipped.Contains(task) ? EvalTask.Get(task, o.Data, split) : null;
+        var results = models.Select(m => m.Result(task)).OfType<TaskResult>().ToList();
+        var labels = results.Select(r => r.Labels).FirstOrDefault(l => l is { Count: > 0 });
+        bool classification = labels is not null || shipped?.IsClassification == true
+            || source.ByTask[task].Units.Values.All(u => u.All(i => i.Scores.ContainsKey("correct")));
+        if (classification && labels is null)
+            labels = shipped?.IsClassification == true ? shipped.Options
+                : [.. source.ByTask[task].Units.Values.Select(u => u[0].References[0]).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        string? language = results.Select(r => r.TargetLanguage).FirstOrDefault(l => l is not null) ?? shipped?.TargetLanguage;
+        return new TaskShape(classification, classification ? labels : null, language, shipped, split);
+    }
+
+    /// <summary>
+    /// The task's floor as a pseudo-model with one answer per test item of the reference (else the first model having the
+    /// task), scored with the same per-item metrics: see <see cref="Floors"/>. Null (with a warning) when the inputs it
+    /// needs are not available.
+    /// </summary>
+    private static (LoadedModel Model, string Method)? Floor(string task, TaskShape shape, List<LoadedModel> models, LoadedModel reference,
         CompareOptions o, List<string> warnings)
+    {
+        var source = reference.ByTask.ContainsKey(task) ? reference : models.First(m => m.ByTask.ContainsKey(task));
+        var (ids, units) = source.ByTask[task];
+        var items = new List<EvalItem>(ids.Count);
+        string method;
+        if (shape.Classification)
+        {
+            string? train = models.Select(m => m.Result(task)?.TrainFile).Append(shape.Shipped?.TrainFile)
+                .FirstOrDefault(f => f is not null && File.Exists(f));
+            string majority;
+            if (train is not null && shape.Shipped is not null)
+            {
+                majority = Floors.MajorityLabel(shape.Shipped.Read(train).Select(r => r.References[0]));
+                method = $"majority label of the train split (\"{majority}\", {Path.GetFileName(train)})";
+            }
+            else
+            {
+                majority = Floors.MajorityLabel(units.Values.Select(u => u[0].References[0]));
+                method = $"most frequent gold label of the scored items (\"{majority}\"; no train split found)";
+                warnings.Add($"{task}: no train split found (results.json records none and {shape.Shipped?.TrainFile ?? "--data has none for a user task"} is missing), so its floor is the most frequent gold label of the scored items, the best any constant answer can score.");
+            }
+            foreach (string id in ids)
+            {
+                var first = units[id][0];
+                double correct = string.Equals(majority.Trim(), first.References[0].Trim(), StringComparison.OrdinalIgnoreCase) ? 1 : 0;
+                items.Add(new EvalItem(task, id, "plain", "", majority, first.References, false, null, 0,
+                    new Dictionary<string, double> { ["correct"] = correct, ["loglik_correct"] = correct, ["loglik_norm_correct"] = correct }, null));
+            }
+        }
+        else
+        {
+            var inputs = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var m in models.Where(m => m.ByTask.ContainsKey(task)))
+                foreach (var item in m.ByTask[task].Units.Values.SelectMany(u => u))
+                    if (item.Input is not null) inputs.TryAdd(item.Id, item.Input);
+            if (ids.Any(id => !inputs.ContainsKey(id)) && shape.Shipped is { } def && File.Exists(def.TestFile))
+            {
+                // Folders written before predictions carried the input: the test file, cut as the evaluation cut it.
+                int words = source.Run.Config.TryGetValue("max_input_words", out var w) && int.TryParse(w, out int k) ? k : 0;
+                foreach (var r in def.ReadTest())
+                    inputs.TryAdd(r.Id, words > 0 ? Evaluate.Clip(r.Input, words) : r.Input);
+            }
+            string? missing = ids.FirstOrDefault(id => !inputs.ContainsKey(id));
+            if (missing is not null)
+            {
+                warnings.Add($"{task}: no floor: {Path.Combine(source.Folder, EvalRun.PredictionsFile)} has no input for item {missing} (written by an older tailor eval) and {shape.Shipped?.TestFile ?? "no task data file"} does not have it either; rerun tailor eval, or give --data DIR.");
+                return null;
+            }
+            var metrics = models.SelectMany(m => m.Result(task)?.Metrics.Keys ?? []).Distinct(StringComparer.Ordinal).ToList();
+            var scoring = new EvalTask(task, task, "", null, "generation", "input", "output", [], "", 0, shape.TargetLanguage, metrics);
+            bool translation = task.StartsWith("translation", StringComparison.Ordinal);
+            int lead = Floors.MeanReferenceWords(ids.Select(id => units[id][0].References));
+            method = translation ? "the source copied unchanged" : $"the input's first {lead} words (the references' mean length)";
+            foreach (string id in ids)
+            {
+                var first = units[id][0];
+                string answer = translation ? inputs[id] : Floors.Lead(inputs[id], lead);
+                items.Add(new EvalItem(task, id, "plain", "", answer, first.References, false, null, 0,
+                    TaskScoring.ItemScores(scoring, answer, first.References), inputs[id]));
+            }
+        }
+        string name = MetricReport.FloorName;
+        var run = new EvalRun(name, "floor:" + method, "", "floor", 0, source.Run.DataHash, new Dictionary<string, string>(), [], DateTime.UnixEpoch, "");
+        return (new LoadedModel(name, "", run, items), method);
+    }
+
+    private static TaskReport TaskSection(string task, TaskShape shape, (LoadedModel Model, string Method)? floor, List<LoadedModel> models,
+        LoadedModel reference, StatsCache stats, CompareOptions o, List<string> warnings)
     {
         var present = models.Where(m => m.ByTask.ContainsKey(task)).ToList();
         foreach (var m in present.Where(m => m != reference && reference.ByTask.ContainsKey(task)))
@@ -278,8 +384,15 @@ public static class Compare
                     m.ByTask[task].Units.Values.Sum(u => u.Count), reported));
                 if (m != reference && stats.Compare(reference, m, task, metric) is { } c) comparisons.Add(c);
             }
+            ScoreEntry? floorScore = null;
+            List<ComparisonEntry>? vsFloor = null;
+            if (def is not null && floor is { } f && stats.Score(f.Model, task, metric) is { } fs)
+            {
+                floorScore = new ScoreEntry(f.Model.Name, fs.Value, fs.Low, fs.High, f.Model.ByTask[task].Ids.Count, null);
+                vsFloor = [.. present.Select(m => stats.Compare(f.Model, m, task, metric)).OfType<ComparisonEntry>()];
+            }
             if (def is not null)
-                metricReports.Add(new MetricReport(metric, def.HigherIsBetter, def.UnitScale, def.Recomputed, scores, comparisons));
+                metricReports.Add(new MetricReport(metric, def.HigherIsBetter, def.UnitScale, def.Recomputed, scores, comparisons, floorScore, vsFloor));
             else
                 warnings.Add($"{task} {metric}: no model's predictions carry per-item values for it, so it is left out of the comparison.");
         }
@@ -306,7 +419,8 @@ public static class Compare
             templates.Add(new TemplateEntry(m.Name, primary, byTemplate, mean, sd));
         }
 
-        return new TaskReport(task, primary, metricReports, offTask, efficiency, templates, Examples(task, present, o));
+        var degeneracy = present.Select(m => Degeneracy.Measure(m.Name, [.. m.ByTask[task].Units.Values.SelectMany(u => u)], shape.Labels, shape.TargetLanguage)).ToList();
+        return new TaskReport(task, primary, metricReports, offTask, efficiency, templates, Examples(task, present, o), floor?.Method, degeneracy);
     }
 
     private static List<ExampleEntry> Examples(string task, List<LoadedModel> present, CompareOptions o)

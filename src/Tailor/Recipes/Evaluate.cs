@@ -71,7 +71,8 @@ public static class Evaluate
                     scores["loglik_norm_correct"] = ranks[i].BestNorm;
                 }
                 string? reason = OffTask.Reason(task, q.Record.Input, a.Text);
-                taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores));
+                taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores,
+                    q.Record.Input));
             }
             var result = TaskScoring.Summarize(task, taskItems, ranks is null ? "generation" : "generation+loglik", clock.Elapsed.TotalSeconds);
             results.Add(result);

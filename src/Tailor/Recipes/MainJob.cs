@@ -333,10 +333,10 @@ public static class MainJob
         sb.Append("| # | claim | measure | effect [95% CI] | verdict |\n|---:|---|---|---|---|\n");
         foreach (var r in claims.Rows)
         {
-            string evidence = r.Evidence.Count == 0 ? "–" : string.Join("<br>", r.Evidence.Select(e => $"{e.Label}: {e.Text}{(e.Supports ? " ✓" : "")}"));
+            string evidence = r.Evidence.Count == 0 ? "–" : string.Join("<br>", r.Evidence.Select(e => $"{e.Label}: {e.Text}{(e.Supports ? " ✓" : e.Status == Evaluation.Report.EvidenceStatus.Uninformative ? " (uninformative)" : "")}"));
             sb.Append(CultureInfo.InvariantCulture, $"| {r.Number} | {r.Claim} | {r.Measure} ({r.Direction}) | {evidence} | **{Evaluation.Report.ClaimsTable.Words(r.Verdict)}** |\n");
         }
-        sb.Append(CultureInfo.InvariantCulture, $"\nEffects are differences (tuned − reference) with paired-bootstrap 95% CIs{(limit == 0 ? "" : $" over {limit} items per task")}; ✓ marks evidence whose CI excludes 0 in the claimed direction. Supported = every piece of evidence supports; not supported = none does; mixed otherwise.\n");
+        sb.Append(CultureInfo.InvariantCulture, $"\nEffects are differences (tuned − reference) with paired-bootstrap 95% CIs{(limit == 0 ? "" : $" over {limit} items per task")}; ✓ marks evidence that supports (Holm-adjusted p < 0.05 in the claimed direction, the better model neither at floor nor degenerate). Supported = every piece of evidence supports; uninformative = every piece has its better model at floor or degenerate; not supported = none supports; mixed otherwise (docs/statistics.md).\n");
         return sb.ToString();
     }
 

@@ -19,12 +19,19 @@ internal interface IPairedStatistics
 }
 
 /// <summary>
-/// The eight claims about instruction tuning, each measured per base model (and per task where it says so) and judged:
-/// supported when every measured effect's 95% interval excludes 0 in the claimed direction, not supported when none
-/// does, mixed otherwise, not measured when the models it needs were not given.
+/// The eight claims about instruction tuning, each measured per base model (and per task where it says so) and judged.
+/// Per claim, the p-values of its evidence are Holm-adjusted; a piece of evidence <b>supports</b> when its adjusted p is
+/// below <see cref="Alpha"/> in the claimed direction, is <b>against</b> when it is below in the other direction,
+/// <b>inconclusive</b> otherwise, and <b>uninformative</b> whenever the better-scoring model in it is at its task's floor
+/// or degenerate (whatever the p-value). The claim is <b>supported</b> when every piece supports, <b>uninformative</b>
+/// when every piece is uninformative, <b>not supported</b> when none supports, <b>mixed</b> otherwise, and <b>not
+/// measured</b> when the models it needs were not given. docs/statistics.md spells this out.
 /// </summary>
 internal static class Claims
 {
+    /// <summary>Family-wise error rate per claim (Holm): the usual 5%.</summary>
+    public const double Alpha = 0.05;
+
     private static readonly string[] SizeOrder = ["tiny", "small", "base", "medium", "large", "xl"];
 
     public static ClaimsTable Evaluate(IReadOnlyList<ModelEntry> models, IReadOnlyList<TaskReport> tasks, IPairedStatistics stats)
@@ -44,9 +51,9 @@ internal static class Claims
                         {
                             string metric = metricOffTask ? "off_task" : t.PrimaryMetric;
                             if (stats.Compare(lo.Name, hi.Name, t.Task, metric) is not { } c) continue;
-                            bool supports = positive ? c.Low > 0 : c.High < 0;
-                            evidence.Add(new ClaimEvidence($"{b}: {t.Task} {metric}, {hi.Name} − {lo.Name}", c.Delta, c.Low, c.High, c.PValue, supports,
-                                metricOffTask || Scale(t) == 1.0));
+                            string? caveat = Caveat(t, lo.Name, c.ReferenceScore, hi.Name, c.ModelScore, higherIsBetter: !metricOffTask, floorApplies: !metricOffTask);
+                            evidence.Add(new ClaimEvidence($"{b}: {t.Task} {metric}, {hi.Name} − {lo.Name}", c.Delta, c.Low, c.High, c.PValue, false,
+                                metricOffTask || Scale(t) == 1.0, Caveat: caveat, Task: t.Task, Metric: metric, Model: hi.Name, Versus: lo.Name));
                         }
             return evidence;
         }
@@ -69,20 +76,51 @@ internal static class Claims
         return new ClaimsTable(rows);
     }
 
+    /// <summary>
+    /// Why a comparison of A and B on task <paramref name="t"/> is uninformative, or null: the better-scoring of the two
+    /// (both on a tie) is degenerate on the task, or (when <paramref name="floorApplies"/>) not significantly above the
+    /// task's floor on its primary metric.
+    /// </summary>
+    internal static string? Caveat(TaskReport t, string a, double scoreA, string b, double scoreB, bool higherIsBetter, bool floorApplies)
+    {
+        var better = scoreA == scoreB ? [a, b] : (scoreA > scoreB) == higherIsBetter ? new[] { a } : [b];
+        var reasons = new List<string>();
+        foreach (string m in better)
+        {
+            if (t.DegeneracyOf(m) is { Degenerate: true } d) reasons.Add($"{m} is degenerate on {t.Task} ({string.Join(", ", d.Flags)})");
+            else if (floorApplies && t.AtFloor(m) && t.Primary is { Floor: { } floor } p && p.Scores.FirstOrDefault(s => s.Model == m) is { } s)
+                reasons.Add($"{m} is at floor on {t.Task} ({p.Metric} {Fmt.Score(s.Value, p.UnitScale)}, floor {Fmt.Score(floor.Value, p.UnitScale)}: {t.Floor})");
+        }
+        return reasons.Count == 0 ? null : string.Join("; ", reasons);
+    }
+
     private static ClaimRow Row(int number, string claim, string measure, string direction, List<ClaimEvidence> evidence, string missing, string note = "")
     {
         if (evidence.Count == 0) return new ClaimRow(number, claim, measure, direction, evidence, Verdict.NotMeasured, "not measured: " + missing + ".");
-        int supporting = evidence.Count(e => e.Supports);
-        var verdict = supporting == evidence.Count ? Verdict.Supported : supporting == 0 ? Verdict.NotSupported : Verdict.Mixed;
-        var opposite = direction switch
+        double[] adjusted = Holm.Adjust([.. evidence.Select(e => e.PValue)]);
+        var judged = evidence.Select((e, i) =>
         {
-            "> 0" => evidence.Where(e => e.High < 0).ToList(),
-            "< 0" => evidence.Where(e => e.Low > 0).ToList(),
-            _ => [],
-        };
+            bool significant = adjusted[i] < Alpha;
+            bool claimedWay = direction switch { "> 0" => e.Effect > 0, "< 0" => e.Effect < 0, _ => e.Effect != 0 };
+            var status = e.Caveat is not null ? EvidenceStatus.Uninformative
+                : significant && claimedWay ? EvidenceStatus.Supports
+                : significant ? EvidenceStatus.Against : EvidenceStatus.Inconclusive;
+            return e with { AdjustedPValue = adjusted[i], Status = status, Supports = status == EvidenceStatus.Supports };
+        }).ToList();
+        int supporting = judged.Count(e => e.Status == EvidenceStatus.Supports);
+        int uninformative = judged.Count(e => e.Status == EvidenceStatus.Uninformative);
+        var verdict = uninformative == judged.Count ? Verdict.Uninformative
+            : supporting == judged.Count ? Verdict.Supported
+            : supporting == 0 ? Verdict.NotSupported : Verdict.Mixed;
+        var notes = new List<string>();
+        if (note.Length > 0) notes.Add(note);
+        if (uninformative > 0)
+            notes.Add((verdict == Verdict.Uninformative ? "Uninformative: " : $"{uninformative} of {judged.Count} uninformative: ")
+                + string.Join("; ", judged.Where(e => e.Caveat is not null).SelectMany(e => e.Caveat!.Split("; ")).Distinct()) + ".");
+        var opposite = judged.Where(e => e.Status == EvidenceStatus.Against).ToList();
         if (opposite.Count > 0)
-            note = (note.Length > 0 ? note + " " : "") + "Significant in the opposite direction: " + string.Join("; ", opposite.Select(e => e.Label)) + ".";
-        return new ClaimRow(number, claim, measure, direction, evidence, verdict, note);
+            notes.Add("Significant in the opposite direction: " + string.Join("; ", opposite.Select(e => e.Label)) + ".");
+        return new ClaimRow(number, claim, measure, direction, judged, verdict, string.Join(" ", notes));
     }
 
     private static double Scale(TaskReport t) => t.Metrics.FirstOrDefault(m => m.Metric == t.PrimaryMetric)?.UnitScale == false ? 0.01 : 1.0;
@@ -115,8 +153,10 @@ internal static class Claims
                     var reps = Bootstrap.Replicates([max.Units, min.Units], stats.Options, s =>
                         sMax * (max.Tables[1].Score(s[0]) - max.Tables[0].Score(s[0])) - sMin * (min.Tables[1].Score(s[1]) - min.Tables[0].Score(s[1])));
                     var (lo, hi) = Bootstrap.Percentile(reps, stats.Options.Confidence);
+                    var caveats = new[] { max, min }.Select(g => Caveat(g.Task, bas.Name, g.Tables[0].ScoreAll(), inst.Name, g.Tables[1].ScoreAll(), true, true))
+                        .OfType<string>().Distinct().ToList();
                     evidence.Add(new ClaimEvidence($"{b}: gain on {max.Task.Task} ({max.Gain:+0.000;−0.000}) − gain on {min.Task.Task} ({min.Gain:+0.000;−0.000}), {inst.Name} vs {bas.Name}",
-                        max.Gain - min.Gain, lo, hi, Bootstrap.PValue(reps), lo > 0));
+                        max.Gain - min.Gain, lo, hi, Bootstrap.PValue(reps), false, Caveat: caveats.Count == 0 ? null : string.Join("; ", caveats)));
                 }
         return Row(6, "The gain from instruction tuning depends on the task", "largest minus smallest per-task gain (0-1 scale)", "≠ 0", evidence,
             "needs instruct and base models evaluated on at least two tasks",
@@ -145,8 +185,10 @@ internal static class Claims
                     var reps = Bootstrap.Replicates([al.Units], stats.Options, s =>
                         tb[0].Score(s[0]) - tb[1].Score(s[0]) - (tb[2].Score(s[0]) - tb[3].Score(s[0])));
                     var (lo, hi) = Bootstrap.Percentile(reps, stats.Options.Confidence);
+                    var caveats = new[] { Caveat(t, bl.Name, tb[1].ScoreAll(), il.Name, tb[0].ScoreAll(), true, true), Caveat(t, bs.Name, tb[3].ScoreAll(), is_.Name, tb[2].ScoreAll(), true, true) }
+                        .OfType<string>().Distinct().ToList();
                     evidence.Add(new ClaimEvidence($"{t.Task} {t.PrimaryMetric}: ({il.Name} − {bl.Name}) − ({is_.Name} − {bs.Name})",
-                        effect, lo, hi, Bootstrap.PValue(reps), lo > 0, Scale(t) == 1.0));
+                        effect, lo, hi, Bootstrap.PValue(reps), false, Scale(t) == 1.0, Caveat: caveats.Count == 0 ? null : string.Join("; ", caveats)));
                 }
         }
         return Row(8, "The gain depends on the base model: the larger base gains more", "difference of gains (larger base − smaller base)", "> 0", evidence,

@@ -48,8 +48,40 @@ public sealed record ComparisonEntry(string Model, string Reference, double Refe
 /// <param name="Recomputed">How the metric is recomputed from the predictions.</param>
 /// <param name="Scores">Per-model scores.</param>
 /// <param name="Comparisons">Per-model comparisons with the reference (the reference itself has none).</param>
+/// <param name="Floor">The task's no-model floor on this metric (same items), or null when it could not be built.</param>
+/// <param name="VsFloor">Each model against the floor (Reference = <see cref="FloorName"/>); a model whose comparison is not
+/// <see cref="ComparisonEntry.Better"/> is at floor on this metric.</param>
 public sealed record MetricReport(string Metric, bool HigherIsBetter, bool UnitScale, string Recomputed,
-    IReadOnlyList<ScoreEntry> Scores, IReadOnlyList<ComparisonEntry> Comparisons);
+    IReadOnlyList<ScoreEntry> Scores, IReadOnlyList<ComparisonEntry> Comparisons,
+    ScoreEntry? Floor = null, IReadOnlyList<ComparisonEntry>? VsFloor = null)
+{
+    /// <summary>The name floors go by in comparisons.</summary>
+    public const string FloorName = "(floor)";
+
+    /// <summary>Whether <paramref name="model"/> is not significantly above the floor (false when there is no floor).</summary>
+    public bool AtFloor(string model) => VsFloor?.FirstOrDefault(c => c.Model == model) is { } c && !c.Better;
+}
+
+/// <summary>
+/// How degenerate one model's answers to one task are (see <see cref="Evaluation.Degeneracy"/>): answers are normalized
+/// (the label named, for classification; else lowercased with whitespace collapsed) before counting.
+/// </summary>
+/// <param name="Model">Model name.</param>
+/// <param name="Answers">Answers counted (items × templates).</param>
+/// <param name="TopAnswer">The most frequent normalized answer (<c>(empty)</c> for nothing).</param>
+/// <param name="TopShare">Its share of the answers.</param>
+/// <param name="DistinctShare">Distinct normalized answers / answers.</param>
+/// <param name="RepetitionRate">Share of answers that are degenerate repetition (<see cref="Evaluation.OffTask.IsDegenerate"/>).</param>
+/// <param name="WrongLanguageRate">Share of answers identified as another language than the task's, or null when the task has none.</param>
+/// <param name="OffTaskRate">Share of answers flagged off-task by <c>tailor eval</c>.</param>
+/// <param name="Flags">Why the model counts as degenerate on the task; empty when it does not.</param>
+public sealed record DegeneracyEntry(string Model, int Answers, string TopAnswer, double TopShare, double DistinctShare, double RepetitionRate,
+    double? WrongLanguageRate, double OffTaskRate, IReadOnlyList<string> Flags)
+{
+    /// <summary>Whether any threshold was crossed.</summary>
+    [JsonIgnore]
+    public bool Degenerate => Flags.Count > 0;
+}
 
 /// <summary>Off-task answers of one model on one task.</summary>
 /// <param name="Model">Model name.</param>
@@ -94,17 +126,31 @@ public sealed record ExampleEntry(string Id, string Input, string Reference, IRe
 /// <param name="Efficiency">Tokens per item and items per second.</param>
 /// <param name="Templates">Per-template scores of models asked with several templates.</param>
 /// <param name="Examples">Seeded example items.</param>
+/// <param name="Floor">What the floor answers, in words (e.g. <c>majority label of the train split ("positive")</c>), or null.</param>
+/// <param name="Degeneracy">Per model: answer diversity, repetition, wrong language, off-task, and degeneracy flags.</param>
 public sealed record TaskReport(string Task, string PrimaryMetric, IReadOnlyList<MetricReport> Metrics, IReadOnlyList<OffTaskEntry> OffTask,
-    IReadOnlyList<EfficiencyEntry> Efficiency, IReadOnlyList<TemplateEntry> Templates, IReadOnlyList<ExampleEntry> Examples);
+    IReadOnlyList<EfficiencyEntry> Efficiency, IReadOnlyList<TemplateEntry> Templates, IReadOnlyList<ExampleEntry> Examples,
+    string? Floor = null, IReadOnlyList<DegeneracyEntry>? Degeneracy = null)
+{
+    /// <summary>The primary metric's report, or null.</summary>
+    [JsonIgnore]
+    public MetricReport? Primary => Metrics.FirstOrDefault(m => m.Metric == PrimaryMetric);
+
+    /// <summary>Whether <paramref name="model"/> is at floor on the primary metric.</summary>
+    public bool AtFloor(string model) => Primary?.AtFloor(model) == true;
+
+    /// <summary>The degeneracy entry of <paramref name="model"/>, or null.</summary>
+    public DegeneracyEntry? DegeneracyOf(string model) => Degeneracy?.FirstOrDefault(d => d.Model == model);
+}
 
 /// <summary>The verdict on one claim.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<Verdict>))]
 public enum Verdict
 {
-    /// <summary>Every measured effect's 95% interval excludes 0 in the claimed direction.</summary>
+    /// <summary>Every piece of evidence supports (<see cref="EvidenceStatus.Supports"/>).</summary>
     Supported,
 
-    /// <summary>No measured effect's interval excludes 0 in the claimed direction.</summary>
+    /// <summary>No piece supports, and at least one is informative.</summary>
     NotSupported,
 
     /// <summary>Some do and some do not.</summary>
@@ -112,6 +158,26 @@ public enum Verdict
 
     /// <summary>The models the claim needs were not given.</summary>
     NotMeasured,
+
+    /// <summary>Every measured effect involves a better-scoring model that is at floor or degenerate, so none can count.</summary>
+    Uninformative,
+}
+
+/// <summary>What one piece of evidence says about its claim.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<EvidenceStatus>))]
+public enum EvidenceStatus
+{
+    /// <summary>Holm-adjusted p &lt; 0.05 in the claimed direction, and the better-scoring model is neither at floor nor degenerate.</summary>
+    Supports,
+
+    /// <summary>Holm-adjusted p &lt; 0.05 against the claimed direction (informative).</summary>
+    Against,
+
+    /// <summary>Not significant after adjustment (informative).</summary>
+    Inconclusive,
+
+    /// <summary>The better-scoring model is at floor or degenerate: the difference says nothing about the claim.</summary>
+    Uninformative,
 }
 
 /// <summary>One measured effect behind a claim (one base size, task or direction).</summary>
@@ -119,10 +185,19 @@ public enum Verdict
 /// <param name="Effect">The effect (a difference, or a difference of differences).</param>
 /// <param name="Low">Lower end of its 95% bootstrap interval.</param>
 /// <param name="High">Upper end.</param>
-/// <param name="PValue">Two-sided bootstrap p-value.</param>
-/// <param name="Supports">Whether the interval excludes 0 in the claimed direction.</param>
+/// <param name="PValue">Two-sided p-value (McNemar exact or paired bootstrap), unadjusted.</param>
+/// <param name="Supports">Whether <see cref="Status"/> is <see cref="EvidenceStatus.Supports"/>.</param>
 /// <param name="UnitScale">True when the effect is on a 0-1 scale; false for chrF/BLEU points (0-100).</param>
-public sealed record ClaimEvidence(string Label, double Effect, double Low, double High, double PValue, bool Supports, bool UnitScale = true)
+/// <param name="AdjustedPValue">Holm-adjusted p-value over the claim's evidence.</param>
+/// <param name="Status">What the evidence says after adjustment and the floor/degeneracy checks.</param>
+/// <param name="Caveat">Why it is uninformative (which model is at floor or degenerate), else null.</param>
+/// <param name="Task">The task of a two-model difference (null for differences of differences).</param>
+/// <param name="Metric">Its metric.</param>
+/// <param name="Model">The model the claim expects to be better (B in B − A).</param>
+/// <param name="Versus">The model it is compared with (A).</param>
+public sealed record ClaimEvidence(string Label, double Effect, double Low, double High, double PValue, bool Supports, bool UnitScale = true,
+    double AdjustedPValue = double.NaN, EvidenceStatus Status = EvidenceStatus.Inconclusive, string? Caveat = null,
+    string? Task = null, string? Metric = null, string? Model = null, string? Versus = null)
 {
     /// <summary>The effect and its interval, formatted for its scale.</summary>
     public string Text => $"{Fmt.Signed(Effect, UnitScale)} [{Fmt.Signed(Low, UnitScale)}, {Fmt.Signed(High, UnitScale)}]";
@@ -134,7 +209,7 @@ public sealed record ClaimEvidence(string Label, double Effect, double Low, doub
 /// <param name="Measure">What effect is measured.</param>
 /// <param name="Direction">Claimed direction: <c>&gt; 0</c>, <c>&lt; 0</c> or <c>≠ 0</c>.</param>
 /// <param name="Evidence">The measured effects.</param>
-/// <param name="Verdict">Supported, not supported, mixed or not measured.</param>
+/// <param name="Verdict">Supported, not supported, mixed, uninformative or not measured.</param>
 /// <param name="Note">Caveats, or why it was not measured.</param>
 public sealed record ClaimRow(int Number, string Claim, string Measure, string Direction, IReadOnlyList<ClaimEvidence> Evidence,
     Verdict Verdict, string Note);
@@ -149,7 +224,17 @@ public sealed record ClaimsTable(IReadOnlyList<ClaimRow> Rows)
         Verdict.Supported => "supported",
         Verdict.NotSupported => "not supported",
         Verdict.Mixed => "mixed",
+        Verdict.Uninformative => "uninformative",
         _ => "not measured",
+    };
+
+    /// <summary>Human words for an evidence status.</summary>
+    public static string Words(EvidenceStatus s) => s switch
+    {
+        EvidenceStatus.Supports => "supports",
+        EvidenceStatus.Against => "against",
+        EvidenceStatus.Uninformative => "uninformative",
+        _ => "inconclusive",
     };
 
     /// <summary>The table as plain text, one claim per block, for a console.</summary>
@@ -160,7 +245,7 @@ public sealed record ClaimsTable(IReadOnlyList<ClaimRow> Rows)
         {
             sb.Append(CultureInfo.InvariantCulture, $"({r.Number}) {r.Claim} [{r.Measure}, {r.Direction}]: {Words(r.Verdict)}\n");
             foreach (var e in r.Evidence)
-                sb.Append(CultureInfo.InvariantCulture, $"    {e.Label}: {e.Text} p={Fmt.P(e.PValue)}{(e.Supports ? "  ✓" : "")}\n");
+                sb.Append(CultureInfo.InvariantCulture, $"    {e.Label}: {e.Text} p={Fmt.P(e.PValue)} Holm p={Fmt.P(e.AdjustedPValue)}: {Words(e.Status)}{(e.Caveat is null ? "" : " (" + e.Caveat + ")")}\n");
             if (r.Note.Length > 0) sb.Append("    note: ").Append(r.Note).Append('\n');
         }
         return sb.ToString();
@@ -195,9 +280,11 @@ public sealed record CurvePoint(long Step, double? Loss, double? DevLoss);
 /// <param name="Contamination">13-gram overlap of the test sets with the corpora.</param>
 /// <param name="Curves">Training curves found.</param>
 /// <param name="Warnings">Things the reader should know (mismatched items, differing data hashes, ...).</param>
+/// <param name="Summary">Three to five plain sentences on what the run shows and how sure it is (<see cref="ReportSummary"/>).</param>
 public sealed record ComparisonReport(DateTime Created, string Tool, string Reference, ulong Seed, int Resamples, string Pairing,
     IReadOnlyList<ModelEntry> Models, IReadOnlyList<TaskReport> Tasks, ClaimsTable Claims,
-    IReadOnlyList<ContaminationRow> Contamination, IReadOnlyList<TrainingCurve> Curves, IReadOnlyList<string> Warnings)
+    IReadOnlyList<ContaminationRow> Contamination, IReadOnlyList<TrainingCurve> Curves, IReadOnlyList<string> Warnings,
+    IReadOnlyList<string>? Summary = null)
 {
     /// <summary>JSON options of results.json (snake_case, indented).</summary>
     public static readonly JsonSerializerOptions Json = new(EvalRun.Json)

@@ -98,8 +98,12 @@ public class CompareTests
         Assert.Contains("opposite direction", claims[4].Note, StringComparison.Ordinal);
         Assert.Equal(Verdict.NotSupported, claims[7].Verdict);        // vague instructions gave identical answers
         Assert.All(claims[7].Evidence, e => Assert.Equal(0, e.Effect));
-        Assert.Equal(Verdict.Supported, claims[8].Verdict);           // the base-size model gains much more
+        // The base-size model gains much more on every task, but on sentiment instruct-small (q 0.6 on reviews about half
+        // positive) is not significantly above the majority-label floor, so that row cannot count: mixed.
         Assert.Equal(3, claims[8].Evidence.Count);                    // one per task
+        Assert.Equal(EvidenceStatus.Uninformative, claims[8].Evidence.Single(e => e.Label.StartsWith("sentiment", StringComparison.Ordinal)).Status);
+        Assert.All(claims[8].Evidence.Where(e => !e.Label.StartsWith("sentiment", StringComparison.Ordinal)), e => Assert.Equal(EvidenceStatus.Supports, e.Status));
+        Assert.Equal(Verdict.Mixed, claims[8].Verdict);
         Assert.NotEqual(Verdict.NotMeasured, claims[6].Verdict);
         Assert.Equal(2, claims[6].Evidence.Count);
 

@@ -47,13 +47,22 @@ public class ReportBrowserTests
         string dom = Chromium(chromium, tmp.Path, "--virtual-time-budget=10000", "--dump-dom", page);
         Assert.Contains("<title>Tailor comparison report</title>", dom, StringComparison.Ordinal);
         int images = int.Parse(Attribute(dom, "data-images"), System.Globalization.CultureInfo.InvariantCulture);
-        Assert.Equal(3, images);   // scores, off-task, training curves
+        Assert.Equal(4, images);   // forest plot, per-task scores, off-task, training curves
         Assert.Equal(Attribute(dom, "data-images"), Attribute(dom, "data-images-ok"));
         // The main table has a cell per model and metric; the instruct model's summarization ROUGE-L is marked better.
         var cell = Regex.Match(dom, """<td class="score better" data-model="instruct-small" data-task="summarization" data-metric="rougeL">.*?</td>""");
         Assert.True(cell.Success, "no 'better' rougeL cell for instruct-small in the rendered main table");
         Assert.Matches(@"<span class=""v"">0\.\d{3}</span>", cell.Value);
-        Assert.Contains("<td class=\"verdict yes\">supported</td>", dom, StringComparison.Ordinal);
+        Assert.Matches("""<td rowspan="\d+" class="verdict yes">supported</td>""", dom);
+        // The first screen: summary sentences, then the forest plot, then the main table with its floor row.
+        int summary = dom.IndexOf("<section id=\"summary\"", StringComparison.Ordinal), forest = dom.IndexOf("<figure id=\"chart-forest\"", StringComparison.Ordinal),
+            main = dom.IndexOf("<table id=\"main-table\"", StringComparison.Ordinal);
+        Assert.True(summary >= 0 && summary < forest && forest < main, $"summary {summary}, forest {forest}, main table {main}");
+        Assert.InRange(Regex.Matches(dom[summary..forest], "<li>").Count, 3, 5);
+        Assert.Contains("data-floor=\"sentiment\"", dom, StringComparison.Ordinal);
+        // The claims table gives every piece of evidence its own row.
+        int claimRows = Regex.Matches(dom, """<td class="ev">""").Count;
+        Assert.True(claimRows >= 10, $"only {claimRows} evidence rows in the claims table");
 
         string shot = Path.Combine(tmp.Path, "shot.png");
         Chromium(chromium, tmp.Path, "--hide-scrollbars", "--window-size=1280,2000", "--virtual-time-budget=10000", "--screenshot=" + shot, page);

@@ -57,7 +57,7 @@ internal static class SyntheticEvals
                         bool right = !off && rng.NextDouble() < q;
                         string prediction = off ? "I cannot say." : right ? gold : (gold == "positive" ? "negative" : "positive");
                         taskItems.Add(new EvalItem(task, id, template, $"[{template}] {text}\nSentiment:", prediction, [gold], off,
-                            off ? "not_a_label" : null, 2, new Dictionary<string, double> { ["correct"] = right ? 1 : 0 }));
+                            off ? "not_a_label" : null, 2, new Dictionary<string, double> { ["correct"] = right ? 1 : 0 }, text));
                     }
                     else
                     {
@@ -72,7 +72,7 @@ internal static class SyntheticEvals
                             foreach (string t in new[] { "rouge1", "rouge2", "rougeL" }) scores[t] = Rouge.Score(reference, prediction, t).FMeasure;
                         else scores["chrf"] = ChrF.Sentence(prediction, [reference]).Score;
                         taskItems.Add(new EvalItem(task, id, template, $"[{template}] {source}", prediction, [reference], off,
-                            off ? "longer_than_input" : null, prediction.Split(' ').Length, scores));
+                            off ? "longer_than_input" : null, prediction.Split(' ').Length, scores, source));
                     }
                 }
             }
