@@ -31,7 +31,7 @@ public sealed class BertEmbeddings : nn.Module
     [ComponentName(Name = "dropout")] private readonly Dropout _dropout;
     private readonly bool _roberta;
     private readonly long _pad;
-    private readonly Scalar _padScalar;   // held, never a temporary: see Tailor.Torch.Scalars
+    private readonly Scalar _padScalar, _oneLong;   // held, never temporaries: see Tailor.Torch.Scalars
 
     /// <summary>Creates zero tables; the model initialises or loads them.</summary>
     public BertEmbeddings(BertConfig c) : base(nameof(BertEmbeddings))
@@ -43,7 +43,8 @@ public sealed class BertEmbeddings : nn.Module
         _dropout = nn.Dropout(c.HiddenDropoutProb);
         _roberta = c.IsRoberta;
         _pad = c.PadTokenId;
-        _padScalar = c.PadTokenId.ToScalar();
+        _padScalar = ((long)c.PadTokenId).ToScalar();
+        _oneLong = 1L.ToScalar();                                                     // integer tensors refuse a float alpha
         RegisterComponents();
     }
 
@@ -58,7 +59,7 @@ public sealed class BertEmbeddings : nn.Module
         if (_roberta)
         {
             var real = ids.ne(_padScalar).to_type(ScalarType.Int64);                  // (B, T) 1 for non-padding
-            positions = real.cumsum(1).mul_(real).add_(_padScalar, Scalars.One);      // (B, T) pad+1, pad+2, ...; pad → pad
+            positions = real.cumsum(1).mul_(real).add_(_padScalar, _oneLong);      // (B, T) pad+1, pad+2, ...; pad → pad
         }
         else
         {

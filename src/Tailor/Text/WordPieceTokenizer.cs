@@ -21,6 +21,7 @@ public sealed class WordPieceTokenizer : EncoderTokenizer
     private readonly int _maxWordChars;
     private readonly bool _cleanText, _chineseChars, _stripAccents, _lowercase;
     private readonly int _clsId, _sepId;
+    private readonly int[] _specialIds;
 
     private WordPieceTokenizer(Dictionary<string, int> vocab, string unk, string prefix, int maxWordChars, bool cleanText,
         bool chineseChars, bool stripAccents, bool lowercase, string cls, string sep, string pad, string source)
@@ -38,6 +39,7 @@ public sealed class WordPieceTokenizer : EncoderTokenizer
         _clsId = Id(cls, "[CLS]");
         _sepId = Id(sep, "[SEP]");
         PadId = Id(pad, "[PAD]");
+        _specialIds = [.. new[] { PadId, _unkId, _clsId, _sepId }.Concat(vocab.TryGetValue("[MASK]", out int mask) ? [mask] : Array.Empty<int>()).Distinct()];
 
         int Id(string token, string role) => vocab.TryGetValue(token, out int id) ? id
             : throw new TokenizerFormatException(source, "model.vocab", $"has no {role} token '{token}'. A BERT vocabulary needs [PAD], [UNK], [CLS] and [SEP].");
@@ -128,14 +130,45 @@ public sealed class WordPieceTokenizer : EncoderTokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int> { _clsId };
-        foreach (string word in PreTokenize(Normalize(text)))
+        foreach (var (piece, special) in SplitSpecial(text))
         {
             if (ids.Count >= maxTokens - 1) break;
-            AppendWordPieces(word, ids);
+            if (special is int id)
+            {
+                ids.Add(id);
+                continue;
+            }
+            foreach (string word in PreTokenize(Normalize(piece)))
+            {
+                if (ids.Count >= maxTokens - 1) break;
+                AppendWordPieces(word, ids);
+            }
         }
         if (ids.Count > maxTokens - 1) ids.RemoveRange(maxTokens - 1, ids.Count - (maxTokens - 1));
         ids.Add(_sepId);
         return new EncodedInput([.. ids], new int[ids.Count]);
+    }
+
+    // Special tokens written in the text ("[SEP]", "[MASK]") are their own ids, matched before normalisation, as Hugging
+    // Face tokenizers matches added special tokens.
+    private IEnumerable<(string Piece, int? Special)> SplitSpecial(string text)
+    {
+        int start = 0;
+        while (start < text.Length)
+        {
+            int best = -1, bestId = 0, bestLength = 0;
+            foreach (int id in _specialIds)
+            {
+                string token = _idToToken[id];
+                int at = text.IndexOf(token, start, StringComparison.Ordinal);
+                if (at >= 0 && (best < 0 || at < best)) (best, bestId, bestLength) = (at, id, token.Length);
+            }
+            if (best < 0) break;
+            if (best > start) yield return (text[start..best], null);
+            yield return ("", bestId);
+            start = best + bestLength;
+        }
+        if (start < text.Length) yield return (text[start..], null);
     }
 
     /// <inheritdoc/>
