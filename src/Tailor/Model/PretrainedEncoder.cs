@@ -245,6 +245,15 @@ public static class EncoderWeights
         return weights.Tensors.Any(t => t.Info.Name is "pooler.dense.weight" || t.Info.Name == $"{config.BasePrefix}.pooler.dense.weight");
     }
 
+    /// <summary>Every tensor of the folder's checkpoint as its header describes it (for `tailor info`), sorted by name.</summary>
+    public static IReadOnlyList<TensorSummary> Describe(string folder)
+    {
+        using var weights = CheckpointWeights.Open(folder, SafetensorsReadMode.Streamed);
+        return [.. weights.Tensors
+            .Select(t => new TensorSummary(t.Info.Name, t.Info.Dtype, t.Info.Shape, t.Info.Shape.Aggregate(1L, (a, b) => a * b)))
+            .OrderBy(t => t.Name, StringComparer.Ordinal)];
+    }
+
     /// <summary>Copies the checkpoint of <paramref name="folder"/> into <paramref name="module"/>; returns the names left freshly initialised.</summary>
     public static IReadOnlyList<string> LoadInto(nn.Module module, string folder, BertConfig config, bool freshHead)
     {
