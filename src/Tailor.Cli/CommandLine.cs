@@ -92,6 +92,10 @@ public sealed class CommandLine
                     throw new UsageException($"{name} needs a value: {name} {spec.Value}.");
                 value = args[++i];
             }
+            // A pretrained encoder's name (all-MiniLM-L6-v2, ...) stands for its converted folder wherever a model is
+            // asked for, as a hub id would; the folder is made on first use.
+            if (name is "--model" or "--base" && Tailor.Model.PretrainedEncoders.Find(value) is not null)
+                value = Tailor.Model.PretrainedEncoders.Resolve(value, m => Console.Error.WriteLine($"tailor: {m}"));
             if (!cl._values.TryGetValue(name, out var list)) cl._values[name] = list = [];
             if (list.Count > 0 && !spec.Repeatable) throw new UsageException($"{name} was given twice; give it once.");
             list.Add(value);

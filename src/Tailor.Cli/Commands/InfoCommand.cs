@@ -18,11 +18,15 @@ public sealed class InfoCommand : Command
 
     public override int Run(string[] args)
     {
-        var cl = Parse(args, "tailor info MODEL_DIR [--json] [--tensors]",
-            "Reads config.json and the safetensors headers of a Hugging Face model folder (no weights are loaded).", Specs, 1);
+        var cl = Parse(args, "tailor info MODEL_DIR|NAME [--json] [--tensors]",
+            "Reads config.json and the safetensors headers of a Hugging Face model folder (no weights are loaded): Llama/Qwen2\n" +
+            "decoders, and BERT/RoBERTa encoders (with their labels and sentence-transformers pooling). MODEL_DIR may also be\n" +
+            $"a pretrained encoder's name ({string.Join(", ", PretrainedEncoders.Names)}).", Specs, 1);
         if (cl is null) return 0;
         if (cl.Positionals.Count == 0) throw new UsageException("give the model folder: tailor info MODEL_DIR.");
-        var info = ModelInfo.Read(cl.Positionals[0]);
+        string folder = PretrainedEncoders.Resolve(cl.Positionals[0], m => Console.Error.WriteLine($"tailor: {m}"));
+        if (BertConfig.IsEncoderFolder(folder)) return DescribeEncoder(folder, cl.Flag("--json"), cl.Flag("--tensors"));
+        var info = ModelInfo.Read(folder);
         if (cl.Flag("--json"))
         {
             Console.WriteLine(JsonSerializer.Serialize(new
@@ -49,6 +53,43 @@ public sealed class InfoCommand : Command
         {
             int width = info.Tensors.Max(t => t.Name.Length) + 2;
             foreach (var t in info.Tensors) Console.WriteLine($"    {t.Name.PadRight(width)}{t.Dtype,-5} [{string.Join(", ", t.Shape)}]");
+        }
+        return 0;
+    }
+
+    // BERT/RoBERTa folders: the encoder's shape, its head (labels) and the sentence-transformers pooling.
+    private static int DescribeEncoder(string folder, bool json, bool allTensors)
+    {
+        var c = BertConfig.FromPretrained(folder);
+        var pooling = EncoderPooling.Read(folder);
+        var tensors = EncoderWeights.Describe(folder);
+        long parameters = tensors.Sum(t => t.Elements);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                folder,
+                architecture = c.Architectures.FirstOrDefault(),
+                parameters,
+                labels = c.Labels,
+                pooling = new { mode = pooling.Mode, normalize = pooling.Normalize, max_seq_length = pooling.MaxSeqLength },
+                config = JsonDocument.Parse(c.ToJson()).RootElement,
+                tensors = tensors.Select(t => new { name = t.Name, dtype = t.Dtype, shape = t.Shape }),
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        Console.WriteLine(folder);
+        Console.WriteLine($"  architecture   {c.Architectures.FirstOrDefault()} ({c.ModelType} encoder, bidirectional)");
+        Console.WriteLine($"  parameters     {parameters:N0} in {tensors.Count} tensors");
+        Console.WriteLine($"  layers         {c.NumHiddenLayers} x (d {c.HiddenSize}, heads {c.NumAttentionHeads}, head dim {c.HeadDim}, ff {c.IntermediateSize}, {c.HiddenAct}, post-LayerNorm eps {c.LayerNormEps})");
+        Console.WriteLine($"  vocabulary     {c.VocabSize}, {c.TypeVocabSize} token type(s), pad id {c.PadTokenId}");
+        Console.WriteLine($"  positions      {c.MaxPositionEmbeddings} learned{(c.IsRoberta ? $" (offset {c.PadTokenId + 1}: {c.MaxTokens} usable)" : "")}");
+        if (c.IsClassifier) Console.WriteLine($"  labels         {string.Join(", ", c.Labels.Select((l, i) => $"{i}={l}"))}");
+        Console.WriteLine($"  embeddings     {pooling.Mode} pooling, {(pooling.Normalize ? "L2-normalised" : "not normalised")}{(pooling.MaxSeqLength is int m ? $", max_seq_length {m}" : "")}");
+        if (allTensors || tensors.Count <= 40)
+        {
+            int width = tensors.Max(t => t.Name.Length) + 2;
+            foreach (var t in tensors) Console.WriteLine($"    {t.Name.PadRight(width)}{t.Dtype,-5} [{string.Join(", ", t.Shape)}]");
         }
         return 0;
     }

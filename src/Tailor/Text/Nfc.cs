@@ -52,6 +52,20 @@ internal static partial class Nfc
         return result.ToString();
     }
 
+    /// <summary>Returns <paramref name="text"/> in NFD (full canonical decomposition, canonical order); BERT's
+    /// strip_accents decomposes and then drops the combining marks.</summary>
+    public static string Decompose(string text)
+    {
+        List<int> buffer = new(text.Length + 8);
+        foreach (Rune rune in text.EnumerateRunes())
+            Decompose(rune.Value, buffer);
+        SortCombiningMarks(buffer);
+        StringBuilder result = new(buffer.Count);
+        foreach (int codePoint in buffer)
+            result.Append(char.ConvertFromUtf32(codePoint));
+        return result.ToString();
+    }
+
     private static bool IsQuickYes(string text)
     {
         for (int i = 0; i < text.Length; i++)

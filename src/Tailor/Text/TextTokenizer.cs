@@ -21,7 +21,7 @@ namespace Tailor.Text;
 /// </remarks>
 public sealed class TextTokenizer
 {
-    private const string TokenizerFileName = "tokenizer.json";
+    internal const string TokenizerFileName = "tokenizer.json";
     private const string ConfigFileName = "tokenizer_config.json";
 
     // Tokens Hugging Face models commonly use, for files that come without a tokenizer_config.json.

@@ -15,4 +15,13 @@ public static class Scalars
 {
     /// <summary>1.0.</summary>
     public static readonly Scalar One = 1.0.ToScalar();
+
+    /// <summary>0.0.</summary>
+    public static readonly Scalar Zero = 0.0.ToScalar();
+
+    /// <summary>1e-9: the floor sentence-transformers puts under a mean-pooling token count.</summary>
+    public static readonly Scalar Tiny = 1e-9.ToScalar();
+
+    /// <summary>-1e9: what sentence-transformers' max pooling writes over padding before taking the max.</summary>
+    public static readonly Scalar MinusLarge = (-1e9).ToScalar();
 }
