@@ -23,7 +23,7 @@ public sealed record GenerationResult(IReadOnlyList<int> Ids, string Text, strin
 /// </summary>
 public sealed class TextGenerator
 {
-    private readonly LlamaForCausalLM _model;
+    private readonly CausalLM _model;
     private readonly Func<IReadOnlyList<int>, string> _decode;
     private readonly HashSet<int> _eos;
     private readonly CpuDecoder? _fast;
@@ -34,7 +34,7 @@ public sealed class TextGenerator
     /// <paramref name="fast"/>, single prompts run on that <see cref="CpuDecoder"/> (built from the same model) instead
     /// of a TorchSharp forward per token; batches of several prompts still use the model.
     /// </summary>
-    public TextGenerator(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, CpuDecoder? fast = null)
+    public TextGenerator(CausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, CpuDecoder? fast = null)
     {
         _model = model;
         _decode = decode;

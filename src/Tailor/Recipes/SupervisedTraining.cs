@@ -313,7 +313,7 @@ public static class SupervisedTraining
     }
 
     /// <summary>Mean per-token loss of each task's dev examples, in eval mode without gradients.</summary>
-    private static Dictionary<string, double> DevLoss(LlamaForCausalLM model, Dictionary<string, List<IReadOnlyList<PackedSequence>>> dev, Device device)
+    private static Dictionary<string, double> DevLoss(CausalLM model, Dictionary<string, List<IReadOnlyList<PackedSequence>>> dev, Device device)
     {
         var result = new Dictionary<string, double>(StringComparer.Ordinal);
         model.eval();

@@ -113,7 +113,7 @@ public sealed class GenerationHandle
 /// </remarks>
 public sealed class GenerationEngine : IDisposable
 {
-    private readonly LlamaForCausalLM _model;
+    private readonly CausalLM _model;
     private readonly Func<IReadOnlyList<int>, string> _decode;
     private readonly HashSet<int> _eos;
     private readonly EngineOptions _options;
@@ -130,7 +130,7 @@ public sealed class GenerationEngine : IDisposable
     /// <paramref name="eosIds"/> end a request when its options say <see cref="SamplingOptions.StopAtEos"/>.
     /// The model is not owned: keep it alive until the engine is disposed.
     /// </summary>
-    public GenerationEngine(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, EngineOptions? options = null)
+    public GenerationEngine(CausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, EngineOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(decode);
