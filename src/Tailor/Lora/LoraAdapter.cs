@@ -158,7 +158,13 @@ public static class LoraAdapter
         var tensors = StateDict(model);
         CheckConfigDescribesModel(model, config);
         // PEFT's fan_in_fan_out follows the layer type (PEFT itself sets it to true for Conv1D and false for Linear).
-        string configJson = (config with { FanInFanOut = Adapters(model)[0].Layer.FanInFanOut }).ToAdapterConfigJson();
+        // target_modules lists the model's own projections ("all-linear" resolved against this architecture, as PEFT stores it).
+        var present = Slots(model).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        string configJson = (config with
+        {
+            FanInFanOut = Adapters(model)[0].Layer.FanInFanOut,
+            TargetModules = [.. config.ResolvedTargetModules().Where(present.Contains)],
+        }).ToAdapterConfigJson();
 
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
         string parent = Path.GetDirectoryName(target) ?? throw new ArgumentException($"'{folder}' is a root directory; save the adapter into a folder.", nameof(folder));
