@@ -20,7 +20,9 @@ public sealed record ModelInfo(string Folder, IDecoderConfig Config, IReadOnlyLi
             .Select(t => new TensorSummary(t.Info.Name, t.Info.Dtype, t.Info.Shape, t.Info.Shape.Aggregate(1L, (a, b) => a * b)))
             .OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
         long bytes = weights.Tensors.Sum(t => t.Info.ByteLength);
-        var byDtype = tensors.GroupBy(t => t.Dtype).ToDictionary(g => g.Key, g => g.Sum(t => t.Elements));
-        return new ModelInfo(folder, config, tensors, tensors.Sum(t => t.Elements), bytes, byDtype);
+        // GPT-2 checkpoints saved by old transformers carry causal-mask buffers (h.N.attn.bias): listed, not parameters.
+        var weightsOnly = tensors.Where(t => !(config is Gpt2Config && (t.Name.EndsWith(".attn.bias", StringComparison.Ordinal) || t.Name.EndsWith(".attn.masked_bias", StringComparison.Ordinal)))).ToList();
+        var byDtype = weightsOnly.GroupBy(t => t.Dtype).ToDictionary(g => g.Key, g => g.Sum(t => t.Elements));
+        return new ModelInfo(folder, config, tensors, weightsOnly.Sum(t => t.Elements), bytes, byDtype);
     }
 }

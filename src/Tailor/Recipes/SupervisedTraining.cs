@@ -123,7 +123,7 @@ public static class SupervisedTraining
         File.WriteAllText(Path.Combine(o.Output, "recipe.json"), recipeJson);
 
         // 3. Rows: packed (several examples per row, block-diagonal mask) or one example per row.
-        int padId = Packing.PadIdOf(tokenizer);
+        int padId = Packing.FillerIdOf(tokenizer);   // GPT-2 has no pad token: padding is inert, see FillerIdOf
         var rows = RowSource.Create(data.Train, o, padId);
         Say($"{data.Train.Count:N0} examples in {rows.UnitCount:N0} {(o.Packing ? "packed rows" : "rows")}, {rows.BatchesPerEpoch:N0} batches per epoch; " +
             $"{o.MaxSteps * o.GradAccum / (double)rows.BatchesPerEpoch:F2} epochs in {o.MaxSteps} steps");
