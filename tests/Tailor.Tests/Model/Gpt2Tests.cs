@@ -4,6 +4,7 @@ using Tailor.Formats;
 using Tailor.Generation;
 using Tailor.Lora;
 using Tailor.Model;
+using Tailor.Serving;
 using static TorchSharp.torch;
 
 namespace Tailor.Tests.Model;
@@ -218,5 +219,24 @@ public sealed class Gpt2Tests : IDisposable
         using var model = PretrainedModel.Load(Gpt2Fixture.MakeFolder(_dir));
         var e = Assert.Throws<TailorException>(() => LoraAdapter.Apply(model.Model, new LoraConfig { TargetModules = ["q_proj", "v_proj"] }));
         Assert.Contains("c_attn", e.Message);
+    }
+
+    [Fact]
+    public async Task The_serving_engine_batches_gpt2_requests_with_the_greedy_text_of_each_alone()
+    {
+        using var model = PretrainedModel.Load(Gpt2Fixture.MakeFolder(_dir));
+        var reference = model.CreateGenerator();
+        // Seven prompts of different lengths through 3 rows: rows refill mid-flight and reach the 64-position context.
+        var cases = Gpt2Fixture.Reference()["input_ids"];
+        var requests = Enumerable.Range(0, 7).Select(i => (Prompt: cases[i % 2].narrow(0, 0, 2 + i).data<long>().Select(x => (int)x).ToArray(), Max: 6 + i * 7)).ToArray();
+        using var engine = new GenerationEngine(model.Model, ids => model.Tokenizer.Decode(ids), [], new EngineOptions { MaxBatch = 3, QueueCapacity = 16 });
+        var handles = requests.Select(r => engine.Submit(r.Prompt, new SamplingOptions { MaxNewTokens = r.Max })).ToArray();
+        var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+        for (int i = 0; i < requests.Length; i++)
+        {
+            var alone = reference.Generate(requests[i].Prompt, new SamplingOptions { MaxNewTokens = requests[i].Max, StopAtEos = false });
+            Assert.Equal(alone.Ids, results[i].Ids);
+        }
+        Assert.True(engine.Stats.DecodeSteps < requests.Sum(r => r.Max) / 2, "requests were not batched");
     }
 }
