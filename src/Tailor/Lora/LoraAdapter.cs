@@ -53,7 +53,7 @@ public static class LoraAdapter
         var slots = Slots(model).Where(s => targets.Contains(s.Name)).ToList();
         // Check everything before changing anything, so a refusal leaves the model as it was.
         if (slots.Count == 0)
-            throw new TailorException($"target_modules ({string.Join(", ", config.TargetModules)}) names no projection of this {model.Config.Architectures.FirstOrDefault()} model; its projections are {string.Join(", ", Slots(model).Select(s => s.Name).Distinct())} (or use \"{LoraConfig.AllLinear}\").");
+            throw new TailorException($"target_modules ({string.Join(", ", config.TargetModules)}) names no projection of this {model.DecoderConfig.Architectures.FirstOrDefault()} model; its projections are {string.Join(", ", Slots(model).Select(s => s.Name).Distinct())} (or use \"{LoraConfig.AllLinear}\").");
         foreach (var slot in slots)
         {
             if (slot.Module is LoraLinear)

@@ -66,8 +66,12 @@ public abstract class CausalLM : nn.Module<Tensor, Tensor>
     /// <summary>Names the module (TorchSharp's module name).</summary>
     protected CausalLM(string name) : base(name) { }
 
-    /// <summary>The HF config this model was built from.</summary>
-    public abstract IDecoderConfig Config { get; }
+    /// <summary>
+    /// The HF config this model was built from, as the fields every architecture shares. (Not named Config: each model
+    /// exposes its own typed Config, and TorchSharp's Module.to(dtype) reflects over members by name, so a covariant or
+    /// hiding Config would appear twice.)
+    /// </summary>
+    public abstract IDecoderConfig DecoderConfig { get; }
 
     /// <summary>The output projection weight (V, C): lm_head's, or the embedding's when tied.</summary>
     public abstract Parameter OutputWeight { get; }

@@ -292,7 +292,10 @@ public sealed class Gpt2LMHeadModel : CausalLM
     }
 
     /// <summary>The HF config this model was built from.</summary>
-    public override Gpt2Config Config { get; }
+    public Gpt2Config Config { get; }
+
+    /// <inheritdoc/>
+    public override IDecoderConfig DecoderConfig => Config;
 
     /// <summary>The stack.</summary>
     public Gpt2Model Transformer => _transformer;

@@ -349,7 +349,10 @@ public sealed class LlamaForCausalLM : CausalLM
     }
 
     /// <summary>The HF config this model was built from.</summary>
-    public override LlamaConfig Config { get; }
+    public LlamaConfig Config { get; }
+
+    /// <inheritdoc/>
+    public override IDecoderConfig DecoderConfig => Config;
 
     /// <summary>The decoder stack.</summary>
     public LlamaModel Model => _model;

@@ -29,7 +29,7 @@ public sealed class PretrainedModel : IDisposable
     public TextTokenizer Tokenizer { get; }
 
     /// <summary>The HF config.</summary>
-    public IDecoderConfig Config => Model.Config;
+    public IDecoderConfig Config => Model.DecoderConfig;
 
     /// <summary>Ids that end generation: config.json's eos_token_id, the tokenizer's EOS, and &lt;|im_end|&gt; when present.</summary>
     public IReadOnlyList<int> StopIds
@@ -99,7 +99,7 @@ public static class ModelFolder
     public static void Save(string folder, CausalLM model, TextTokenizer tokenizer, ScalarType dtype,
         Action<string>? extraFiles = null)
     {
-        var config = model.Config.Clone();
+        var config = model.DecoderConfig.Clone();
         config.TorchDtype = dtype switch
         {
             ScalarType.BFloat16 => "bfloat16",

@@ -11,7 +11,7 @@ namespace Tailor.Recipes;
 /// <param name="Path">The file (GGUF) or folder (HF) written.</param>
 /// <param name="Format">"gguf" or "hf".</param>
 /// <param name="Dtype">The weight dtype written: f32, f16, bf16 or q8_0.</param>
-/// <param name="Architecture">The architecture written: GGUF's "llama" or "qwen2"; for HF, config.json's architectures[0].</param>
+/// <param name="Architecture">The architecture written: GGUF's "llama", "qwen2" or "gpt2"; for HF, config.json's architectures[0].</param>
 /// <param name="Tensors">Number of tensors written.</param>
 /// <param name="Bytes">Size of the output on disk.</param>
 /// <param name="MergedAdapterLayers">LoRA layers merged into the weights (0 without an adapter).</param>
@@ -87,11 +87,11 @@ public static class Export
                 tensors.Count, new FileInfo(output).Length, merged);
         }
 
-        string hfDtype = dtype ?? (model.Model.Config.TorchDtype switch { "bfloat16" => "bf16", "float16" => "f16", _ => "f32" });
+        string hfDtype = dtype ?? (model.Model.DecoderConfig.TorchDtype switch { "bfloat16" => "bf16", "float16" => "f16", _ => "f32" });
         var scalar = hfDtype switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 };
         ModelFolder.Save(output, model.Model, model.Tokenizer, scalar);
         long bytes = Directory.EnumerateFiles(output).Sum(f => new FileInfo(f).Length);
-        return new ExportResult(output, "hf", hfDtype, model.Model.Config.Architectures[0], model.Model.state_dict().Count, bytes, merged);
+        return new ExportResult(output, "hf", hfDtype, model.Model.DecoderConfig.Architectures[0], model.Model.state_dict().Count, bytes, merged);
     }
 
     /// <summary>

@@ -239,4 +239,20 @@ public sealed class Gpt2Tests : IDisposable
         }
         Assert.True(engine.Stats.DecodeSteps < requests.Sum(r => r.Max) / 2, "requests were not batched");
     }
+
+    [Fact]
+    public void A_bfloat16_load_converts_every_weight_and_keeps_the_greedy_tokens_close_to_float32()
+    {
+        string folder = Gpt2Fixture.MakeFolder(_dir);
+        using var f32 = PretrainedModel.Load(folder);
+        using var bf16 = PretrainedModel.Load(folder, dtype: ScalarType.BFloat16);
+        Assert.All(bf16.Model.parameters(), p => Assert.Equal(ScalarType.BFloat16, p.dtype));
+        var ids = Gpt2Fixture.Reference()["input_ids"];
+        using var _ = inference_mode();
+        using var a = f32.Model.Forward(ids);
+        using var b = bf16.Model.Forward(ids).to_type(ScalarType.Float32);
+        // bf16 keeps 8 significant bits: the logits (scale ~10) agree to a few tenths, and the argmax mostly.
+        Assert.True((a - b).abs().max().item<float>() < 1.0);
+        Assert.True(a.argmax(-1).eq(b.argmax(-1)).to_type(ScalarType.Float32).mean().item<float>() >= 0.75);
+    }
 }
