@@ -24,7 +24,7 @@ var commands = new Command[]
 if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
 {
     Console.WriteLine("usage: tailor <command> [options]   (tailor <command> --help for its options)\n");
-    Console.WriteLine("Tailor pre-trains, fine-tunes, instruction-tunes, evaluates and exports Llama-style language models, and embeds, fine-tunes and serves BERT/RoBERTa encoders.\n");
+    Console.WriteLine("Tailor pre-trains, fine-tunes, instruction-tunes, evaluates and exports Llama/Qwen2 and GPT-2 language models, and embeds text with BERT/RoBERTa encoders.\n");
     Console.WriteLine("commands:");
     foreach (var c in commands) Console.WriteLine($"  {c.Name,-12}{c.Summary}");
     return args.Length == 0 ? 2 : 0;

@@ -24,7 +24,7 @@ public sealed class ExportCommand : Command
     {
         var cl = Parse(args, "tailor export --model DIR [--adapter DIR] --format gguf|hf --output PATH [--dtype D]",
             "Writes the model in DIR, with a LoRA adapter merged in if --adapter is given, as a GGUF v3 file (llama.cpp's\n" +
-            "'llama' architecture, or 'qwen2' for Qwen2 models; tokenizer included) or as a Hugging Face folder.\n" +
+            "'llama' architecture, 'qwen2' for Qwen2 models, 'gpt2' for GPT-2; tokenizer included) or as a Hugging Face folder.\n" +
             "GGUF keeps norms in f32; q8_0 is ggml's 8-bit block format (32 values, one f16 scale).", Specs);
         if (cl is null) return 0;
         if (!cl.Has("--format")) throw new UsageException("give --format gguf or --format hf.");

@@ -25,7 +25,7 @@ public sealed class GenerateCommand : Command
         new("--stop", "STR", "stop when STR appears (repeatable); STR is not printed", Repeatable: true),
         new("--json", null, "print {\"text\": ..., \"ids\": [...]} for the new tokens instead of streaming"),
         new("--dtype", "float32|bfloat16", "weights dtype in memory (default float32)"),
-        new("--engine", "cpu|torch", "cpu: Tailor's own batch-1 decoder, no TorchSharp call per operation (default on --device cpu); torch: a TorchSharp forward per token"),
+        new("--engine", "cpu|torch", "cpu: Tailor's own batch-1 decoder, no TorchSharp call per operation (default on --device cpu; Llama/Qwen2 only, GPT-2 always uses torch); torch: a TorchSharp forward per token"),
         .. CommandLine.RuntimeOptions,
     ];
 
@@ -61,6 +61,8 @@ public sealed class GenerateCommand : Command
         using var model = PretrainedModel.Load(cl.Required("--model"), device, dtype);
         var ids = model.Tokenizer.Encode(prompt);
         if (ids.Count == 0) throw new UsageException("the prompt is empty.");
+        if (engine == "cpu" && !model.UsesCpuDecoder(true))
+            Console.Error.WriteLine($"note: the cpu engine implements Llama/Qwen2 only; this {model.Config.Architectures.FirstOrDefault()} model decodes on the torch engine.");
         var generator = model.CreateGenerator(cpuDecoder: engine == "cpu");
         if (cl.Flag("--json"))
         {

@@ -41,14 +41,24 @@ public sealed class InfoCommand : Command
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         }
-        var c = info.Config;
         Console.WriteLine($"{info.Folder}");
-        Console.WriteLine($"  architecture   {c.Architectures.FirstOrDefault()} ({c.ModelType})");
-        Console.WriteLine($"  parameters     {info.Parameters:N0} ({string.Join(", ", info.ParametersByDtype.Select(kv => $"{kv.Key}: {kv.Value:N0}"))})");
-        Console.WriteLine($"  weights        {info.WeightBytes / 1048576.0:F1} MiB in {info.Tensors.Count} tensors");
-        Console.WriteLine($"  layers         {c.NumHiddenLayers} x (d {c.HiddenSize}, heads {c.NumAttentionHeads}, kv heads {c.KeyValueHeads}, head dim {c.HeadDim}, ff {c.IntermediateSize})");
-        Console.WriteLine($"  vocabulary     {c.VocabSize}{(c.TieWordEmbeddings ? " (tied embeddings)" : "")}");
-        Console.WriteLine($"  context        {c.MaxPositionEmbeddings} positions, rope_theta {c.RopeTheta}, rms_norm_eps {c.RmsNormEps}");
+        switch (info.Config)
+        {
+            case Gpt2Config g:
+                Console.WriteLine($"  architecture   {g.Architectures.FirstOrDefault()} ({g.ModelType}: learned positions, pre-LayerNorm, Conv1D weights [in, out], {g.ActivationFunction})");
+                PrintTotals(info);
+                Console.WriteLine($"  layers         {g.NLayer} x (d {g.NEmbd}, heads {g.NHead}, head dim {g.HeadDim}, ff {g.InnerSize})");
+                Console.WriteLine($"  vocabulary     {g.VocabSize}{(g.TieWordEmbeddings ? " (tied embeddings)" : "")}");
+                Console.WriteLine($"  context        {g.NPositions} positions (n_positions), layer_norm_epsilon {g.LayerNormEpsilon}");
+                break;
+            case LlamaConfig c:
+                Console.WriteLine($"  architecture   {c.Architectures.FirstOrDefault()} ({c.ModelType})");
+                PrintTotals(info);
+                Console.WriteLine($"  layers         {c.NumHiddenLayers} x (d {c.HiddenSize}, heads {c.NumAttentionHeads}, kv heads {c.KeyValueHeads}, head dim {c.HeadDim}, ff {c.IntermediateSize})");
+                Console.WriteLine($"  vocabulary     {c.VocabSize}{(c.TieWordEmbeddings ? " (tied embeddings)" : "")}");
+                Console.WriteLine($"  context        {c.MaxPositionEmbeddings} positions, rope_theta {c.RopeTheta}, rms_norm_eps {c.RmsNormEps}");
+                break;
+        }
         if (cl.Flag("--tensors") || info.Tensors.Count <= 40)
         {
             int width = info.Tensors.Max(t => t.Name.Length) + 2;
@@ -92,5 +102,11 @@ public sealed class InfoCommand : Command
             foreach (var t in tensors) Console.WriteLine($"    {t.Name.PadRight(width)}{t.Dtype,-5} [{string.Join(", ", t.Shape)}]");
         }
         return 0;
+    }
+
+    private static void PrintTotals(ModelInfo info)
+    {
+        Console.WriteLine($"  parameters     {info.Parameters:N0} ({string.Join(", ", info.ParametersByDtype.Select(kv => $"{kv.Key}: {kv.Value:N0}"))})");
+        Console.WriteLine($"  weights        {info.WeightBytes / 1048576.0:F1} MiB in {info.Tensors.Count} tensors");
     }
 }

@@ -13,7 +13,8 @@ public sealed class FinetuneCommand : TuneCommand
     protected override string Description =>
         "Task fine-tuning: each example is the bare input, \"### Response:\" and the answer + EOS (loss on the answer and\n" +
         "EOS only). --task names a task of data/tasks; --data brings your own JSONL (Alpaca, chat, ShareGPT, raw text).\n" +
-        "Writes final/ (full model) or adapter/ (+ final/ with --merge) with tailor.json (prompt_format: plain).";
+        "Writes final/ (full model) or adapter/ (+ final/ with --merge) with tailor.json (prompt_format: plain).\n" +
+        "--model takes a Llama/Qwen2 or GPT-2 folder (GPT-2 LoRA wraps c_attn, c_proj, c_fc: PEFT's fan_in_fan_out).";
 
     protected override TuneOptions Defaults() => new() { Output = "runs/finetune", Task = "sentiment" };
 
@@ -32,7 +33,8 @@ public sealed class InstructCommand : TuneCommand
         "Instruction tuning: examples-proportional mixture (with a cap) of --tasks and --data files; every task example\n" +
         "phrased with a template of its train pool (--pool vague for the ablation) as a ChatML conversation; loss on the\n" +
         "answer and <|im_end|> only; packed rows with a block-diagonal mask. Writes final/ or adapter/ with tailor.json\n" +
-        "(prompt_format: chatml) and the chat template in tokenizer_config.json.";
+        "(prompt_format: chatml) and the chat template in tokenizer_config.json. The base's tokenizer must have\n" +
+        "<|im_start|> and <|im_end|> (GPT-2's has not: fine-tune GPT-2 with `tailor finetune`).";
 
     protected override TuneOptions Defaults() => new() { Output = "runs/instruct", Task = null };
 

@@ -200,6 +200,42 @@ public static class HfCheckpoint
     }
 
     /// <summary>
+    /// Loads an HF checkpoint whose tensor names need mapping onto the module's keys (GPT-2 checkpoints with or without
+    /// the <c>transformer.</c> prefix, say). <paramref name="keyOf"/> maps a tensor name in the file to the module's
+    /// state-dict key, or to null for a tensor the module does not keep (a causal-mask buffer an old checkpoint saved, a
+    /// tied head). Strict like <see cref="LoadInto(nn.Module, string, bool, SafetensorsReadMode)"/>: every module key
+    /// must be filled exactly once with the right shape, and nothing is copied unless all checks pass.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">A tensor is missing, extra, given twice under two names, or of another shape.</exception>
+    public static void LoadIntoMapped(nn.Module model, string folder, Func<string, string?> keyOf, SafetensorsReadMode mode = SafetensorsReadMode.MemoryMapped)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        ArgumentNullException.ThrowIfNull(keyOf);
+        using CheckpointWeights weights = CheckpointWeights.Open(folder, mode);
+        Dictionary<string, Tensor> expected = model.state_dict();
+        var source = new Dictionary<string, (SafetensorsReader Reader, string Name)>(StringComparer.Ordinal);
+        foreach ((SafetensorsReader reader, SafetensorsTensorInfo info) in weights.Tensors)
+        {
+            if (keyOf(info.Name) is not string key)
+                continue;
+            if (!expected.TryGetValue(key, out Tensor? parameter))
+                FormatThrow.Unexpected(reader.FilePath, info.Name);
+            if (!info.Shape.AsSpan().SequenceEqual(parameter!.shape))
+                FormatThrow.ShapeMismatch(reader.FilePath, info.Name, info.Shape, parameter.shape);
+            if (!source.TryAdd(key, (reader, info.Name)))
+                FormatThrow.Tensor(reader.FilePath, info.Name, $"fills '{key}', which '{source[key].Name}' already fills; a checkpoint holds each weight once. Remove one of them.");
+        }
+        foreach (string name in expected.Keys)
+        {
+            if (!source.ContainsKey(name))
+                FormatThrow.Missing(weights.Source, name);
+        }
+        foreach ((string key, (SafetensorsReader reader, string name)) in source)
+            reader.ReadInto(name, expected[key]);
+    }
+
+    /// <summary>
     /// Reads all weights of an HF checkpoint folder (single file or sharded) into new CPU tensors with the file's
     /// dtypes, keyed by state-dict name. The caller owns the tensors. For export tools that have no module.
     /// </summary>

@@ -23,7 +23,7 @@ public sealed record GenerationResult(IReadOnlyList<int> Ids, string Text, strin
 /// </summary>
 public sealed class TextGenerator
 {
-    private readonly LlamaForCausalLM _model;
+    private readonly CausalLM _model;
     private readonly Func<IReadOnlyList<int>, string> _decode;
     private readonly HashSet<int> _eos;
     private readonly CpuDecoder? _fast;
@@ -34,7 +34,7 @@ public sealed class TextGenerator
     /// <paramref name="fast"/>, single prompts run on that <see cref="CpuDecoder"/> (built from the same model) instead
     /// of a TorchSharp forward per token; batches of several prompts still use the model.
     /// </summary>
-    public TextGenerator(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, CpuDecoder? fast = null)
+    public TextGenerator(CausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, CpuDecoder? fast = null)
     {
         _model = model;
         _decode = decode;
@@ -79,7 +79,7 @@ public sealed class TextGenerator
             yield break;
         }
         int b = prompts.Count;
-        int maxPositions = _model.Config.MaxPositionEmbeddings;
+        int maxPositions = _model.DecoderConfig.MaxPositionEmbeddings;
         int longest = prompts.Max(p => p.Count);
         if (prompts.Any(p => p.Count == 0)) throw new TailorException("a prompt is empty; give at least one token.");
         if (longest >= maxPositions)
@@ -96,7 +96,7 @@ public sealed class TextGenerator
         var padLengths = prompts.Select(p => longest - p.Count).ToArray();
         var device = _model.Device;
         using var inference = inference_mode();
-        using var cache = new KvCache(_model.Config, b, capacity, _model.DType, device);
+        using var cache = new KvCache(_model.DecoderConfig, b, capacity, _model.DType, device);
 
         float[] logits;
         using (NewDisposeScope())
@@ -162,7 +162,7 @@ public sealed class TextGenerator
             yield return new TokenEvent(0, -1, "", "length");
             yield break;
         }
-        var logits = new float[_model.Config.VocabSize];
+        var logits = new float[_model.DecoderConfig.VocabSize];
         decoder.Reset();
         Run(decoder, prompt, logits);
         while (true)

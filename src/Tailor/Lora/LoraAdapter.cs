@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Tailor.Lora;
 
 /// <summary>
-/// LoRA on a <see cref="LlamaForCausalLM"/>: apply adapters to the projections, report what trains, merge them into the
+/// LoRA on a <see cref="CausalLM"/> (Llama/Qwen2 Linear projections, GPT-2 Conv1D ones): apply adapters to the projections, report what trains, merge them into the
 /// base weights, and save or load them in Hugging Face PEFT's adapter format (<c>adapter_model.safetensors</c> +
 /// <c>adapter_config.json</c>), so adapters move between Tailor and PEFT both ways.
 /// </summary>
@@ -44,7 +44,7 @@ public static class LoraAdapter
     /// <param name="config">Rank, alpha, dropout, targets; validated first.</param>
     /// <returns>Trainable and total parameter counts, and the adapted modules.</returns>
     /// <exception cref="TailorException">The config is invalid, or the model already has LoRA layers (merge them or build a fresh model).</exception>
-    public static LoraReport Apply(LlamaForCausalLM model, LoraConfig config)
+    public static LoraReport Apply(CausalLM model, LoraConfig config)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(config);
@@ -52,18 +52,22 @@ public static class LoraAdapter
         var targets = config.ResolvedTargetModules();
         var slots = Slots(model).Where(s => targets.Contains(s.Name)).ToList();
         // Check everything before changing anything, so a refusal leaves the model as it was.
+        if (slots.Count == 0)
+            throw new TailorException($"target_modules ({string.Join(", ", config.TargetModules)}) names no projection of this {model.DecoderConfig.Architectures.FirstOrDefault()} model; its projections are {string.Join(", ", Slots(model).Select(s => s.Name).Distinct())} (or use \"{LoraConfig.AllLinear}\").");
         foreach (var slot in slots)
         {
             if (slot.Module is LoraLinear)
                 throw new TailorException($"{slot.Path} already has a LoRA adapter. Merge it (LoraAdapter.Merge) or start from a fresh base model before applying LoRA again.");
-            if (slot.Module is not Linear)
-                throw new TailorException($"{slot.Path} is a {slot.Module.GetType().Name}, not a Linear layer; LoRA here wraps Linear projections only.");
+            if (slot.Module is not (Linear or Conv1D))
+                throw new TailorException($"{slot.Path} is a {slot.Module.GetType().Name}, not a Linear or Conv1D layer; LoRA here wraps those only.");
         }
 
         foreach (var p in model.parameters()) p.requires_grad = false;
         foreach (var slot in slots)
         {
-            var adapted = new LoraLinear((Linear)slot.Module, config.Rank, config.Alpha, config.Dropout, config.UseRsLora);
+            var adapted = slot.Module is Conv1D conv
+                ? new LoraLinear(conv, config.Rank, config.Alpha, config.Dropout, config.UseRsLora)
+                : new LoraLinear((Linear)slot.Module, config.Rank, config.Alpha, config.Dropout, config.UseRsLora);
             adapted.train(model.training);   // a new module starts in training mode; follow the model's (dropout!)
             slot.Replace(adapted);
             adapted.LoraA.requires_grad = true;
@@ -73,7 +77,7 @@ public static class LoraAdapter
     }
 
     /// <summary>Counts trainable (requires_grad) and total parameter elements, and lists the LoRA layers.</summary>
-    public static LoraReport Report(LlamaForCausalLM model)
+    public static LoraReport Report(CausalLM model)
     {
         ArgumentNullException.ThrowIfNull(model);
         long trainable = 0, total = 0;
@@ -86,7 +90,7 @@ public static class LoraAdapter
     }
 
     /// <summary>The LoRA layers of <paramref name="model"/> with their state-dict paths, in module order.</summary>
-    public static IReadOnlyList<(string Path, LoraLinear Layer)> Adapters(LlamaForCausalLM model)
+    public static IReadOnlyList<(string Path, LoraLinear Layer)> Adapters(CausalLM model)
     {
         ArgumentNullException.ThrowIfNull(model);
         return [.. Slots(model).Where(s => s.Module is LoraLinear).Select(s => (s.Path, (LoraLinear)s.Module))];
@@ -94,12 +98,12 @@ public static class LoraAdapter
 
     /// <summary>
     /// Folds each adapter into its base weight (W ← W + B·A·scaling, computed in float32 for 16-bit weights) and puts
-    /// plain <see cref="Linear"/> layers back, so the state_dict has exactly the base model's keys again. The adapter
+    /// plain <see cref="Linear"/> (or <see cref="Conv1D"/>) layers back, so the state_dict has exactly the base model's keys again. The adapter
     /// parameters are freed. requires_grad stays as it was (base frozen), as after PEFT's merge_and_unload; call
     /// <c>requires_grad_(true)</c> on the parameters to train the merged model in full.
     /// </summary>
     /// <returns>The number of layers merged (0 when the model has no LoRA layers).</returns>
-    public static int Merge(LlamaForCausalLM model)
+    public static int Merge(CausalLM model)
     {
         ArgumentNullException.ThrowIfNull(model);
         int merged = 0;
@@ -120,7 +124,7 @@ public static class LoraAdapter
     /// not copies: read them, do not dispose or modify them.
     /// </summary>
     /// <exception cref="TailorException">The model has no LoRA layers.</exception>
-    public static Dictionary<string, Tensor> StateDict(LlamaForCausalLM model)
+    public static Dictionary<string, Tensor> StateDict(CausalLM model)
     {
         var adapters = Adapters(model);
         if (adapters.Count == 0)
@@ -145,7 +149,7 @@ public static class LoraAdapter
     /// <param name="config">The config the adapters were applied with; it must agree with the layers (rank, scaling, targets).</param>
     /// <param name="extraFiles">Optional: writes more files (tokenizer, optimizer state) into the staging folder before the swap.</param>
     /// <exception cref="TailorException">No LoRA layers, or <paramref name="config"/> does not describe them.</exception>
-    public static void Save(LlamaForCausalLM model, string folder, LoraConfig config, Action<string>? extraFiles = null)
+    public static void Save(CausalLM model, string folder, LoraConfig config, Action<string>? extraFiles = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(folder);
@@ -153,7 +157,14 @@ public static class LoraAdapter
         config.Validate();
         var tensors = StateDict(model);
         CheckConfigDescribesModel(model, config);
-        string configJson = config.ToAdapterConfigJson();
+        // PEFT's fan_in_fan_out follows the layer type (PEFT itself sets it to true for Conv1D and false for Linear).
+        // target_modules lists the model's own projections ("all-linear" resolved against this architecture, as PEFT stores it).
+        var present = Slots(model).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        string configJson = (config with
+        {
+            FanInFanOut = Adapters(model)[0].Layer.FanInFanOut,
+            TargetModules = [.. config.ResolvedTargetModules().Where(present.Contains)],
+        }).ToAdapterConfigJson();
 
         string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
         string parent = Path.GetDirectoryName(target) ?? throw new ArgumentException($"'{folder}' is a root directory; save the adapter into a folder.", nameof(folder));
@@ -192,7 +203,7 @@ public static class LoraAdapter
     /// <exception cref="TailorException">A file is missing; the JSON is malformed or has an unsupported field; a tensor
     /// names a module the model lacks or not in target_modules, has a rank other than <c>r</c> or a shape other than the
     /// module's, or is missing. The message names the file and field or tensor.</exception>
-    public static LoraConfig Load(LlamaForCausalLM model, string folder)
+    public static LoraConfig Load(CausalLM model, string folder)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(folder);
@@ -214,9 +225,14 @@ public static class LoraAdapter
         var expected = new Dictionary<string, long[]>(StringComparer.Ordinal);
         foreach (var slot in slots.Values.Where(s => targets.Contains(s.Name)))
         {
-            if (slot.Module is not Linear linear)
-                throw new TailorException($"{slot.Path} is a {slot.Module.GetType().Name}, not a Linear layer; LoRA here wraps Linear projections only.");
-            long outFeatures = linear.weight.shape[0], inFeatures = linear.weight.shape[1];
+            var (inFeatures, outFeatures, conv) = slot.Module switch
+            {
+                Linear linear => (linear.weight.shape[1], linear.weight.shape[0], false),
+                Conv1D c => (c.Weight.shape[0], c.Weight.shape[1], true),
+                _ => throw new TailorException($"{slot.Path} is a {slot.Module.GetType().Name}, not a Linear or Conv1D layer; LoRA here wraps those only."),
+            };
+            if (conv != config.FanInFanOut)
+                throw new TailorException($"{configPath}: field 'fan_in_fan_out' is {(config.FanInFanOut ? "true" : "false")} but {slot.Path} is a {(conv ? "Conv1D, whose weight is stored (in, out), so it must be true" : "Linear, whose weight is stored (out, in), so it must be false")}; the adapter was made for another architecture.");
             expected[$"{PeftPrefix}{slot.Path}.lora_A.weight"] = [config.Rank, inFeatures];
             expected[$"{PeftPrefix}{slot.Path}.lora_B.weight"] = [outFeatures, config.Rank];
         }
@@ -274,7 +290,7 @@ public static class LoraAdapter
         return path.Length > 0;
     }
 
-    private static void CheckConfigDescribesModel(LlamaForCausalLM model, LoraConfig config)
+    private static void CheckConfigDescribesModel(CausalLM model, LoraConfig config)
     {
         var adapters = Adapters(model);
         var targets = config.ResolvedTargetModules();
@@ -295,27 +311,52 @@ public static class LoraAdapter
     }
 
     /// <summary>One projection of one layer: its state-dict path, HF name, and the block that owns it.</summary>
-    private readonly record struct Slot(string Path, string Name, Attention? Attention, Mlp? Mlp)
+    private readonly record struct Slot(string Path, string Name, nn.Module Owner)
     {
-        public nn.Module<Tensor, Tensor> Module => Attention is not null ? Attention[Name] : Mlp![Name];
+        public nn.Module<Tensor, Tensor> Module => Owner switch
+        {
+            Attention a => a[Name],
+            Mlp m => m[Name],
+            Gpt2Attention a => a[Name],
+            Gpt2Mlp m => m[Name],
+            _ => throw new InvalidOperationException($"no projections in {Owner.GetType().Name}"),
+        };
 
         public void Replace(nn.Module<Tensor, Tensor> module)
         {
-            if (Attention is not null) Attention.Replace(Name, module);
-            else Mlp!.Replace(Name, module);
+            switch (Owner)
+            {
+                case Attention a: a.Replace(Name, module); break;
+                case Mlp m: m.Replace(Name, module); break;
+                case Gpt2Attention a: a.Replace(Name, module); break;
+                case Gpt2Mlp m: m.Replace(Name, module); break;
+                default: throw new InvalidOperationException($"no projections in {Owner.GetType().Name}");
+            }
         }
     }
 
     /// <summary>Every projection of the model, layer by layer, in module order.</summary>
-    private static IEnumerable<Slot> Slots(LlamaForCausalLM model)
+    private static IEnumerable<Slot> Slots(CausalLM model)
     {
-        var layers = model.Model.Layers;
+        if (model is Gpt2LMHeadModel gpt2)
+        {
+            var blocks = gpt2.Transformer.Blocks;
+            for (int i = 0; i < blocks.Count; i++)
+            {
+                foreach (string name in Gpt2Attention.ProjectionNames)
+                    yield return new Slot($"transformer.h.{i}.attn.{name}", name, blocks[i].Attention);
+                foreach (string name in Gpt2Mlp.ProjectionNames)
+                    yield return new Slot($"transformer.h.{i}.mlp.{name}", name, blocks[i].Mlp);
+            }
+            yield break;
+        }
+        var layers = ((LlamaForCausalLM)model).Model.Layers;
         for (int i = 0; i < layers.Count; i++)
         {
             foreach (string name in Attention.ProjectionNames)
-                yield return new Slot($"model.layers.{i}.self_attn.{name}", name, layers[i].SelfAttention, null);
+                yield return new Slot($"model.layers.{i}.self_attn.{name}", name, layers[i].SelfAttention);
             foreach (string name in Mlp.ProjectionNames)
-                yield return new Slot($"model.layers.{i}.mlp.{name}", name, null, layers[i].FeedForward);
+                yield return new Slot($"model.layers.{i}.mlp.{name}", name, layers[i].FeedForward);
         }
     }
 }

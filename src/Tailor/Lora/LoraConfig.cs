@@ -12,11 +12,12 @@ namespace Tailor.Lora;
 /// </summary>
 public sealed record LoraConfig
 {
-    /// <summary>PEFT's shorthand for every linear layer but the output head (here: the seven projections of each layer).</summary>
+    /// <summary>PEFT's shorthand for every linear layer but the output head (Llama: the seven projections of each layer; GPT-2: c_attn, c_proj, c_fc).</summary>
     public const string AllLinear = "all-linear";
 
-    /// <summary>The projections LoRA can target, in module order within a decoder layer.</summary>
-    public static readonly IReadOnlyList<string> ProjectionNames = [.. Attention.ProjectionNames, .. Mlp.ProjectionNames];
+    /// <summary>The projections LoRA can target, in module order within a decoder layer: Llama/Qwen2's, then GPT-2's.</summary>
+    public static readonly IReadOnlyList<string> ProjectionNames =
+        [.. Attention.ProjectionNames, .. Mlp.ProjectionNames, .. Gpt2Attention.ProjectionNames.Concat(Gpt2Mlp.ProjectionNames).Distinct()];
 
     /// <summary>r, the rank of A (r, in) and B (out, r). PEFT: <c>r</c>.</summary>
     public int Rank { get; init; } = 8;
@@ -36,6 +37,13 @@ public sealed record LoraConfig
     /// <summary>Rank-stabilised scaling alpha / √r instead of alpha / r. PEFT: <c>use_rslora</c>.</summary>
     public bool UseRsLora { get; init; }
 
+    /// <summary>
+    /// PEFT's <c>fan_in_fan_out</c>: the adapted layers store their weight (in, out), as GPT-2's Conv1D does. The layer
+    /// type decides it (as in PEFT, which corrects the flag to the layer); <see cref="LoraAdapter.Save"/> writes it and
+    /// <see cref="LoraAdapter.Load"/> checks it against the model.
+    /// </summary>
+    public bool FanInFanOut { get; init; }
+
     /// <summary>The base model the adapter belongs to (a folder or hub id), written as <c>base_model_name_or_path</c>; may be null.</summary>
     public string? BaseModelNameOrPath { get; init; }
 
@@ -45,7 +53,7 @@ public sealed record LoraConfig
     /// <summary>Value equality, <see cref="TargetModules"/> compared element by element (records compare lists by reference).</summary>
     public bool Equals(LoraConfig? other) =>
         other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout)
-        && UseRsLora == other.UseRsLora && BaseModelNameOrPath == other.BaseModelNameOrPath
+        && UseRsLora == other.UseRsLora && FanInFanOut == other.FanInFanOut && BaseModelNameOrPath == other.BaseModelNameOrPath
         && (TargetModules ?? []).SequenceEqual(other.TargetModules ?? []);
 
     /// <inheritdoc/>
@@ -78,7 +86,7 @@ public sealed record LoraConfig
                 continue;
             }
             if (!ProjectionNames.Contains(name))
-                throw new TailorException($"{source}: TargetModules (target_modules) names '{name}', which is not a projection of a Llama layer. Use {string.Join(", ", ProjectionNames)} or \"{AllLinear}\" (embeddings, norms and lm_head cannot take LoRA here).");
+                throw new TailorException($"{source}: TargetModules (target_modules) names '{name}', which is not a projection of a Llama, Qwen2 or GPT-2 layer. Use {string.Join(", ", ProjectionNames)} or \"{AllLinear}\" (embeddings, norms and lm_head cannot take LoRA here).");
         }
     }
 
@@ -95,7 +103,7 @@ public sealed record LoraConfig
             ["alpha_pattern"] = new JsonObject(),
             ["base_model_name_or_path"] = BaseModelNameOrPath,
             ["bias"] = "none",
-            ["fan_in_fan_out"] = false,
+            ["fan_in_fan_out"] = FanInFanOut,
             ["inference_mode"] = true,
             ["init_lora_weights"] = true,
             ["layers_pattern"] = null,
@@ -121,7 +129,7 @@ public sealed record LoraConfig
     /// <summary>
     /// Reads PEFT's <c>adapter_config.json</c>. Accepts what PEFT writes for a plain LoRA adapter (unknown keys are
     /// ignored); refuses, naming the field, anything that would change the math this loader implements: another
-    /// peft_type, DoRA, LoRA biases, fan_in_fan_out, per-module rank or alpha patterns, layer selections, modules to
+    /// peft_type, DoRA, LoRA biases, per-module rank or alpha patterns, layer selections, modules to
     /// save, trainable tokens, regex target_modules.
     /// </summary>
     /// <param name="json">The file's text.</param>
@@ -152,7 +160,6 @@ public sealed record LoraConfig
 
             RequireAbsentOrDefault(root, source, "task_type", v => v.ValueKind == JsonValueKind.Null || (v.ValueKind == JsonValueKind.String && v.GetString() == "CAUSAL_LM"), "CAUSAL_LM or null");
             RequireAbsentOrDefault(root, source, "bias", v => v.ValueKind == JsonValueKind.String && v.GetString() == "none", "\"none\"");
-            RequireAbsentOrDefault(root, source, "fan_in_fan_out", v => v.ValueKind == JsonValueKind.False, "false");
             RequireAbsentOrDefault(root, source, "use_dora", v => v.ValueKind == JsonValueKind.False, "false (DoRA is not supported)");
             RequireAbsentOrDefault(root, source, "lora_bias", v => v.ValueKind == JsonValueKind.False, "false");
             RequireAbsentOrDefault(root, source, "use_qalora", v => v.ValueKind == JsonValueKind.False, "false");
@@ -174,6 +181,9 @@ public sealed record LoraConfig
             bool rsLora = false;
             if (root.TryGetProperty("use_rslora", out var rs) && rs.ValueKind != JsonValueKind.Null)
                 rsLora = rs.ValueKind is JsonValueKind.True or JsonValueKind.False ? rs.GetBoolean() : throw new TailorException($"{source}: field 'use_rslora' is not true or false.");
+            bool fanInFanOut = false;
+            if (root.TryGetProperty("fan_in_fan_out", out var ff) && ff.ValueKind != JsonValueKind.Null)
+                fanInFanOut = ff.ValueKind is JsonValueKind.True or JsonValueKind.False ? ff.GetBoolean() : throw new TailorException($"{source}: field 'fan_in_fan_out' is not true or false.");
             string? baseModel = root.TryGetProperty("base_model_name_or_path", out var bm) && bm.ValueKind == JsonValueKind.String ? bm.GetString() : null;
 
             if (!root.TryGetProperty("target_modules", out var tm))
@@ -208,6 +218,7 @@ public sealed record LoraConfig
                 Dropout = dropout,
                 TargetModules = targets,
                 UseRsLora = rsLora,
+                FanInFanOut = fanInFanOut,
                 BaseModelNameOrPath = baseModel,
             };
             config.Validate(source);

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
+using Tailor.Model;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -16,6 +17,9 @@ namespace Tailor.Lora;
 /// A starts Kaiming-uniform with a = √5 (bound 1/√in, PEFT's and nn.Linear's default) and B starts at zero, so the layer
 /// computes exactly the base layer until the first optimizer step. Dropout touches only the adapter's input, and only
 /// in training mode.
+/// <para><b>Conv1D (GPT-2).</b> HF's Conv1D stores its weight transposed, (in, out), computing x W + b. Wrapping one gives
+/// PEFT's <c>fan_in_fan_out = true</c> layer: the same A (r, in) and B (out, r), the same adapter output, and a merge that
+/// adds (B·A·scaling)ᵀ so the base keeps its (in, out) layout.</para>
 /// </summary>
 /// <remarks>
 /// <para><b>Names.</b> The base weight and bias stay on this module as <c>weight</c> and <c>bias</c> (torchtune's choice,
@@ -30,11 +34,12 @@ namespace Tailor.Lora;
 public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 {
     // Frozen base. Not readonly: Module.to(dtype/device) replaces parameters through these fields.
-    [ComponentName(Name = "weight")] private Parameter _weight;          // (out, in)
+    [ComponentName(Name = "weight")] private Parameter _weight;          // (out, in); (in, out) when fan-in-fan-out
     [ComponentName(Name = "bias")] private Parameter? _bias;             // (out) or none
     [ComponentName(Name = "lora_A")] private readonly Linear _loraA;     // weight (r, in)
     [ComponentName(Name = "lora_B")] private readonly Linear _loraB;     // weight (out, r)
     private readonly double _dropout;
+    private readonly bool _fanInFanOut;
     private bool _released;
 
     /// <summary>
@@ -47,19 +52,34 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <param name="dropout">Dropout probability on the adapter's input, in [0, 1).</param>
     /// <param name="useRsLora">Rank-stabilised scaling alpha / √r (Kalajdzievski 2023) instead of alpha / r.</param>
     public LoraLinear(Linear baseLayer, int rank, double alpha, double dropout = 0.0, bool useRsLora = false)
+        : this(baseLayer?.weight!, baseLayer?.bias, fanInFanOut: false, rank, alpha, dropout, useRsLora)
+    {
+    }
+
+    /// <summary>
+    /// Wraps a GPT-2 <see cref="Conv1D"/> (weight (in, out)) the same way: PEFT's fan_in_fan_out layer. The base's
+    /// parameters now belong to this module.
+    /// </summary>
+    public LoraLinear(Conv1D baseLayer, int rank, double alpha, double dropout = 0.0, bool useRsLora = false)
+        : this(baseLayer?.Weight!, baseLayer?.Bias, fanInFanOut: true, rank, alpha, dropout, useRsLora)
+    {
+    }
+
+    private LoraLinear(Parameter weight, Parameter? bias, bool fanInFanOut, int rank, double alpha, double dropout, bool useRsLora)
         : base(nameof(LoraLinear))
     {
-        ArgumentNullException.ThrowIfNull(baseLayer);
+        ArgumentNullException.ThrowIfNull(weight, "baseLayer");
         ArgumentOutOfRangeException.ThrowIfLessThan(rank, 1);
         if (!(alpha > 0) || double.IsInfinity(alpha)) throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "alpha must be a positive number.");
         if (!(dropout >= 0 && dropout < 1)) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
 
-        _weight = baseLayer.weight;
-        _bias = baseLayer.bias;
+        _weight = weight;
+        _bias = bias;
+        _fanInFanOut = fanInFanOut;
         _weight.requires_grad = false;
         if (_bias is not null) _bias.requires_grad = false;
 
-        long inFeatures = _weight.shape[1], outFeatures = _weight.shape[0];
+        long inFeatures = InFeatures, outFeatures = OutFeatures;
         Rank = rank;
         Alpha = alpha;
         UseRsLora = useRsLora;
@@ -94,12 +114,15 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public double DropoutProbability => _dropout;
 
     /// <summary>Input features (in).</summary>
-    public long InFeatures => _weight.shape[1];
+    public long InFeatures => _weight.shape[_fanInFanOut ? 0 : 1];
 
     /// <summary>Output features (out).</summary>
-    public long OutFeatures => _weight.shape[0];
+    public long OutFeatures => _weight.shape[_fanInFanOut ? 1 : 0];
 
-    /// <summary>The frozen base weight W (out, in); the module's own parameter, not a copy.</summary>
+    /// <summary>True when the base is a Conv1D whose weight is stored (in, out) (PEFT's fan_in_fan_out).</summary>
+    public bool FanInFanOut => _fanInFanOut;
+
+    /// <summary>The frozen base weight W (out, in), or (in, out) with <see cref="FanInFanOut"/>; the module's own parameter, not a copy.</summary>
     public Parameter Weight => _weight;
 
     /// <summary>The frozen base bias b (out), or null.</summary>
@@ -115,14 +138,15 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         ObjectDisposedException.ThrowIf(_released, this);
-        var y = F.linear(x, _weight, _bias);                                          // (…, out)
+        var y = F.linear(x, _fanInFanOut ? _weight.t() : _weight, _bias);             // (…, out)
         var h = _dropout > 0 && training ? F.dropout(x, _dropout, training: true) : x; // (…, in)
         var delta = _loraB.call(_loraA.call(h));                                      // (…, r) → (…, out)
         return y.add(delta, alpha: _scaling);                                          // (…, out)
     }
 
     /// <summary>
-    /// B·A·scaling (out, in) in the base weight's dtype: what merging adds to W. Computed in float32 when the weights
+    /// B·A·scaling (out, in) in the base weight's dtype, transposed to (in, out) with <see cref="FanInFanOut"/>: what
+    /// merging adds to W. Computed in float32 when the weights
     /// are 16-bit (as PEFT does on CPU, where half-precision matmuls are slow and lossy). The caller owns the result.
     /// </summary>
     public Tensor DeltaWeight()
@@ -136,15 +160,16 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using var b32 = upcast ? b.to_type(ScalarType.Float32) : b.alias();
         using var product = b32.matmul(a32);                                          // (out, in)
         using var scaled = product.mul(_scaling);
-        return scaled.to_type(_weight.dtype);
+        using var oriented = _fanInFanOut ? scaled.t().contiguous() : scaled.alias();  // W's layout
+        return oriented.to_type(_weight.dtype);
     }
 
     /// <summary>
-    /// Folds the adapter into the base (W ← W + B·A·scaling) and returns a plain <see cref="Linear"/> that holds the
-    /// base weight and bias, keeping their requires_grad. The adapter's parameters are freed; this module keeps no
+    /// Folds the adapter into the base (W ← W + B·A·scaling) and returns a plain <see cref="Linear"/> (or
+    /// <see cref="Conv1D"/> with <see cref="FanInFanOut"/>) that holds the base weight and bias, keeping their requires_grad. The adapter's parameters are freed; this module keeps no
     /// parameter and must not be used again (disposing it is safe and frees nothing of the returned layer).
     /// </summary>
-    internal Linear MergeAndRelease()
+    internal nn.Module<Tensor, Tensor> MergeAndRelease()
     {
         ObjectDisposedException.ThrowIf(_released, this);
         using (no_grad())
@@ -152,7 +177,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         {
             _weight.add_(delta);
         }
-        var merged = nn.Linear(_weight, _bias);
+        nn.Module<Tensor, Tensor> merged = _fanInFanOut ? new Conv1D(_weight, _bias!) : nn.Linear(_weight, _bias);
         // Drop every registration so that Dispose() frees neither the handed-over base nor anything twice.
         _internal_params.Remove("weight");
         if (_bias is not null) _internal_params.Remove("bias");

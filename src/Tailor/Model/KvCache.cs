@@ -12,7 +12,7 @@ public sealed class KvCache : IDisposable
     private readonly Tensor[] _values;
 
     /// <summary>Allocates the cache for <paramref name="batch"/> rows of up to <paramref name="capacity"/> positions.</summary>
-    public KvCache(LlamaConfig config, long batch, long capacity, ScalarType dtype, Device device)
+    public KvCache(IDecoderConfig config, long batch, long capacity, ScalarType dtype, Device device)
     {
         if (capacity > config.MaxPositionEmbeddings)
             throw new TailorException(

@@ -1,3 +1,4 @@
+using Tailor.Formats;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -320,10 +321,10 @@ public sealed class LlamaModel : nn.Module
 
 /// <summary>
 /// A Llama/Qwen2 causal language model: <c>model</c> + <c>lm_head</c> (or the embedding matrix itself when
-/// <c>tie_word_embeddings</c> is set: one shared parameter, no copy). <see cref="forward"/> maps ids (B, T) int64 to
+/// <c>tie_word_embeddings</c> is set: one shared parameter, no copy). <c>forward</c> maps ids (B, T) int64 to
 /// logits (B, T, V) for training; <see cref="Forward"/> adds positions, masks and a KV cache for packing and decoding.
 /// </summary>
-public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+public sealed class LlamaForCausalLM : CausalLM
 {
     [ComponentName(Name = "model")] private readonly LlamaModel _model;
     [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;
@@ -351,29 +352,19 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// <summary>The HF config this model was built from.</summary>
     public LlamaConfig Config { get; }
 
+    /// <inheritdoc/>
+    public override IDecoderConfig DecoderConfig => Config;
+
     /// <summary>The decoder stack.</summary>
     public LlamaModel Model => _model;
 
     /// <summary>The output projection weight (V, C): lm_head's, or the embedding's when tied.</summary>
-    public Parameter OutputWeight => _lmHead?.weight ?? _model.EmbedTokens.Weight;
-
-    /// <summary>Dtype of the weights.</summary>
-    public ScalarType DType => _model.EmbedTokens.Weight.dtype;
-
-    /// <summary>Device of the weights.</summary>
-    public Device Device => _model.EmbedTokens.Weight.device;
-
-    /// <summary>Training forward: ids (B, T) int64 → logits (B, T, V), causal attention from position 0.</summary>
-    public override Tensor forward(Tensor ids) => Forward(ids);
+    public override Parameter OutputWeight => _lmHead?.weight ?? _model.EmbedTokens.Weight;
 
     /// <summary>
-    /// The general forward pass. <paramref name="positions"/> (B, T) int64 gives per-row RoPE positions (packing, left
-    /// padding); default is Start + [0, T) with Start the cache's length (0 without a cache). <paramref name="mask"/>
-    /// is a boolean (B or 1, 1, T, S) mask, true where a query may attend a key; default is causal. With a cache the
-    /// new keys/values are appended and the cache advances by T. <paramref name="lastOnly"/> returns logits for the
-    /// last position only, (B, 1, V). The returned tensor belongs to the caller's dispose scope.
+    /// The general forward pass (see <see cref="CausalLM.Forward"/>); <paramref name="positions"/> are the RoPE positions.
     /// </summary>
-    public Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false)
+    public override Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false)
     {
         long t = ids.shape[1];
         long start = cache?.Length ?? 0;
@@ -392,14 +383,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         return _lmHead is not null ? _lmHead.call(hidden) : F.linear(hidden, _model.EmbedTokens.Weight); // (B, T|1, V)
     }
 
-    /// <summary>Boolean (1, 1, T, start+T) mask: query i (at absolute position start+i) may see keys 0..start+i.</summary>
-    public static Tensor CausalMask(long t, long start, Device device)
-    {
-        using Scalar from = start.ToScalar(), to = (start + t).ToScalar(), zero = 0L.ToScalar();   // held across the calls: see Tailor.Torch.Scalars
-        var q = arange(from, to, device: device).unsqueeze(1);                      // (T, 1)
-        var k = arange(zero, to, device: device).unsqueeze(0);                      // (1, S)
-        return k.le(q).unsqueeze(0).unsqueeze(0);                                   // (1, 1, T, S)
-    }
+    /// <summary>Loads HF Llama/Qwen2 weights (model.*, lm_head.weight unless tied).</summary>
+    public override void LoadWeights(string folder) => HfCheckpoint.LoadInto(this, folder, Config.TieWordEmbeddings);
 
     /// <summary>Builds a model from an HF folder's config.json (weights are loaded separately).</summary>
     public static LlamaForCausalLM FromConfig(LlamaConfig config, long seed = 1337)

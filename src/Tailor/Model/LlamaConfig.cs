@@ -7,7 +7,7 @@ namespace Tailor.Model;
 /// The Hugging Face <c>config.json</c> of a Llama-style decoder, read and written as is: property names are HF's,
 /// unknown fields survive a round trip. Covers <c>LlamaForCausalLM</c> and <c>Qwen2ForCausalLM</c> (q/k/v bias).
 /// </summary>
-public sealed class LlamaConfig
+public sealed class LlamaConfig : IDecoderConfig
 {
     /// <summary>The HF architecture names this implementation runs.</summary>
     public static readonly IReadOnlyList<string> SupportedArchitectures = ["LlamaForCausalLM", "Qwen2ForCausalLM"];
@@ -168,6 +168,8 @@ public sealed class LlamaConfig
     /// <summary>A deep copy (through JSON).</summary>
     public LlamaConfig Clone() => Parse(ToJson(), "config");
 
+    IDecoderConfig IDecoderConfig.Clone() => Clone();
+
     /// <summary>Checks every field a forward pass depends on; throws a <see cref="TailorException"/> naming the field.</summary>
     public void Validate(string source = "config.json")
     {
@@ -283,7 +285,7 @@ public sealed class LlamaConfig
     private static string FirstLine(string message) => message.Split('\n')[0].Trim();
 
     /// <summary>HF writes eos_token_id as a number or a list of numbers.</summary>
-    private sealed class IntOrArrayConverter : JsonConverter<int[]?>
+    internal sealed class IntOrArrayConverter : JsonConverter<int[]?>
     {
         public override int[]? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         {

@@ -12,7 +12,7 @@ namespace Tailor.Model;
 /// </summary>
 public sealed class PretrainedModel : IDisposable
 {
-    private PretrainedModel(string folder, LlamaForCausalLM model, TextTokenizer tokenizer)
+    private PretrainedModel(string folder, CausalLM model, TextTokenizer tokenizer)
     {
         Folder = folder;
         Model = model;
@@ -22,14 +22,14 @@ public sealed class PretrainedModel : IDisposable
     /// <summary>The folder it was loaded from.</summary>
     public string Folder { get; }
 
-    /// <summary>The network.</summary>
-    public LlamaForCausalLM Model { get; }
+    /// <summary>The network: a <see cref="LlamaForCausalLM"/> or a <see cref="Gpt2LMHeadModel"/>, as config.json says.</summary>
+    public CausalLM Model { get; }
 
     /// <summary>The folder's tokenizer.</summary>
     public TextTokenizer Tokenizer { get; }
 
     /// <summary>The HF config.</summary>
-    public LlamaConfig Config => Model.Config;
+    public IDecoderConfig Config => Model.DecoderConfig;
 
     /// <summary>Ids that end generation: config.json's eos_token_id, the tokenizer's EOS, and &lt;|im_end|&gt; when present.</summary>
     public IReadOnlyList<int> StopIds
@@ -51,15 +51,15 @@ public sealed class PretrainedModel : IDisposable
     {
         if (!Directory.Exists(folder))
             throw new TailorException($"{folder}: no such model folder. Give a Hugging Face folder with config.json, model.safetensors and tokenizer.json.");
-        var config = LlamaConfig.FromPretrained(folder);
-        config.CheckFitsInMemory(Path.Combine(folder, HfCheckpoint.ConfigFile));
+        var config = CausalLMs.ReadConfig(folder);
+        if (config is LlamaConfig llama) llama.CheckFitsInMemory(Path.Combine(folder, HfCheckpoint.ConfigFile));
         var tokenizer = TextTokenizer.Load(folder);
         if (tokenizer.VocabSize > config.VocabSize)
             throw new TailorException($"{folder}: tokenizer.json has {tokenizer.VocabSize} tokens but config.json's vocab_size is {config.VocabSize}; they belong to different models.");
-        var model = new LlamaForCausalLM(config, initStd: 0);
+        var model = CausalLMs.Create(config, initStd: 0);
         try
         {
-            HfCheckpoint.LoadInto(model, folder, config.TieWordEmbeddings);
+            model.LoadWeights(folder);
             if (dtype != ScalarType.Float32) model.to(dtype);
             if (device is not null && device.type != DeviceType.CPU) model.to(device);
             model.eval();
@@ -75,9 +75,15 @@ public sealed class PretrainedModel : IDisposable
     /// <summary>
     /// A generator over this model whose text decoding skips special tokens. With <paramref name="cpuDecoder"/>, single
     /// prompts decode on a <see cref="CpuDecoder"/> (CPU only; tested to give the reference path's tokens and logits).
+    /// The CpuDecoder implements the Llama/Qwen2 forward only: other architectures (GPT-2) always decode on the
+    /// TorchSharp path, which <see cref="UsesCpuDecoder"/> reports so callers can say so.
     /// </summary>
     public TextGenerator CreateGenerator(bool cpuDecoder = false) =>
-        new(Model, ids => Tokenizer.Decode(ids, skipSpecial: true), StopIds, cpuDecoder ? new CpuDecoder(Model) : null);
+        new(Model, ids => Tokenizer.Decode(ids, skipSpecial: true), StopIds,
+            cpuDecoder && Model is LlamaForCausalLM llama ? new CpuDecoder(llama) : null);
+
+    /// <summary>Whether <see cref="CreateGenerator"/>(cpuDecoder: true) gets the CpuDecoder (Llama/Qwen2) rather than the TorchSharp path.</summary>
+    public bool UsesCpuDecoder(bool requested) => requested && Model is LlamaForCausalLM;
 
     /// <summary>Frees the weights.</summary>
     public void Dispose() => Model.Dispose();
@@ -91,10 +97,10 @@ public static class ModelFolder
     /// (float32 for training checkpoints, bfloat16 for shipping); <paramref name="extraFiles"/> may add files to the
     /// staging folder before it is swapped in.
     /// </summary>
-    public static void Save(string folder, LlamaForCausalLM model, TextTokenizer tokenizer, ScalarType dtype,
+    public static void Save(string folder, CausalLM model, TextTokenizer tokenizer, ScalarType dtype,
         Action<string>? extraFiles = null)
     {
-        var config = model.Config.Clone();
+        var config = model.DecoderConfig.Clone();
         config.TorchDtype = dtype switch
         {
             ScalarType.BFloat16 => "bfloat16",

@@ -676,7 +676,7 @@ public static class Compare
             {
                 string config = Path.Combine(x.Run.Model, "config.json");
                 if (!File.Exists(config)) continue;
-                try { return Model.LlamaConfig.FromPretrained(x.Run.Model).ParameterCount(); }
+                try { return Model.CausalLMs.ReadConfig(x.Run.Model) is Model.LlamaConfig l ? l.ParameterCount() : null; }
                 catch (Exception e) when (e is TailorException or IOException or JsonException or InvalidDataException) { }
             }
             return null;

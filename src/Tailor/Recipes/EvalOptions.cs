@@ -9,7 +9,7 @@ namespace Tailor.Recipes;
 public sealed record EvalOptions
 {
     /// <summary>Model folder.</summary>
-    [Description("model folder (Hugging Face Llama/Qwen2); its tailor.json or chat template decides how it is prompted (see format)")]
+    [Description("model folder (Hugging Face Llama/Qwen2 or GPT-2); its tailor.json or chat template decides how it is prompted (see format)")]
     public string? Model { get; set; }
 
     /// <summary>OpenAI-compatible server.</summary>

@@ -215,7 +215,7 @@ public static class Evaluate
     /// The summed log-probability of each continuation given its prompt, log p(c | prompt) = Σ_j log softmax(logits at
     /// the position before c_j)[c_j], computed in right-padded batches (causal attention never sees the padding).
     /// </summary>
-    public static double[] ContinuationLogProbs(LlamaForCausalLM model, IReadOnlyList<(int[] Prompt, int[] Continuation)> pairs,
+    public static double[] ContinuationLogProbs(CausalLM model, IReadOnlyList<(int[] Prompt, int[] Continuation)> pairs,
         int batchSize, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -11,7 +11,7 @@ namespace Tailor.Recipes;
 /// <param name="Path">The file (GGUF) or folder (HF) written.</param>
 /// <param name="Format">"gguf" or "hf".</param>
 /// <param name="Dtype">The weight dtype written: f32, f16, bf16 or q8_0.</param>
-/// <param name="Architecture">The architecture written: GGUF's "llama" or "qwen2"; for HF, config.json's architectures[0].</param>
+/// <param name="Architecture">The architecture written: GGUF's "llama", "qwen2" or "gpt2"; for HF, config.json's architectures[0].</param>
 /// <param name="Tensors">Number of tensors written.</param>
 /// <param name="Bytes">Size of the output on disk.</param>
 /// <param name="MergedAdapterLayers">LoRA layers merged into the weights (0 without an adapter).</param>
@@ -35,6 +35,12 @@ public sealed record ExportResult(string Path, string Format, string Dtype, stri
 /// EOS as BOS (as GPT-2's does), with add_bos false, so llama.cpp never inserts it. Tokenizers with another
 /// pre-tokenizer (Llama 3, Qwen) or a normalizer are refused rather than written with a pre-tokenizer that splits
 /// differently.</para>
+/// <para><b>GPT-2</b> is written as llama.cpp's <c>gpt2</c> architecture, as <c>convert_hf_to_gguf.py</c>'s GPT2Model does:
+/// <c>token_embd</c>, <c>position_embd</c>, per block <c>attn_norm</c>, <c>attn_qkv</c>, <c>attn_output</c>,
+/// <c>ffn_norm</c>, <c>ffn_up</c>, <c>ffn_down</c> (each with its bias), <c>output_norm</c>, and <c>output</c> (a copy
+/// of <c>token_embd</c> when tied, as the converter writes it). Conv1D weights are (in, out), so they are transposed to
+/// the (out, in) order every other weight has; the causal-mask buffers old checkpoints carry are not model weights.
+/// The GPT-2 tokenizer goes in as above (<c>gpt2</c> model, <c>gpt-2</c> pre-tokenizer).</para>
 /// </remarks>
 public static class Export
 {
@@ -81,11 +87,11 @@ public static class Export
                 tensors.Count, new FileInfo(output).Length, merged);
         }
 
-        string hfDtype = dtype ?? (model.Model.Config.TorchDtype switch { "bfloat16" => "bf16", "float16" => "f16", _ => "f32" });
+        string hfDtype = dtype ?? (model.Model.DecoderConfig.TorchDtype switch { "bfloat16" => "bf16", "float16" => "f16", _ => "f32" });
         var scalar = hfDtype switch { "bf16" => ScalarType.BFloat16, "f16" => ScalarType.Float16, _ => ScalarType.Float32 };
         ModelFolder.Save(output, model.Model, model.Tokenizer, scalar);
         long bytes = Directory.EnumerateFiles(output).Sum(f => new FileInfo(f).Length);
-        return new ExportResult(output, "hf", hfDtype, model.Model.Config.Architectures[0], model.Model.state_dict().Count, bytes, merged);
+        return new ExportResult(output, "hf", hfDtype, model.Model.DecoderConfig.Architectures[0], model.Model.state_dict().Count, bytes, merged);
     }
 
     /// <summary>
@@ -95,18 +101,19 @@ public static class Export
     /// <exception cref="TailorException">The tokenizer's pre-tokenization has no llama.cpp equivalent, or the config
     /// uses a feature llama.cpp's llama/qwen2 graphs lack.</exception>
     public static (List<KeyValuePair<string, object>> Metadata, List<GgufTensor> Tensors) BuildGguf(
-        LlamaForCausalLM model, TextTokenizer tokenizer, string name, GgmlType weightType)
+        CausalLM model, TextTokenizer tokenizer, string name, GgmlType weightType)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(tokenizer);
         if (weightType is not (GgmlType.F32 or GgmlType.F16 or GgmlType.Q8_0))
             throw new TailorException($"GGUF weight type {weightType}: export writes F32, F16 or Q8_0.");
-        var c = model.Config;
+        if (!tokenizer.UsesGpt2PreTokenization)
+            throw new TailorException("tokenizer.json: the pre-tokenizer is not GPT-2's ByteLevel split (or a normalizer / ignore_merges is set), so llama.cpp's 'gpt-2' pre-tokenizer would split text differently. GGUF export supports Tailor-trained (GPT-2 style) tokenizers; export this model as HF instead.");
+        if (model is Gpt2LMHeadModel gpt2) return BuildGpt2Gguf(gpt2, tokenizer, name, weightType);
+        var c = ((LlamaForCausalLM)model).Config;
         bool qwen2 = c.IsQwen2;
         if (!qwen2 && c.OutputBias)
             throw new TailorException("config.json: attention_bias is true; llama.cpp's llama graph has q/k/v/o biases only as an untested extension. Export this model as HF instead.");
-        if (!tokenizer.UsesGpt2PreTokenization)
-            throw new TailorException("tokenizer.json: the pre-tokenizer is not GPT-2's ByteLevel split (or a normalizer / ignore_merges is set), so llama.cpp's 'gpt-2' pre-tokenizer would split text differently. GGUF export supports Tailor-trained (GPT-2 style) tokenizers; export this model as HF instead.");
 
         string arch = qwen2 ? "qwen2" : "llama";
         var fileType = weightType switch { GgmlType.F16 => 1u, GgmlType.Q8_0 => 7u, _ => 0u };
@@ -153,6 +160,98 @@ public static class Export
             }
         }
         return (metadata, tensors);
+    }
+
+    /// <summary>GPT-2 as llama.cpp's <c>gpt2</c> architecture (see the class remarks).</summary>
+    private static (List<KeyValuePair<string, object>> Metadata, List<GgufTensor> Tensors) BuildGpt2Gguf(
+        Gpt2LMHeadModel model, TextTokenizer tokenizer, string name, GgmlType weightType)
+    {
+        var c = model.Config;
+        // llama.cpp's gpt2 graph: pre-LayerNorm, fused qkv with biases, GELU (tanh), 1/√D attention, learned positions.
+        if (c.ActivationFunction is not ("gelu_new" or "gelu_pytorch_tanh"))
+            throw new TailorException($"config.json: activation_function is '{c.ActivationFunction}'; llama.cpp's gpt2 graph computes tanh-approximated GELU only. Export this model as HF instead.");
+        if (!c.ScaleAttnWeights || c.ScaleAttnByInverseLayerIdx)
+            throw new TailorException("config.json: scale_attn_weights false or scale_attn_by_inverse_layer_idx true changes the attention scale, which llama.cpp's gpt2 graph fixes at 1/sqrt(head_dim). Export this model as HF instead.");
+        const string arch = "gpt2";
+        var fileType = weightType switch { GgmlType.F16 => 1u, GgmlType.Q8_0 => 7u, _ => 0u };
+        var metadata = new List<KeyValuePair<string, object>>
+        {
+            new("general.architecture", arch),
+            new("general.name", name),
+            new("general.file_type", fileType),
+            new("general.quantization_version", 2u),
+            new("general.alignment", (uint)Gguf.DefaultAlignment),
+            new($"{arch}.context_length", (uint)c.NPositions),
+            new($"{arch}.embedding_length", (uint)c.NEmbd),
+            new($"{arch}.block_count", (uint)c.NLayer),
+            new($"{arch}.feed_forward_length", (uint)c.InnerSize),
+            new($"{arch}.attention.head_count", (uint)c.NHead),
+            new($"{arch}.attention.layer_norm_epsilon", (float)c.LayerNormEpsilon),
+            new($"{arch}.vocab_size", (uint)c.VocabSize),
+        };
+        AddTokenizer(metadata, tokenizer, c.VocabSize);
+
+        var tensors = new List<GgufTensor>();
+        using (no_grad())
+        {
+            foreach (var (key, parameter) in model.state_dict())
+            {
+                using var scope = NewDisposeScope();
+                string ggufName = Gpt2TensorName(key);
+                var w = parameter.detach().to_type(ScalarType.Float32);
+                if (w.dim() == 2 && key.StartsWith("transformer.h.", StringComparison.Ordinal)) w = w.t();   // Conv1D (in, out) → (out, in)
+                Add(ggufName, w);
+                if (key == "transformer.wte.weight" && c.TieWordEmbeddings) Add("output.weight", w);
+            }
+        }
+        return (metadata, tensors);
+
+        void Add(string ggufName, Tensor w)
+        {
+            float[] values = w.contiguous().data<float>().ToArray();
+            long[] dims = [.. Enumerable.Reverse(w.shape)];                                       // ggml order: row length first
+            // Norms, biases and the position table stay f32 (llama.cpp's converter keeps position_embd in f32 too).
+            var type = w.dim() == 1 || ggufName == "position_embd.weight" ? GgmlType.F32
+                : weightType == GgmlType.Q8_0 && dims[0] % Gguf.Q8BlockSize != 0 ? GgmlType.F16
+                : weightType;
+            tensors.Add(new GgufTensor(ggufName, dims, type, Gguf.Encode(values, type)));
+        }
+    }
+
+    /// <summary>The GGUF tensor name of a GPT-2 state-dict key (llama.cpp's gpt2 tensor map).</summary>
+    public static string Gpt2TensorName(string hfName)
+    {
+        ArgumentNullException.ThrowIfNull(hfName);
+        switch (hfName)
+        {
+            case "transformer.wte.weight": return "token_embd.weight";
+            case "transformer.wpe.weight": return "position_embd.weight";
+            case "transformer.ln_f.weight": return "output_norm.weight";
+            case "transformer.ln_f.bias": return "output_norm.bias";
+            case HfCheckpoint.LmHeadWeight: return "output.weight";
+        }
+        const string prefix = "transformer.h.";
+        if (hfName.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            int dot = hfName.IndexOf('.', prefix.Length);
+            if (dot > 0 && int.TryParse(hfName.AsSpan(prefix.Length, dot - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int layer))
+            {
+                string rest = hfName[(dot + 1)..];
+                int last = rest.LastIndexOf('.');
+                string? mapped = last < 0 ? null : rest[..last] switch
+                {
+                    "ln_1" => "attn_norm",
+                    "attn.c_attn" => "attn_qkv",
+                    "attn.c_proj" => "attn_output",
+                    "ln_2" => "ffn_norm",
+                    "mlp.c_fc" => "ffn_up",
+                    "mlp.c_proj" => "ffn_down",
+                    _ => null,
+                };
+                if (mapped is not null) return $"blk.{layer}.{mapped}{rest[last..]}";
+            }
+        }
+        throw new TailorException($"tensor '{hfName}' has no GGUF name in llama.cpp's gpt2 architecture.");
     }
 
     /// <summary>

@@ -67,7 +67,7 @@ public static class ModelCard
         JsonObject? lastVal, IReadOnlyDictionary<string, double> bySource, List<(string Prompt, string Text)> samples,
         string? manifest, IReadOnlyList<LanguageShare>? languages, ScalarType dtype)
     {
-        var c = model.Config;
+        var c = (LlamaConfig)model.Config;   // pre-training builds Llama models only
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine($"# {name}").AppendLine();

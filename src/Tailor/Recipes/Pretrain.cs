@@ -210,7 +210,7 @@ public static class Pretrain
     }
 
     /// <summary>Mean next-token loss over <paramref name="windows"/> evenly spaced windows (the same ones every time).</summary>
-    public static double Evaluate(LlamaForCausalLM model, TokenFile file, int sequence, int windows, int batch, Device device)
+    public static double Evaluate(CausalLM model, TokenFile file, int sequence, int windows, int batch, Device device)
     {
         int t = (int)Math.Min(sequence, file.Count - 1);
         long span = file.Count - t - 1;

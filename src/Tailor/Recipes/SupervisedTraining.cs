@@ -79,7 +79,7 @@ public static class SupervisedTraining
             throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
 
         // The rows are --sequence tokens long: refuse one the model has no positions for before anything is allocated.
-        var modelConfig = LlamaConfig.FromPretrained(o.Model);
+        var modelConfig = CausalLMs.ReadConfig(o.Model);
         if (o.Sequence > modelConfig.MaxPositionEmbeddings)
             throw new TailorException($"--sequence {o.Sequence} is longer than the model's context ({modelConfig.MaxPositionEmbeddings} positions, "
                 + $"max_position_embeddings in {Path.Combine(o.Model, HfCheckpoint.ConfigFile)}); give --sequence {modelConfig.MaxPositionEmbeddings} or less.");
@@ -133,7 +133,7 @@ public static class SupervisedTraining
         File.WriteAllText(Path.Combine(o.Output, "recipe.json"), recipeJson);
 
         // 3. Rows: packed (several examples per row, block-diagonal mask) or one example per row.
-        int padId = Packing.PadIdOf(tokenizer);
+        int padId = Packing.FillerIdOf(tokenizer);   // GPT-2 has no pad token: padding is inert, see FillerIdOf
         var rows = RowSource.Create(data.Train, o, padId);
         Say($"{data.Train.Count:N0} examples in {rows.UnitCount:N0} {(o.Packing ? "packed rows" : "rows")}, {rows.BatchesPerEpoch:N0} batches per epoch; " +
             $"{o.MaxSteps * o.GradAccum / (double)rows.BatchesPerEpoch:F2} epochs in {o.MaxSteps} steps");
@@ -323,7 +323,7 @@ public static class SupervisedTraining
     }
 
     /// <summary>Mean per-token loss of each task's dev examples, in eval mode without gradients.</summary>
-    private static Dictionary<string, double> DevLoss(LlamaForCausalLM model, Dictionary<string, List<IReadOnlyList<PackedSequence>>> dev, Device device)
+    private static Dictionary<string, double> DevLoss(CausalLM model, Dictionary<string, List<IReadOnlyList<PackedSequence>>> dev, Device device)
     {
         var result = new Dictionary<string, double>(StringComparer.Ordinal);
         model.eval();

@@ -14,7 +14,7 @@ namespace Tailor.Recipes;
 public sealed record TuneOptions
 {
     /// <summary>Base model folder.</summary>
-    [Description("base model: a Hugging Face Llama/Qwen2 folder (the shipped models/tailor-base-small trains in minutes on a laptop CPU)")]
+    [Description("base model: a Hugging Face Llama/Qwen2 or GPT-2 folder (the shipped models/tailor-base-small trains in minutes on a laptop CPU)")]
     public string Model { get; set; } = "models/tailor-base-small";
 
     /// <summary>Output folder.</summary>

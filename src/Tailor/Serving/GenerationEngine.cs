@@ -113,7 +113,7 @@ public sealed class GenerationHandle
 /// </remarks>
 public sealed class GenerationEngine : IDisposable
 {
-    private readonly LlamaForCausalLM _model;
+    private readonly CausalLM _model;
     private readonly Func<IReadOnlyList<int>, string> _decode;
     private readonly HashSet<int> _eos;
     private readonly EngineOptions _options;
@@ -130,7 +130,7 @@ public sealed class GenerationEngine : IDisposable
     /// <paramref name="eosIds"/> end a request when its options say <see cref="SamplingOptions.StopAtEos"/>.
     /// The model is not owned: keep it alive until the engine is disposed.
     /// </summary>
-    public GenerationEngine(LlamaForCausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, EngineOptions? options = null)
+    public GenerationEngine(CausalLM model, Func<IReadOnlyList<int>, string> decode, IEnumerable<int> eosIds, EngineOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(decode);
@@ -140,7 +140,7 @@ public sealed class GenerationEngine : IDisposable
         _model = model;
         _decode = decode;
         _eos = [.. eosIds];
-        ContextLength = model.Config.MaxPositionEmbeddings;
+        ContextLength = model.DecoderConfig.MaxPositionEmbeddings;
         _queue = Channel.CreateUnbounded<Request>(new UnboundedChannelOptions { SingleReader = true });
         _worker = new Thread(Run) { IsBackground = true, Name = "tailor-engine" };
         _worker.Start();
@@ -254,7 +254,7 @@ public sealed class GenerationEngine : IDisposable
 
     private void Run()
     {
-        var config = _model.Config;
+        var config = _model.DecoderConfig;
         int layers = config.NumHiddenLayers;
         var keys = new Tensor[layers];
         var values = new Tensor[layers];
@@ -344,7 +344,7 @@ public sealed class GenerationEngine : IDisposable
             var ids = new long[k * longest];
             for (int i = 0; i < k; i++)
                 for (int j = 0; j < admitted[i].Prompt.Length; j++) ids[i * longest + padLengths[i] + j] = admitted[i].Prompt[j];
-            using var cache = new KvCache(_model.Config, k, longest, _model.DType, _model.Device);
+            using var cache = new KvCache(_model.DecoderConfig, k, longest, _model.DType, _model.Device);
             var input = tensor(ids, [k, longest], device: _model.Device);                     // (k, T)
             Tensor? positions = null, mask = null;
             if (padLengths.Any(n => n > 0)) (positions, mask) = TextGenerator.PrefillPaddingInputs(padLengths, longest, _model.Device);

@@ -33,7 +33,7 @@ public static class Checkpoint
     }
 
     /// <summary>Saves model, optimizer and step into <paramref name="folder"/>, replacing what was there only once all is written.</summary>
-    public static void Save(string folder, LlamaForCausalLM model, TorchSharp.Modules.OptimizerHelper optimizer, TextTokenizer tokenizer,
+    public static void Save(string folder, CausalLM model, TorchSharp.Modules.OptimizerHelper optimizer, TextTokenizer tokenizer,
         long step, string recipeJson)
     {
         ModelFolder.Save(folder, model, tokenizer, ScalarType.Float32, staging =>
@@ -45,10 +45,10 @@ public static class Checkpoint
     }
 
     /// <summary>Loads weights and optimizer state; returns the step to continue from.</summary>
-    public static long Load(string folder, LlamaForCausalLM model, TorchSharp.Modules.OptimizerHelper optimizer)
+    public static long Load(string folder, CausalLM model, TorchSharp.Modules.OptimizerHelper optimizer)
     {
         long step = ReadStep(folder);
-        HfCheckpoint.LoadInto(model, folder, model.Config.TieWordEmbeddings);
+        model.LoadWeights(folder);
         LoadOptimizerState(folder, optimizer);
         return step;
     }

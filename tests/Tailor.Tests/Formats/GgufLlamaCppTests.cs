@@ -155,7 +155,7 @@ public sealed class GgufLlamaCppTests(GgufExports exports, ITestOutputHelper out
     }
 
     // Max |Δ| over every position and vocabulary entry, divided by the largest |logit| Tailor produced.
-    private double CompareLogits(LlamaForCausalLM model, LlamaCpp llama, IReadOnlyList<int> ids, out float scale)
+    private double CompareLogits(CausalLM model, LlamaCpp llama, IReadOnlyList<int> ids, out float scale)
     {
         float[] expected;
         using (inference_mode())

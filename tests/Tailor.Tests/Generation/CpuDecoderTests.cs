@@ -23,7 +23,7 @@ public sealed class CpuDecoderTests : IDisposable
     {
         using var model = PretrainedModel.Load(GgufExports.ShippedModel);
         var ids = model.Tokenizer.Encode("<|im_start|>user\nThe old house stood at the end of the road", parseSpecial: true);
-        var decoder = new CpuDecoder(model.Model);
+        var decoder = new CpuDecoder((LlamaForCausalLM)model.Model);
         Assert.True(decoder.UsesBf16Weights);
         float[] fast = decoder.Forward(ids).ToArray(), reference = ReferenceLastLogits(model.Model, ids);
         double scale = reference.Max(MathF.Abs), diff = reference.Zip(fast, (a, b) => Math.Abs(a - b)).Max();
@@ -39,7 +39,7 @@ public sealed class CpuDecoderTests : IDisposable
         string folder = _temp.File(qwen ? "qwen2" : "llama");
         GgufExports.SaveTinyModel(folder, qwen);
         using var model = PretrainedModel.Load(folder);
-        var decoder = new CpuDecoder(model.Model, threads: threads);
+        var decoder = new CpuDecoder((LlamaForCausalLM)model.Model, threads: threads);
         Assert.False(decoder.UsesBf16Weights);                                                 // random f32 weights: kept in f32
         List<int> ids = [.. model.Tokenizer.Encode("Grouped-query attention, biases and RoPE: one token at a time.")];
         float[] fast = decoder.Forward(ids).ToArray();
@@ -61,11 +61,11 @@ public sealed class CpuDecoderTests : IDisposable
         using var model = PretrainedModel.Load(GgufExports.ShippedModel);
         var prompt = model.Tokenizer.Encode("Once upon a time, in a small village by the sea,");
         var reference = model.CreateGenerator().Generate(prompt, new SamplingOptions { MaxNewTokens = 64, StopAtEos = false });
-        var decoder = new CpuDecoder(model.Model);
+        var decoder = new CpuDecoder((LlamaForCausalLM)model.Model);
         Assert.True(decoder.UsesBf16Weights);                                                  // a bf16 checkpoint: held in bf16, losslessly
         Assert.Equal(reference.Ids, decoder.Greedy(prompt, 64));
         Assert.Equal(reference.Ids, decoder.Greedy(prompt, 64));                               // Greedy resets the cache
-        var f32 = new CpuDecoder(model.Model, threads: 2, bf16Weights: false);
+        var f32 = new CpuDecoder((LlamaForCausalLM)model.Model, threads: 2, bf16Weights: false);
         Assert.False(f32.UsesBf16Weights);
         Assert.Equal(reference.Ids, f32.Greedy(prompt, 64));
     }
@@ -96,7 +96,7 @@ public sealed class CpuDecoderTests : IDisposable
         Assert.Contains("merge the LoRA adapter first", Assert.Throws<TailorException>(() => new CpuDecoder(model)).Message);
     }
 
-    private static float[] ReferenceLastLogits(LlamaForCausalLM model, IReadOnlyList<int> ids)
+    private static float[] ReferenceLastLogits(CausalLM model, IReadOnlyList<int> ids)
     {
         using var _ = inference_mode();
         using var scope = NewDisposeScope();

@@ -109,6 +109,22 @@ public static class Packing
     }
 
     /// <summary>
+    /// The id that fills padding positions in training rows: the tokenizer's pad token when it has one (checked by
+    /// <see cref="PadIdOf"/>), otherwise its EOS (GPT-2 has no pad token). The value is inert: a padding position sits
+    /// after every real token of its row, in a segment of its own, with label <see cref="IgnoreIndex"/>, so no real
+    /// token attends to it and it never reaches the loss; and it is never written as a pad token, so no later tool can
+    /// mask end-of-sequence labels by id.
+    /// </summary>
+    /// <exception cref="TailorException">The tokenizer has neither a pad nor an EOS token, or its pad token is EOS / end-of-turn.</exception>
+    public static int FillerIdOf(TextTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        if (tokenizer.PadId is not null) return PadIdOf(tokenizer);
+        return tokenizer.EosId
+            ?? throw new TailorException("the tokenizer has neither a pad token nor an EOS token to fill padding with. Add <|pad|> as a special token (pad_token in tokenizer_config.json).");
+    }
+
+    /// <summary>
     /// Packs examples greedily into rows of <paramref name="sequenceLength"/> tokens: each example goes into the open row
     /// with the least room that still fits it (best fit; ties go to the older row), or starts a new row. Examples are
     /// taken in the given order, or longest first with <paramref name="longestFirst"/> (best-fit decreasing: fewer,
