@@ -137,30 +137,14 @@ public sealed class BertConfig
     /// <summary>Reads <c>config.json</c> from a model folder (or the file itself) and validates it.</summary>
     public static BertConfig FromPretrained(string folderOrFile)
     {
-        string path = Directory.Exists(folderOrFile) ? Path.Combine(folderOrFile, "config.json") : folderOrFile;
-        if (!File.Exists(path))
-            throw new TailorException($"{path}: not found. An encoder folder needs a Hugging Face config.json.");
-        return Parse(File.ReadAllText(path), path);
+        var (json, path) = ConfigJson.Read(folderOrFile, "An encoder folder");
+        return Parse(json, path);
     }
 
     /// <summary>Parses and validates config JSON; <paramref name="source"/> names the file in error messages.</summary>
     public static BertConfig Parse(string json, string source = "config.json")
     {
-        BertConfig? config;
-        try
-        {
-            config = JsonSerializer.Deserialize<BertConfig>(json, ReadOptions);
-        }
-        catch (JsonException e)
-        {
-            string where = e.Path is { Length: > 0 } p ? $" at field '{p.TrimStart('$', '.')}'" : "";
-            throw new TailorException($"{source}: not a valid config.json{where} (line {e.LineNumber + 1}): {e.Message.Split('\n')[0]}");
-        }
-        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
-        {
-            throw new TailorException($"{source}: not a valid config.json: {e.Message.Split('\n')[0]}");
-        }
-        if (config is null) throw new TailorException($"{source}: config.json holds null; it must be a JSON object.");
+        var config = ConfigJson.Deserialize<BertConfig>(json, source, ReadOptions);
         config.Validate(source);
         return config;
     }

@@ -120,30 +120,14 @@ public sealed class Gpt2Config : IDecoderConfig
     /// <summary>Reads <c>config.json</c> from a model folder (or the file itself) and validates it.</summary>
     public static Gpt2Config FromPretrained(string folderOrFile)
     {
-        string path = Directory.Exists(folderOrFile) ? Path.Combine(folderOrFile, "config.json") : folderOrFile;
-        if (!File.Exists(path))
-            throw new TailorException($"{path}: not found. A model folder needs a Hugging Face config.json.");
-        return Parse(File.ReadAllText(path), path);
+        var (json, path) = ConfigJson.Read(folderOrFile, "A model folder");
+        return Parse(json, path);
     }
 
     /// <summary>Parses and validates config JSON; <paramref name="source"/> names the file in error messages.</summary>
     public static Gpt2Config Parse(string json, string source = "config.json")
     {
-        Gpt2Config? config;
-        try
-        {
-            config = JsonSerializer.Deserialize<Gpt2Config>(json, ReadOptions);
-        }
-        catch (JsonException e)
-        {
-            string where = e.Path is { Length: > 0 } p ? $" at field '{p.TrimStart('$', '.')}'" : "";
-            throw new TailorException($"{source}: not a valid config.json{where} (line {e.LineNumber + 1}): {e.Message.Split('\n')[0].Trim()}");
-        }
-        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
-        {
-            throw new TailorException($"{source}: not a valid config.json: {e.Message.Split('\n')[0].Trim()}");
-        }
-        if (config is null) throw new TailorException($"{source}: config.json holds null; it must be a JSON object.");
+        var config = ConfigJson.Deserialize<Gpt2Config>(json, source, ReadOptions);
         config.Validate(source);
         return config;
     }

@@ -134,30 +134,14 @@ public sealed class LlamaConfig : IDecoderConfig
     /// <summary>Reads <c>config.json</c> from a model folder (or the file itself) and validates it.</summary>
     public static LlamaConfig FromPretrained(string folderOrFile)
     {
-        string path = Directory.Exists(folderOrFile) ? Path.Combine(folderOrFile, "config.json") : folderOrFile;
-        if (!File.Exists(path))
-            throw new TailorException($"{path}: not found. A model folder needs a Hugging Face config.json.");
-        return Parse(File.ReadAllText(path), path);
+        var (json, path) = ConfigJson.Read(folderOrFile, "A model folder");
+        return Parse(json, path);
     }
 
     /// <summary>Parses and validates config JSON; <paramref name="source"/> names the file in error messages.</summary>
     public static LlamaConfig Parse(string json, string source = "config.json")
     {
-        LlamaConfig? config;
-        try
-        {
-            config = JsonSerializer.Deserialize<LlamaConfig>(json, ReadOptions);
-        }
-        catch (JsonException e)
-        {
-            string where = e.Path is { Length: > 0 } p ? $" at field '{p.TrimStart('$', '.')}'" : "";
-            throw new TailorException($"{source}: not a valid config.json{where} (line {e.LineNumber + 1}): {FirstLine(e.Message)}");
-        }
-        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
-        {
-            throw new TailorException($"{source}: not a valid config.json: {FirstLine(e.Message)}");
-        }
-        if (config is null) throw new TailorException($"{source}: config.json holds null; it must be a JSON object.");
+        var config = ConfigJson.Deserialize<LlamaConfig>(json, source, ReadOptions);
         config.Validate(source);
         return config;
     }
@@ -282,7 +266,6 @@ public sealed class LlamaConfig : IDecoderConfig
         return NumHiddenLayers * layer + d + embeddings;
     }
 
-    private static string FirstLine(string message) => message.Split('\n')[0].Trim();
 
     /// <summary>HF writes eos_token_id as a number or a list of numbers.</summary>
     internal sealed class IntOrArrayConverter : JsonConverter<int[]?>
