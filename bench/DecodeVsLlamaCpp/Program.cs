@@ -64,9 +64,11 @@ try
         int capacity = Math.Min(prompt.Length + newTokens, model.Config.MaxPositionEmbeddings);
         int steps = capacity - prompt.Length;
 
+        var llama = model.Model as LlamaForCausalLM
+            ?? throw new Tailor.TailorException($"{folder}: CpuDecoder runs Llama/Qwen2 models only; this one is {model.Model.GetType().Name}.");
         var generator = model.CreateGenerator();
-        var decoder = new CpuDecoder(model.Model, capacity: capacity, threads: threads);
-        var decoderF32 = new CpuDecoder(model.Model, capacity: capacity, threads: threads, bf16Weights: false);
+        var decoder = new CpuDecoder(llama, capacity: capacity, threads: threads);
+        var decoderF32 = new CpuDecoder(llama, capacity: capacity, threads: threads, bf16Weights: false);
         using var llamaF32 = new LlamaEngine(Path.Combine(temp, $"{name}-f32.gguf"), capacity, threads);
         using var llamaF16 = new LlamaEngine(Path.Combine(temp, $"{name}-f16.gguf"), capacity, threads);
         var engines = new (string Name, Func<int, List<int>> Run)[]
@@ -96,7 +98,7 @@ try
             Console.Error.WriteLine($"{name} round {r + 1}/{rounds}: " + string.Join(", ", engines.Select((e, i) => $"{e.Name} {round[i]:F0}")));
         }
 
-        Console.Error.WriteLine($"\n{name} ({model.Model.Config.ParameterCount() / 1e6:F1}M parameters), {threads} threads, prompt {prompt.Length}, {steps} new tokens; median of {rounds} rounds");
+        Console.Error.WriteLine($"\n{name} ({llama.Config.ParameterCount() / 1e6:F1}M parameters), {threads} threads, prompt {prompt.Length}, {steps} new tokens; median of {rounds} rounds");
         Console.Error.WriteLine($"{"engine",-20} {"tokens/s",10} {"vs llama.cpp f32",18}  same greedy tokens as llama.cpp f32");
         for (int e = 0; e < engines.Length; e++)
         {

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Tailor.Evaluation;
+using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Bench;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Tailor.Data;
 using Tailor.Generation;
+using Tailor.Text;
 
 namespace Tailor.Server;
 

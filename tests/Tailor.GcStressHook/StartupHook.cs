@@ -1,3 +1,4 @@
+
 // Loaded by the runtime before Main when DOTNET_STARTUP_HOOKS names this assembly; the runtime looks the class up by
 // this exact name, in no namespace.
 #pragma warning disable CA1050 // The startup-hook contract requires a type named StartupHook in the global namespace.

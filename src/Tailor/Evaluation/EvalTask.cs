@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Tailor.Data;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Evaluation;
 

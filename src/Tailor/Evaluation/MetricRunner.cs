@@ -1,3 +1,5 @@
+using Tailor.Evaluation.Metrics;
+
 namespace Tailor.Evaluation;
 
 /// <summary>Options of <see cref="MetricRunner"/>, named as sacreBLEU and rouge-score name them.</summary>

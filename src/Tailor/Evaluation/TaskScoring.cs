@@ -1,3 +1,5 @@
+using Tailor.Evaluation.Metrics;
+
 namespace Tailor.Evaluation;
 
 /// <summary>

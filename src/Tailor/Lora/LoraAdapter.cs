@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Tailor.Formats;
 using Tailor.Model;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Tailor.Formats;
-using Tailor.Generation;
 using Tailor.Text;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -71,19 +70,6 @@ public sealed class PretrainedModel : IDisposable
             throw;
         }
     }
-
-    /// <summary>
-    /// A generator over this model whose text decoding skips special tokens. With <paramref name="cpuDecoder"/>, single
-    /// prompts decode on a <see cref="CpuDecoder"/> (CPU only; tested to give the reference path's tokens and logits).
-    /// The CpuDecoder implements the Llama/Qwen2 forward only: other architectures (GPT-2) always decode on the
-    /// TorchSharp path, which <see cref="UsesCpuDecoder"/> reports so callers can say so.
-    /// </summary>
-    public TextGenerator CreateGenerator(bool cpuDecoder = false) =>
-        new(Model, ids => Tokenizer.Decode(ids, skipSpecial: true), StopIds,
-            cpuDecoder && Model is LlamaForCausalLM llama ? new CpuDecoder(llama) : null);
-
-    /// <summary>Whether <see cref="CreateGenerator"/>(cpuDecoder: true) gets the CpuDecoder (Llama/Qwen2) rather than the TorchSharp path.</summary>
-    public bool UsesCpuDecoder(bool requested) => requested && Model is LlamaForCausalLM;
 
     /// <summary>Frees the weights.</summary>
     public void Dispose() => Model.Dispose();

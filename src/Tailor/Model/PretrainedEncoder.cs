@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using Tailor.Formats;
 using Tailor.Text;
 using Tailor.Torch;
-using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 

@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Tailor.Formats;
 using Tailor.Text;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tailor.Model;

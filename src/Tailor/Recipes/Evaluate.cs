@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Tailor.Data;
 using Tailor.Evaluation;
 using Tailor.Evaluation.Baselines;
 using Tailor.Generation;
@@ -13,6 +12,7 @@ using Tailor.Model;
 using Tailor.Text;
 using Tailor.Torch;
 using static TorchSharp.torch;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Recipes;
 

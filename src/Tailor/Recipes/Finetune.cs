@@ -1,6 +1,6 @@
-using Tailor.Data;
 using Tailor.Text;
 using Tailor.Training;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Recipes;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
-using Tailor.Data;
 using Tailor.Text;
 using Tailor.Training;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Recipes;
 

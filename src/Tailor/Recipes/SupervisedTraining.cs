@@ -1,15 +1,14 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Tailor.Data;
 using Tailor.Formats;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Text;
 using Tailor.Torch;
 using Tailor.Training;
-using TorchSharp;
 using static TorchSharp.torch;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Recipes;
 

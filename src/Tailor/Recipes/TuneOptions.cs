@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using Tailor.Data;
 
 using Tailor.Torch;
 
@@ -184,18 +183,18 @@ public sealed record TuneOptions
     public IReadOnlyList<string> DataFiles() => Split(Data);
 
     /// <summary>The template pool of <see cref="Pool"/>.</summary>
-    public Tailor.Data.TemplatePool TemplatePool() => Pool switch
+    public Tailor.Data.Instructions.TemplatePool TemplatePool() => Pool switch
     {
-        "train" => Tailor.Data.TemplatePool.Train,
-        "vague" => Tailor.Data.TemplatePool.Vague,
+        "train" => Tailor.Data.Instructions.TemplatePool.Train,
+        "vague" => Tailor.Data.Instructions.TemplatePool.Vague,
         _ => throw new TailorException($"pool = {Pool}: use train or vague (the eval pool is held out for evaluation)."),
     };
 
     /// <summary>The truncation policy of <see cref="Truncation"/>.</summary>
-    public Tailor.Data.TruncationPolicy TruncationPolicy() => Truncation switch
+    public Tailor.Data.Instructions.TruncationPolicy TruncationPolicy() => Truncation switch
     {
-        "truncate_prompt_left" => Tailor.Data.TruncationPolicy.TruncatePromptLeft,
-        "drop" => Tailor.Data.TruncationPolicy.Drop,
+        "truncate_prompt_left" => Tailor.Data.Instructions.TruncationPolicy.TruncatePromptLeft,
+        "drop" => Tailor.Data.Instructions.TruncationPolicy.Drop,
         _ => throw new TailorException($"truncation = {Truncation}: use truncate_prompt_left or drop."),
     };
 

@@ -1,9 +1,8 @@
-using Tailor.Data;
-using Tailor.Generation;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Text;
 using static TorchSharp.torch;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Serving;
 

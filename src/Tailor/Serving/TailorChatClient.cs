@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using Tailor.Generation;
 using AI = Microsoft.Extensions.AI;
-using Chat = Tailor.Data;
+using Chat = Tailor.Text;
 
 namespace Tailor.Serving;
 

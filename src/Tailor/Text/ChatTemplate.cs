@@ -1,5 +1,4 @@
 using System.Text;
-using Tailor.Data;
 
 namespace Tailor.Text;
 

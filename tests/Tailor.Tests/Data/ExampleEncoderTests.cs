@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Tailor.Data;
 using Tailor.Text;
 using static Tailor.Tests.Data.InstructionFixtures;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Tests.Data;
 

@@ -1,4 +1,5 @@
-using Tailor.Data;
+using Tailor.Data.Instructions;
+using Tailor.Text;
 
 namespace Tailor.Tests.Data;
 

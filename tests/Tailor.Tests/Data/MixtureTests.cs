@@ -1,4 +1,4 @@
-using Tailor.Data;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Tests.Data;
 

@@ -1,9 +1,8 @@
-using Tailor.Data;
 using Tailor.Model;
 using Tailor.Text;
-using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Tests.Data;
 

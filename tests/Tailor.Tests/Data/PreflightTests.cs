@@ -1,6 +1,6 @@
-using Tailor.Data;
 using Tailor.Text;
 using static Tailor.Tests.Data.InstructionFixtures;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Tests.Data;
 

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
-using Tailor.Data;
 using static Tailor.Tests.Data.InstructionFixtures;
+using Tailor.Data.Instructions;
+using Tailor.Text;
 
 namespace Tailor.Tests.Data;
 

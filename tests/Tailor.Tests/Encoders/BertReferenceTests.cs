@@ -1,6 +1,5 @@
 using Tailor.Formats;
 using Tailor.Model;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tailor.Tests.Encoders;

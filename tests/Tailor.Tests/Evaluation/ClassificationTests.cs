@@ -1,4 +1,4 @@
-using Tailor.Evaluation;
+using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Tests.Evaluation;
 

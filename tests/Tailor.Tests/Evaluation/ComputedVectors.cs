@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Tailor.Evaluation;
+using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Tests.Evaluation;
 

@@ -1,5 +1,6 @@
 using Tailor.Evaluation;
 using Tailor.Evaluation.Statistics;
+using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Tests.Evaluation;
 

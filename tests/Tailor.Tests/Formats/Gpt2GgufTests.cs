@@ -1,7 +1,6 @@
 using Tailor.Formats;
 using Tailor.Generation;
 using Tailor.Model;
-using Tailor.Recipes;
 using Tailor.Tests.Model;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

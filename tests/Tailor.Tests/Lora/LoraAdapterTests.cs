@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Tailor.Formats;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Tests.Formats;

@@ -1,5 +1,4 @@
 using Tailor.Lora;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tailor.Tests.Lora;

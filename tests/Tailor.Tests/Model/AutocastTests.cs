@@ -1,6 +1,5 @@
 using Tailor.Model;
 using Tailor.Torch;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tailor.Tests.Model;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tailor.Generation;
 using Tailor.Model;
 using Tailor.Recipes;
 

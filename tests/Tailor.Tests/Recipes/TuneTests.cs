@@ -1,11 +1,11 @@
 using System.Text.Json.Nodes;
-using Tailor.Data;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Recipes;
 using Tailor.Tests.Data;
 using Tailor.Text;
 using static TorchSharp.torch;
+using Tailor.Data.Instructions;
 
 namespace Tailor.Tests.Recipes;
 

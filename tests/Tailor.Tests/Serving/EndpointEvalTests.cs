@@ -1,4 +1,3 @@
-using Tailor.Evaluation;
 using Tailor.Recipes;
 using Tailor.Tests.Data;
 

@@ -76,7 +76,7 @@ public sealed class ServerTests(ServingModels models) : IClassFixture<ServingMod
         Assert.NotEmpty(text);
         Assert.Equal(inProcess.Text, text);
         Assert.Equal(inProcess.Text, throughAdapter.Text);
-        var prompt = model.EncodeChat([new(Tailor.Data.ChatRole.System, "You talk about boats."), new(Tailor.Data.ChatRole.User, "the weather and the sea")]);
+        var prompt = model.EncodeChat([new(Tailor.Text.ChatRole.System, "You talk about boats."), new(Tailor.Text.ChatRole.User, "the weather and the sea")]);
         Assert.Equal(prompt.Count, remote.Usage.InputTokenCount);
         Assert.Equal(inProcess.Usage!.OutputTokenCount, remote.Usage.OutputTokenCount);
         Assert.Equal(remote.Usage.InputTokenCount + remote.Usage.OutputTokenCount, remote.Usage.TotalTokenCount);

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.AI;
 using Tailor.Generation;
 using Tailor.Serving;
-using Chat = Tailor.Data;
+using Chat = Tailor.Text;
 
 namespace Tailor.Tests.Serving;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Tailor.Data;
 using Tailor.Tests.Data;
 using Tailor.Text;
 

@@ -6,8 +6,6 @@ using System.Text.RegularExpressions;
 using Tailor.Model;
 using Tailor.Tests.Data;
 using Tailor.Text;
-using Tailor.Torch;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Tailor.Tests.Torch;

@@ -1,6 +1,6 @@
 using Tailor.Text;
 
-namespace Tailor.Data;
+namespace Tailor.Data.Instructions;
 
 /// <summary>How an example is laid out as tokens.</summary>
 public enum PromptFormat

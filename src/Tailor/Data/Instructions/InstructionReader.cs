@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using Tailor.Text;
 
-namespace Tailor.Data;
+namespace Tailor.Data.Instructions;
 
 /// <summary>The file formats <see cref="InstructionReader"/> understands.</summary>
 public enum InstructionFormat

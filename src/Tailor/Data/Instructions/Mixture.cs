@@ -1,4 +1,4 @@
-namespace Tailor.Data;
+namespace Tailor.Data.Instructions;
 
 /// <summary>One draw of a mixture: a task and an index into that task's examples.</summary>
 public readonly record struct MixtureDraw(string Task, int Index);

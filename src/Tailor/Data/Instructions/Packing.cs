@@ -1,7 +1,7 @@
 using Tailor.Text;
 using static TorchSharp.torch;
 
-namespace Tailor.Data;
+namespace Tailor.Data.Instructions;
 
 /// <summary>Where one example sits in a <see cref="PackedSequence"/>.</summary>
 /// <param name="Example">Index of the example in the list given to <see cref="Packing.Pack"/> or <see cref="Packing.PadBatch"/>.</param>

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Tailor.Text;
 
-namespace Tailor.Data;
+namespace Tailor.Data.Instructions;
 
 /// <summary>The preflight text and the warnings it contains (a recipe may refuse to start on warnings).</summary>
 /// <param name="Text">Human-readable report: a rendered example with trained spans marked, length statistics, warnings.</param>

@@ -1,7 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using Tailor.Text;
 
-namespace Tailor.Data;
+namespace Tailor.Data.Instructions;
 
 /// <summary>Which use a template is reserved for.</summary>
 public enum TemplatePool

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>
 /// Options of <see cref="Bleu"/>, named and defaulted as sacreBLEU 2.6.0's <c>BLEU</c> class.

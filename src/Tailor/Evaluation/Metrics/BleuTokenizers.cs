@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>
 /// sacreBLEU 2.6.0's word tokenizers for BLEU: <c>13a</c> (mteval-v13a, the default), <c>intl</c>

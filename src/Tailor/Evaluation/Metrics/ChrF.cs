@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>Options of <see cref="ChrF"/>, named and defaulted as sacreBLEU 2.6.0's <c>CHRF</c> class.</summary>
 /// <param name="CharOrder">Character n-gram order (6).</param>

@@ -1,4 +1,4 @@
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>
 /// Label metrics for classification tasks (sentiment): accuracy and macro-F1 as scikit-learn computes them.

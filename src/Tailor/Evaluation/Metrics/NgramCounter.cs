@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>
 /// A slice of a string, compared by its characters: an n-gram that still lives inside the segment it came from,

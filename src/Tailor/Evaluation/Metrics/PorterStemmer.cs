@@ -1,4 +1,4 @@
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>
 /// The Porter stemmer as NLTK implements it in its default <c>NLTK_EXTENSIONS</c> mode

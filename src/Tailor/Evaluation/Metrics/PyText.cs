@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Text;
 
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>
 /// The few Python <c>str</c> behaviours the reference metrics depend on, reproduced exactly: what

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Tailor.Evaluation;
+namespace Tailor.Evaluation.Metrics;
 
 /// <summary>A ROUGE score on rouge-score's 0-1 scale; <see cref="FMeasure"/> is F1.</summary>
 public readonly record struct RougeScore(double Precision, double Recall, double FMeasure);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Evaluation.Statistics;
 
@@ -146,8 +147,8 @@ public sealed class ItemMetric
             Lowercase: sig.GetValueOrDefault("case") == "lc");
         return new ItemMetric("bleu", true, false, $"corpus BLEU from summed sacreBLEU statistics (tok:{options.Tokenize}, case:{(options.Lowercase ? "lc" : "mixed")})",
             i => i.References.Count > 0, units => Corpus(units,
-                (h, r) => Evaluation.Bleu.SegmentStatistics(h, r, options, out _),
-                s => Evaluation.Bleu.FromStatistics(ToLongs(s), options).Score));
+                (h, r) => Evaluation.Metrics.Bleu.SegmentStatistics(h, r, options, out _),
+                s => Evaluation.Metrics.Bleu.FromStatistics(ToLongs(s), options).Score));
     }
 
     private static ItemMetric ChrF(string? signature)
@@ -161,8 +162,8 @@ public sealed class ItemMetric
             EpsSmoothing: sig.GetValueOrDefault("eff") == "no");
         return new ItemMetric("chrf", true, false, $"corpus chrF from summed sacreBLEU statistics (nc:{options.CharOrder}, nw:{options.WordOrder})",
             i => i.References.Count > 0, units => Corpus(units,
-                (h, r) => Evaluation.ChrF.SegmentStatistics(h, r, options, out _),
-                s => Evaluation.ChrF.FromStatistics(ToLongs(s), options).Score));
+                (h, r) => Evaluation.Metrics.ChrF.SegmentStatistics(h, r, options, out _),
+                s => Evaluation.Metrics.ChrF.FromStatistics(ToLongs(s), options).Score));
     }
 
     private static UnitTable Corpus(IReadOnlyList<IReadOnlyList<EvalItem>> units,

@@ -1,6 +1,7 @@
 using Tailor.Evaluation;
 using Tailor.Recipes;
 using Tailor.Tests.Data;
+using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Tests.Evaluation.Harness;
 

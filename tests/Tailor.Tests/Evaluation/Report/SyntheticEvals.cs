@@ -1,4 +1,5 @@
 using Tailor.Evaluation;
+using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Tests.Evaluation.Report;
 
