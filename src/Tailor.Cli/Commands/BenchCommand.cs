@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Tailor.Recipes;
 using Tailor.Torch;
+using Tailor.Training;
 
 namespace Tailor.Cli.Commands;
 
@@ -39,7 +40,7 @@ public sealed class BenchCommand : Command
         string precision = cl.String("--precision", "both")!;
         if (precision is not ("fp32" or "bf16" or "both")) throw new UsageException($"--precision {precision}: expected fp32, bf16 or both.");
         string[] all = ["matmul", "train", "decode"];
-        var sections = (cl.String("--only") ?? string.Join(',', all)).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var sections = RecipeOptions.List(cl.String("--only") ?? string.Join(',', all));
         foreach (string s in sections)
             if (!all.Contains(s)) throw new UsageException($"--only {s}: expected a comma-separated subset of {string.Join(",", all)}.");
         string[] precisions = precision == "both" ? ["fp32", "bf16"] : [precision];

@@ -69,7 +69,7 @@ public static class Contamination
         ArgumentNullException.ThrowIfNull(onNgram);
         Span<ulong> ring = stackalloc ulong[N];
         int count = 0;
-        ulong word = FnvOffset;
+        ulong word = StableHash.FnvOffset;
         bool inWord = false;
         for (int i = 0; i <= text.Length; i++)
         {
@@ -77,19 +77,19 @@ public static class Contamination
             if (char.IsLetterOrDigit(c))
             {
                 char l = char.ToLowerInvariant(c);
-                word = (word ^ l) * FnvPrime;
+                word = (word ^ l) * StableHash.FnvPrime;
                 inWord = true;
                 continue;
             }
             if (!inWord) continue;
             ring[count % N] = word;
             count++;
-            word = FnvOffset;
+            word = StableHash.FnvOffset;
             inWord = false;
             if (count >= N)
             {
                 ulong h = 0x243F6A8885A308D3UL;
-                for (int k = count - N; k < count; k++) h = Mix(h ^ ring[k % N]);
+                for (int k = count - N; k < count; k++) h = StableHash.Finalize(h ^ ring[k % N]);
                 onNgram(h);
             }
         }
@@ -220,15 +220,5 @@ public static class Contamination
         foreach (var p in record.EnumerateObject())
             if (p.Value.ValueKind == JsonValueKind.String && !MetadataFields.Contains(p.Name)) texts.Add(p.Value.GetString()!);
         return texts;
-    }
-
-    private const ulong FnvOffset = 0xCBF29CE484222325UL;
-    private const ulong FnvPrime = 0x100000001B3UL;
-
-    private static ulong Mix(ulong z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 }

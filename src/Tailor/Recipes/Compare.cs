@@ -426,7 +426,7 @@ public static class Compare
     private static List<ExampleEntry> Examples(string task, List<LoadedModel> present, CompareOptions o)
     {
         var common = present[0].ByTask[task].Ids.Where(id => present.All(m => m.ByTask[task].Units.ContainsKey(id))).ToList();
-        var rng = new SplitMix64(o.Seed ^ (ulong)StableHash(task));
+        var rng = new SplitMix64(o.Seed ^ (ulong)StableHash.Of32(task));
         for (int i = common.Count - 1; i > 0; i--)   // Fisher-Yates, seeded: the same items every run
         {
             int j = rng.Next(i + 1);
@@ -448,16 +448,6 @@ public static class Compare
             examples.Add(new ExampleEntry(id, first.Prompt, first.References.Count > 0 ? first.References[0] : "", outputs));
         }
         return examples;
-    }
-
-    private static int StableHash(string s)
-    {
-        unchecked
-        {
-            int h = (int)2166136261;
-            foreach (char c in s) h = (h ^ c) * 16777619;
-            return h;
-        }
     }
 
     private static List<ContaminationRow> ContaminationSection(List<string> tasks, CompareOptions o, List<string> warnings, Action<string> say)

@@ -109,10 +109,10 @@ public sealed record EvalOptions
     public int? Threads { get; set; }
 
     /// <summary>The tasks of <see cref="Tasks"/>.</summary>
-    public IReadOnlyList<string> TaskList() => SplitList(Tasks);
+    public IReadOnlyList<string> TaskList() => Training.RecipeOptions.List(Tasks);
 
     /// <summary>The files of <see cref="Data"/>.</summary>
-    public IReadOnlyList<string> DataFiles() => SplitList(Data);
+    public IReadOnlyList<string> DataFiles() => Training.RecipeOptions.List(Data);
 
     /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
     public void Validate()
@@ -137,7 +137,4 @@ public sealed record EvalOptions
             if (!Evaluation.EvalTask.Shipped.Contains(t))
                 throw new TailorException($"unknown task '{t}'; use {string.Join(", ", Evaluation.EvalTask.Shipped)}, or --data FILE for your own.");
     }
-
-    private static IReadOnlyList<string> SplitList(string? list) =>
-        list is null ? [] : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -254,19 +253,13 @@ public static class Evaluate
         return sums;
     }
 
-    private static string DataHash(IEnumerable<EvalItem> items)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var i in items)
-            sha.AppendData(Encoding.UTF8.GetBytes(i.Task + "\t" + i.Id + "\t" + i.Template + "\t" + string.Join("\t", i.References) + "\n"));
-        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
-    }
+    private static string DataHash(IEnumerable<EvalItem> items) =>
+        StableHash.Sha256(items.Select(i => i.Task + "\t" + i.Id + "\t" + i.Template + "\t" + string.Join("\t", i.References) + "\n"))[..16];
 
     /// <summary>sha256 of a file, first 16 hex digits.</summary>
     public static string FileHash(string path)
     {
-        using var f = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(f))[..16];
+        return StableHash.Sha256File(path)[..16];
     }
 
     /// <summary>Something that answers questions: a model, an endpoint, or a baseline.</summary>

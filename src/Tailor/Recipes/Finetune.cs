@@ -32,8 +32,8 @@ public static class Finetune
         List<ChatExample> train = [];
         var dev = new Dictionary<string, IReadOnlyList<ChatExample>>(StringComparer.Ordinal);
         List<string> tasks = [];
-        var taskNames = o.Task is null ? [] : o.Task.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (taskNames.Length == 1)
+        var taskNames = RecipeOptions.List(o.Task);
+        if (taskNames.Count == 1)
         {
             string task = taskNames[0];
             var (set, plain) = PlainTemplate(o, task);
@@ -42,7 +42,7 @@ public static class Finetune
             tasks.Add(task);
             say($"task {task}: {train.Count:N0} of {records.Count:N0} training records, plain format (input, \"### Response:\", answer, EOS)");
         }
-        else if (taskNames.Length > 1)
+        else if (taskNames.Count > 1)
         {
             // Several tasks without instructions: the same capped examples-proportional mixture as instruct, each
             // example in the bare plain format, so the model must tell the tasks apart from their inputs alone.

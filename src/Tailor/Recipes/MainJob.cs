@@ -414,12 +414,7 @@ public static class MainJob
     /// <summary>The library's build identity: its module version id (deterministic builds give the same id for the same code).</summary>
     public static string CodeVersion() => typeof(MainJob).Assembly.ManifestModule.ModuleVersionId.ToString("N")[..16];
 
-    private static string Hash(params string[] parts)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (string p in parts) sha.AppendData(Encoding.UTF8.GetBytes(p + "\u0000"));
-        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
-    }
+    private static string Hash(params string[] parts) => StableHash.Sha256(parts.Select(p => p + "\u0000"))[..16];
 
     private static readonly Dictionary<string, string> FileHashes = [];
 
@@ -439,8 +434,7 @@ public static class MainJob
                 {
                     if (!FileHashes.TryGetValue(key, out h!))
                     {
-                        using var f = File.OpenRead(file);
-                        FileHashes[key] = h = Convert.ToHexStringLower(SHA256.HashData(f));
+                        FileHashes[key] = h = StableHash.Sha256File(file);
                     }
                 }
                 sha.AppendData(Encoding.UTF8.GetBytes(Path.GetRelativePath(folder, file) + ":" + h + "\n"));

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using Tailor.Data;
@@ -184,7 +183,6 @@ public static class ModelCard
     private static string Sha256(string path)
     {
         if (!File.Exists(path)) return "(missing)";
-        using var f = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(f))[..16];
+        return StableHash.Sha256File(path)[..16];
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -269,8 +268,7 @@ public static class Pretrain
     private static string Sha256(string path)
     {
         if (!File.Exists(path)) throw new TailorException($"{path}: not found. Build the corpus first (scripts/data/build-all.sh) or point --data at a folder with train.jsonl and valid.jsonl.");
-        using var f = File.OpenRead(path);
-        return Convert.ToHexStringLower(SHA256.HashData(f));
+        return StableHash.Sha256File(path);
     }
 
     /// <summary>Drops metrics lines after <paramref name="step"/> (a resumed run writes them again).</summary>

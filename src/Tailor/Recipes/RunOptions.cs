@@ -104,7 +104,7 @@ public sealed record RunOptions
     public IReadOnlyList<(string Name, string Folder)> Bases()
     {
         var list = new List<(string, string)>();
-        foreach (string part in BaseModels.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (string part in Training.RecipeOptions.List(BaseModels))
         {
             int eq = part.IndexOf('=', StringComparison.Ordinal);
             string name = eq > 0 ? part[..eq] : Path.GetFileName(part.TrimEnd('/'));
@@ -119,7 +119,7 @@ public sealed record RunOptions
     }
 
     /// <summary>The tuned tasks.</summary>
-    public IReadOnlyList<string> TaskList() => [.. Tasks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+    public IReadOnlyList<string> TaskList() => Training.RecipeOptions.List(Tasks);
 
     /// <summary>Fills the profile's values into unset options and checks them.</summary>
     public RunOptions Resolve()

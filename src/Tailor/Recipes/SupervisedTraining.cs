@@ -100,7 +100,7 @@ public static class SupervisedTraining
             lora = new LoraConfig
             {
                 Rank = o.LoraRank, Alpha = o.LoraAlpha, Dropout = o.LoraDropout, BaseModelNameOrPath = o.Model,
-                TargetModules = [.. o.LoraTargets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
+                TargetModules = [.. RecipeOptions.List(o.LoraTargets)],
             };
             lora.Validate("--lora-*");
             if (o.Resume) LoraAdapter.Load(model, checkpointDir);

@@ -177,10 +177,10 @@ public sealed record TuneOptions
     public int? Threads { get; set; }
 
     /// <summary>The task list of <see cref="Tasks"/>.</summary>
-    public IReadOnlyList<string> TaskList() => Split(Tasks);
+    public IReadOnlyList<string> TaskList() => Training.RecipeOptions.List(Tasks);
 
     /// <summary>The files of <see cref="Data"/>.</summary>
-    public IReadOnlyList<string> DataFiles() => Split(Data);
+    public IReadOnlyList<string> DataFiles() => Training.RecipeOptions.List(Data);
 
     /// <summary>The template pool of <see cref="Pool"/>.</summary>
     public Tailor.Data.Instructions.TemplatePool TemplatePool() => Pool switch
@@ -230,7 +230,4 @@ public sealed record TuneOptions
         _ = TemplatePool();
         _ = TruncationPolicy();
     }
-
-    private static IReadOnlyList<string> Split(string? list) =>
-        list is null ? [] : [.. list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 }

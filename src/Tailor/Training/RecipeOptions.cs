@@ -80,6 +80,10 @@ public static class RecipeOptions
         return obj.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
+    /// <summary>The items of a comma-separated option value (<c>"a, b,,c"</c> → a, b, c); none for null.</summary>
+    public static IReadOnlyList<string> List(string? value) =>
+        value is null ? [] : [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+
     /// <summary>PascalCase → snake_case (LearningRate → learning_rate).</summary>
     public static string SnakeCase(string name)
     {

@@ -47,7 +47,7 @@ public sealed class ExamplesProportionalMixture
     public IReadOnlyList<MixtureDraw> Sample(int count, int seed)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
-        SeededRandom pick = new(StableHash.Mix((ulong)(uint)seed) ^ 0x6D69787475726521UL);
+        SplitMix64 pick = new(StableHash.Mix((ulong)(uint)seed) ^ 0x6D69787475726521UL);
         long total = _weights.Sum();
         var orders = new int[_tasks.Length][];
         var next = new int[_tasks.Length];
@@ -55,7 +55,7 @@ public sealed class ExamplesProportionalMixture
         List<MixtureDraw> draws = new(count);
         for (int n = 0; n < count; n++)
         {
-            long r = pick.Next(total);
+            long r = pick.NextByModulo(total);
             int m = 0;
             while (r >= _weights[m])
             {
@@ -85,41 +85,15 @@ public sealed class ExamplesProportionalMixture
 
     private static int[] Permutation(int n, int seed, string task, int epoch)
     {
-        SeededRandom random = new(StableHash.Mix(StableHash.Of(task) ^ StableHash.Mix(((ulong)(uint)seed << 32) | (uint)epoch)));
+        SplitMix64 random = new(StableHash.Mix(StableHash.Of(task) ^ StableHash.Mix(((ulong)(uint)seed << 32) | (uint)epoch)));
         int[] order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
         for (int i = n - 1; i > 0; i--)
         {
-            int j = (int)random.Next(i + 1);
+            int j = (int)random.NextByModulo(i + 1);
             (order[i], order[j]) = (order[j], order[i]);
         }
 
         return order;
-    }
-}
-
-/// <summary>SplitMix64: a small generator whose output is fixed by its seed on every platform (System.Random's is not promised).</summary>
-internal sealed class SeededRandom(ulong seed)
-{
-    private ulong _state = seed;
-
-    /// <summary>Next 64 random bits.</summary>
-    public ulong NextUInt64()
-    {
-        ulong x = _state += 0x9E3779B97F4A7C15UL;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
-        return x ^ (x >> 31);
-    }
-
-    /// <summary>Uniform in [0, n), without modulo bias (rejection sampling).</summary>
-    public long Next(long n)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
-        ulong bound = (ulong)n;
-        ulong limit = ulong.MaxValue - (ulong.MaxValue % bound);
-        ulong x;
-        do x = NextUInt64(); while (x >= limit);
-        return (long)(x % bound);
     }
 }

@@ -343,29 +343,3 @@ public static class TaskTemplates
         return [.. value.EnumerateArray().Select(v => v.GetString()!)];
     }
 }
-
-/// <summary>Seeded hashing that is the same on every machine and .NET version (string.GetHashCode is not).</summary>
-internal static class StableHash
-{
-    /// <summary>FNV-1a over the UTF-8 bytes.</summary>
-    public static ulong Of(string text)
-    {
-        ulong h = 14695981039346656037UL;
-        foreach (byte b in Encoding.UTF8.GetBytes(text))
-        {
-            h ^= b;
-            h *= 1099511628211UL;
-        }
-
-        return h;
-    }
-
-    /// <summary>SplitMix64's finaliser: spreads every input bit over the output.</summary>
-    public static ulong Mix(ulong x)
-    {
-        x += 0x9E3779B97F4A7C15UL;
-        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
-        x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
-        return x ^ (x >> 31);
-    }
-}

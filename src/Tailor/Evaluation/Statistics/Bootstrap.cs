@@ -197,29 +197,3 @@ public static class Bootstrap
         return new PairedDifference(sa, sb, new Interval(sb - sa, lo, hi), PValue(diffs), a.Count, "paired bootstrap");
     }
 }
-
-/// <summary>SplitMix64 (Steele, Lea, Flood 2014): a tiny, well-mixed, fully specified generator.</summary>
-internal struct SplitMix64(ulong seed)
-{
-    private ulong _state = seed;
-
-    public ulong NextUInt64()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    /// <summary>Uniform in [0, n) without modulo bias (Lemire's multiply-shift with rejection).</summary>
-    public int Next(int n)
-    {
-        ulong bound = (ulong)n;
-        ulong threshold = (0UL - bound) % bound;
-        while (true)
-        {
-            UInt128 m = (UInt128)NextUInt64() * bound;
-            if ((ulong)m >= threshold) return (int)(ulong)(m >> 64);
-        }
-    }
-}
