@@ -1,6 +1,7 @@
 using System.Globalization;
 using Tailor.Recipes;
 using Tailor.Training;
+using Tailor.Evaluation;
 
 namespace Tailor.Cli.Commands;
 

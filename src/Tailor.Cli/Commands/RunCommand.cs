@@ -1,6 +1,6 @@
 using System.Globalization;
-using Tailor.Recipes;
 using Tailor.Training;
+using Tailor.Pipeline;
 
 namespace Tailor.Cli.Commands;
 

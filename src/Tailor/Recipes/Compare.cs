@@ -320,7 +320,7 @@ public static class Compare
                 // Folders written before predictions carried the input: the test file, cut as the evaluation cut it.
                 int words = source.Run.Config.TryGetValue("max_input_words", out var w) && int.TryParse(w, out int k) ? k : 0;
                 foreach (var r in def.ReadTest())
-                    inputs.TryAdd(r.Id, words > 0 ? Evaluate.Clip(r.Input, words) : r.Input);
+                    inputs.TryAdd(r.Id, words > 0 ? Evaluation.Answering.Questions.Clip(r.Input, words) : r.Input);
             }
             string? missing = ids.FirstOrDefault(id => !inputs.ContainsKey(id));
             if (missing is not null)

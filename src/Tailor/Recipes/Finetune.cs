@@ -36,9 +36,9 @@ public static class Finetune
         if (taskNames.Count == 1)
         {
             string task = taskNames[0];
-            var (set, plain) = PlainTemplate(o, task);
-            var records = TaskTemplates.ReadRecords(TaskFile(o, task, "train"));
-            train.AddRange(Sample(records, Math.Min(o.Examples, records.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample()));
+            var (set, plain) = TaskFiles.PlainTemplate(o.Templates, task);
+            var records = TaskTemplates.ReadRecords(TaskFiles.Split(o.TaskData, task, "train"));
+            train.AddRange(TaskFiles.Sample(records, Math.Min(o.Examples, records.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample()));
             tasks.Add(task);
             say($"task {task}: {train.Count:N0} of {records.Count:N0} training records, plain format (input, \"### Response:\", answer, EOS)");
         }
@@ -49,8 +49,8 @@ public static class Finetune
             var sets = new Dictionary<string, (TaskTemplateSet Set, TaskTemplate Plain, IReadOnlyList<TaskRecord> Records)>(StringComparer.Ordinal);
             foreach (string task in taskNames)
             {
-                var (set, plain) = PlainTemplate(o, task);
-                sets[task] = (set, plain, TaskTemplates.ReadRecords(TaskFile(o, task, "train")));
+                var (set, plain) = TaskFiles.PlainTemplate(o.Templates, task);
+                sets[task] = (set, plain, TaskTemplates.ReadRecords(TaskFiles.Split(o.TaskData, task, "train")));
                 tasks.Add(task);
             }
             var mixture = new ExamplesProportionalMixture([.. sets.Select(kv => KeyValuePair.Create(kv.Key, kv.Value.Records.Count))], o.MixtureCap);
@@ -61,19 +61,19 @@ public static class Finetune
         }
         foreach (string task in taskNames)
         {
-            var (set, plain) = PlainTemplate(o, task);
-            string devPath = TaskFile(o, task, "dev", required: false);
+            var (set, plain) = TaskFiles.PlainTemplate(o.Templates, task);
+            string devPath = TaskFiles.Split(o.TaskData, task, "dev", required: false);
             if (o.DevExamples > 0 && File.Exists(devPath))
             {
                 var devRecords = TaskTemplates.ReadRecords(devPath);
-                dev[task] = [.. Sample(devRecords, Math.Min(o.DevExamples, devRecords.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample())];
+                dev[task] = [.. TaskFiles.Sample(devRecords, Math.Min(o.DevExamples, devRecords.Count), o.Seed).Select(r => set.Apply(r, plain).ToChatExample())];
             }
         }
         foreach (string file in o.DataFiles())
         {
             var read = InstructionReader.Read(file, new InstructionReadOptions(SkipBad: o.SkipBad));
             if (read.Skipped.Total > 0) say(read.Skipped.ToString());
-            var examples = Sample(read.Examples, Math.Min(o.Examples, read.Examples.Count), o.Seed);
+            var examples = TaskFiles.Sample(read.Examples, Math.Min(o.Examples, read.Examples.Count), o.Seed);
             train.AddRange(examples);
             tasks.Add(Path.GetFileNameWithoutExtension(file));
             say($"{file}: {read.Format} format, {examples.Count:N0} of {read.Examples.Count:N0} examples");
@@ -81,38 +81,5 @@ public static class Finetune
         var encoded = encoder.EncodeAll(train, o.Sequence, policy);
         var devEncoded = dev.ToDictionary(kv => kv.Key, kv => encoder.EncodeAll(kv.Value, o.Sequence, policy).Examples, StringComparer.Ordinal);
         return new TuneData("finetune", PromptFormat.Plain, encoded.Examples, devEncoded, encoded.Stats, tasks);
-    }
-
-    /// <summary>
-    /// The task's template set and its "plain" template: the bare first input field (<c>{text}</c>, <c>{source}</c>),
-    /// so that the answer field and options checks of the template file still apply.
-    /// </summary>
-    public static (TaskTemplateSet Set, TaskTemplate Plain) PlainTemplate(TuneOptions o, string task)
-    {
-        ArgumentNullException.ThrowIfNull(o);
-        string path = Path.Combine(o.Templates, task + ".json");
-        if (!File.Exists(path))
-            throw new TailorException($"{path}: no template file for task '{task}'. Known tasks are the files of {o.Templates}; check --task/--tasks or --templates.");
-        var set = TaskTemplates.Load(path);
-        return (set, new TaskTemplate("plain", TemplatePool.Train, "{" + set.Inputs[0] + "}"));
-    }
-
-    /// <summary>data/tasks/TASK.SPLIT.jsonl, checked to exist unless <paramref name="required"/> is false.</summary>
-    public static string TaskFile(TuneOptions o, string task, string split, bool required = true)
-    {
-        ArgumentNullException.ThrowIfNull(o);
-        string path = Path.Combine(o.TaskData, $"{task}.{split}.jsonl");
-        if (required && !File.Exists(path))
-            throw new TailorException($"{path}: not found. Task data lives in {o.TaskData} as TASK.{{train,dev,test}}.jsonl (rebuild with scripts/data/build-all.sh, or point --task-data elsewhere).");
-        return path;
-    }
-
-    /// <summary>The first <paramref name="count"/> items of a permutation seeded by <paramref name="seed"/> (all items, shuffled, when count ≥ size).</summary>
-    public static IReadOnlyList<T> Sample<T>(IReadOnlyList<T> items, int count, long seed)
-    {
-        ArgumentNullException.ThrowIfNull(items);
-        if (items.Count == 0 || count <= 0) return [];
-        var mixture = new ExamplesProportionalMixture([KeyValuePair.Create("all", items.Count)], items.Count);
-        return [.. mixture.Sample(Math.Min(count, items.Count), unchecked((int)seed)).Select(d => items[d.Index])];
     }
 }

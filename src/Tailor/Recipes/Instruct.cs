@@ -40,10 +40,10 @@ public static class Instruct
         var sizes = new List<KeyValuePair<string, int>>();
         foreach (string task in o.TaskList())
         {
-            var (set, _) = Finetune.PlainTemplate(o, task);
+            var (set, _) = TaskFiles.PlainTemplate(o.Templates, task);
             if (set.Pool(pool).Count == 0) throw new TailorException($"{set.Source}: task {task} has no {o.Pool} templates.");
             sets[task] = set;
-            records[task] = TaskTemplates.ReadRecords(Finetune.TaskFile(o, task, "train"));
+            records[task] = TaskTemplates.ReadRecords(TaskFiles.Split(o.TaskData, task, "train"));
             sizes.Add(KeyValuePair.Create(task, records[task].Count));
         }
         foreach (string file in o.DataFiles())
@@ -79,9 +79,9 @@ public static class Instruct
         {
             foreach (var (task, set) in sets)
             {
-                string devPath = Finetune.TaskFile(o, task, "dev", required: false);
+                string devPath = TaskFiles.Split(o.TaskData, task, "dev", required: false);
                 if (!File.Exists(devPath)) continue;
-                var devRecords = Finetune.Sample(TaskTemplates.ReadRecords(devPath), o.DevExamples, o.Seed);
+                var devRecords = TaskFiles.Sample(TaskTemplates.ReadRecords(devPath), o.DevExamples, o.Seed);
                 dev[task] = encoder.EncodeAll([.. devRecords.Select(r => set.ToChatExample(r, pool, unchecked((int)o.Seed)))], o.Sequence, policy).Examples;
             }
         }

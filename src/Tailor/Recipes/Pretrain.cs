@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Tailor.Data;
 using Tailor.Formats;
 using Tailor.Model;
@@ -82,7 +79,7 @@ public static class Pretrain
         {
             if (!Directory.Exists(checkpointDir)) throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
             startStep = Checkpoint.Load(checkpointDir, model, optimizer);
-            TruncateMetrics(metricsPath, startStep);
+            MetricsLog.TruncateAfter(metricsPath, startStep);
             Say($"resumed from {checkpointDir} at step {startStep}");
         }
         else if (File.Exists(metricsPath)) File.Delete(metricsPath);
@@ -115,7 +112,7 @@ public static class Pretrain
             {
                 for (int micro = 0; micro < o.GradAccum; micro++)
                 {
-                    FillBatch(trainFile, ids, o.Batch, o.Sequence, BatchSeed(o.Seed, step, micro));
+                    FillBatch(trainFile, ids, o.Batch, o.Sequence, Seeds.BatchSeed(o.Seed, step, micro));
                     var batch = tensor(ids, [o.Batch, o.Sequence + 1], device: device);             // (B, T+1)
                     var x = batch.narrow(1, 0, o.Sequence);                                         // (B, T)
                     var y = batch.narrow(1, 1, o.Sequence);                                         // (B, T)
@@ -186,16 +183,6 @@ public static class Pretrain
     public static double LearningRate(PretrainOptions o, long step) => o.Schedule == "wsd"
         ? Optimizers.WarmupStableDecay(step, o.WarmupSteps, o.MaxSteps, o.DecaySteps ?? Math.Max(1, o.MaxSteps / 5), o.LearningRate, o.MinLearningRate)
         : Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
-
-    /// <summary>Seed of micro-batch <paramref name="micro"/> of step <paramref name="step"/>: a pure function, so resume repeats it.</summary>
-    public static int BatchSeed(long seed, long step, int micro)
-    {
-        ulong h = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)step * 0xC2B2AE3D27D4EB4FUL ^ (ulong)micro * 0x165667B19E3779F9UL;
-        h ^= h >> 29;
-        h *= 0xBF58476D1CE4E5B9UL;
-        h ^= h >> 32;
-        return (int)(h & 0x7FFFFFFF);
-    }
 
     /// <summary>Fills <paramref name="ids"/> with <paramref name="batch"/> random windows of sequence + 1 tokens.</summary>
     public static void FillBatch(TokenFile file, long[] ids, int batch, int sequence, int seed)
@@ -271,44 +258,4 @@ public static class Pretrain
         return StableHash.Sha256File(path);
     }
 
-    /// <summary>Drops metrics lines after <paramref name="step"/> (a resumed run writes them again).</summary>
-    internal static void TruncateMetrics(string path, long step)
-    {
-        if (!File.Exists(path)) return;
-        var keep = File.ReadLines(path).Where(l =>
-        {
-            try { return JsonNode.Parse(l)?["step"]?.GetValue<long>() <= step; }
-            catch (JsonException) { return false; }
-        }).ToList();
-        File.WriteAllLines(path, keep);
-    }
-}
-
-/// <summary>Metrics as JSONL (one object per line: step + values) and as TensorBoard scalars.</summary>
-public sealed class MetricsLog : IDisposable
-{
-    private readonly StreamWriter _jsonl;
-    private readonly TorchSharp.Modules.SummaryWriter _board;
-
-    /// <summary>Opens metrics.jsonl and a TensorBoard event file in <paramref name="folder"/>.</summary>
-    public MetricsLog(string folder, bool append)
-    {
-        _jsonl = new StreamWriter(Path.Combine(folder, "metrics.jsonl"), append, new UTF8Encoding(false)) { AutoFlush = true };
-        _board = torch.utils.tensorboard.SummaryWriter(Path.Combine(folder, "tensorboard"), createRunName: false);
-    }
-
-    /// <summary>Writes one line and one scalar per value.</summary>
-    public void Write(long step, Dictionary<string, double> values)
-    {
-        var obj = new JsonObject { ["step"] = step };
-        foreach (var (k, v) in values)
-        {
-            obj[k] = v;
-            _board.add_scalar(k, (float)v, (int)step);
-        }
-        _jsonl.WriteLine(obj.ToJsonString());
-    }
-
-    /// <summary>Flushes and closes the files.</summary>
-    public void Dispose() => _jsonl.Dispose();
 }

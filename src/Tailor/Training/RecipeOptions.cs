@@ -18,6 +18,10 @@ public static class RecipeOptions
     /// <summary>The option keys of <typeparamref name="T"/> in declaration order (snake_case).</summary>
     public static IReadOnlyList<string> Keys<T>() => [.. Properties<T>().Select(p => SnakeCase(p.Name))];
 
+    /// <summary>Every option of <paramref name="options"/> as (snake_case key, value), in declaration order.</summary>
+    public static IEnumerable<(string Key, object? Value)> Values<T>(T options) =>
+        Properties<T>().Select(p => (SnakeCase(p.Name), p.GetValue(options)));
+
     /// <summary>The reason text of each key.</summary>
     public static string Reason<T>(string key) =>
         Properties<T>().First(p => SnakeCase(p.Name) == key).GetCustomAttribute<DescriptionAttribute>()?.Description ?? "";

@@ -5,6 +5,7 @@ using Tailor.Recipes;
 using Tailor.Tests.Data;
 using Tailor.Tests.Model;
 using static TorchSharp.torch;
+using Tailor.Training;
 
 namespace Tailor.Tests.Recipes;
 

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using Tailor.Evaluation;
-using Tailor.Recipes;
 using Tailor.Tests.Data;
+using Tailor.Pipeline;
 
 namespace Tailor.Tests.Recipes;
 
@@ -54,7 +54,7 @@ public sealed class MainJobTests : IDisposable
         foreach (string f in new[] { "report.md", "report.html", "results.json", "claims.md" })
             Assert.True(File.Exists(Path.Combine(result.Report, f)), f + " missing");
         Assert.Contains("instruction-tuned", File.ReadAllText(Path.Combine(result.Report, "claims.md")), StringComparison.OrdinalIgnoreCase);
-        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Folder, MainJob.ManifestFile)))!;
+        var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Folder, Stages.ManifestFile)))!;
         Assert.True(manifest["finished"]!.GetValue<bool>());
         Assert.Equal(expected.Length, manifest["stages"]!.AsArray().Count);
 

@@ -1,4 +1,5 @@
-using Tailor.Recipes;
+using Tailor.Evaluation;
+using Tailor.Pipeline;
 
 namespace Tailor.Tests.Recipes;
 

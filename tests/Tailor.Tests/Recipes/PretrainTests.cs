@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Tailor.Generation;
 using Tailor.Model;
 using Tailor.Recipes;
+using Tailor.Training;
 
 namespace Tailor.Tests.Recipes;
 

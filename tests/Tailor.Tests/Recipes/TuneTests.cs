@@ -6,6 +6,7 @@ using Tailor.Tests.Data;
 using Tailor.Text;
 using static TorchSharp.torch;
 using Tailor.Data.Instructions;
+using Tailor.Training;
 
 namespace Tailor.Tests.Recipes;
 
@@ -63,8 +64,8 @@ public sealed class TuneTests : IDisposable
         Assert.Null(result.Adapter);
         Assert.Equal(["sentiment", "summarization", "translation-en-de", "translation-en-fr"], result.DevLossByTask.Keys.Order());
         Assert.True(result.TrainedTokens > 0 && result.TrainedTokens < result.TokensSeen);
-        Assert.Equal("chatml", SupervisedTraining.PromptFormatOf(result.FinalModel!));
-        var marker = JsonNode.Parse(File.ReadAllText(Path.Combine(result.FinalModel!, SupervisedTraining.MarkerFile)))!;
+        Assert.Equal("chatml", TunedModelMarker.PromptFormatOf(result.FinalModel!));
+        var marker = JsonNode.Parse(File.ReadAllText(Path.Combine(result.FinalModel!, TunedModelMarker.FileName)))!;
         Assert.Equal("instruct", marker["stage"]!.GetValue<string>());
         Assert.Equal("train", marker["template_pool"]!.GetValue<string>());
         using var tuned = PretrainedModel.Load(result.FinalModel!);
@@ -105,7 +106,7 @@ public sealed class TuneTests : IDisposable
         Assert.Equal(data.Train.Count, Math.Min(o.Examples, records.Count));
 
         var result = Finetune.Run(o);
-        Assert.Equal("plain", SupervisedTraining.PromptFormatOf(result.FinalModel!));
+        Assert.Equal("plain", TunedModelMarker.PromptFormatOf(result.FinalModel!));
         Assert.Equal(["sentiment"], result.DevLossByTask.Keys);
     }
 
@@ -171,7 +172,7 @@ public sealed class TuneTests : IDisposable
         Assert.NotNull(result.Adapter);
         Assert.True(File.Exists(Path.Combine(result.Adapter!, LoraAdapter.AdapterWeightsFile)));
         Assert.True(File.Exists(Path.Combine(result.Adapter!, LoraAdapter.AdapterConfigFile)));
-        Assert.Equal("chatml", SupervisedTraining.PromptFormatOf(result.Adapter!));
+        Assert.Equal("chatml", TunedModelMarker.PromptFormatOf(result.Adapter!));
 
         using var merged = PretrainedModel.Load(result.FinalModel!);
         using var unmerged = PretrainedModel.Load(o.Model);

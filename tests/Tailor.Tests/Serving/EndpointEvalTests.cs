@@ -1,5 +1,6 @@
 using Tailor.Recipes;
 using Tailor.Tests.Data;
+using Tailor.Evaluation;
 
 namespace Tailor.Tests.Serving;
 

@@ -4,6 +4,7 @@ using Tailor.Recipes;
 using Tailor.Tests.Data;
 using Tailor.Text;
 using static TorchSharp.torch;
+using Tailor.Generation;
 
 namespace Tailor.Tests.Evaluation.Harness;
 
@@ -49,7 +50,7 @@ public sealed class EvaluateModelTests : IDisposable
             ([.. tok.Encode("Review: it broke after a day, do not buy\nSentiment:")], [.. tok.Encode(" negative")]),
             ([.. tok.Encode("Hi")], [.. tok.Encode(" there, friend")]),
         ];
-        var batched = Evaluate.ContinuationLogProbs(m.Model, pairs, batchSize: 3);
+        var batched = LogLikelihood.OfContinuations(m.Model, pairs, batchSize: 3);
         using var inference = inference_mode();
         for (int i = 0; i < pairs.Length; i++)
         {

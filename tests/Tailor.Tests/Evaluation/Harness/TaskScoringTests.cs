@@ -2,6 +2,7 @@ using Tailor.Evaluation;
 using Tailor.Recipes;
 using Tailor.Tests.Data;
 using Tailor.Evaluation.Metrics;
+using Tailor.Evaluation.Answering;
 
 namespace Tailor.Tests.Evaluation.Harness;
 
@@ -73,14 +74,14 @@ public sealed class TaskScoringTests
     public void Subsets_are_seeded_stable_and_in_file_order()
     {
         var records = Enumerable.Range(0, 50).Select(i => new EvalRecord("r" + i, "x", ["y"], null)).ToList();
-        var a = Evaluate.Subset(records, 10, 7);
-        var b = Evaluate.Subset(records, 10, 7);
-        var c = Evaluate.Subset(records, 10, 8);
+        var a = Questions.Subset(records, 10, 7);
+        var b = Questions.Subset(records, 10, 7);
+        var c = Questions.Subset(records, 10, 8);
         Assert.Equal(a, b);
         Assert.NotEqual(a, c);
         Assert.Equal(10, a.Count);
         Assert.Equal(a.OrderBy(r => int.Parse(r.Id[1..], System.Globalization.CultureInfo.InvariantCulture)), a);
-        Assert.Same(records, Evaluate.Subset(records, 0, 7));
+        Assert.Same(records, Questions.Subset(records, 0, 7));
     }
 
     [Fact]

@@ -6,11 +6,10 @@ using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Text;
 using Tailor.Torch;
-using Tailor.Training;
 using static TorchSharp.torch;
 using Tailor.Data.Instructions;
 
-namespace Tailor.Recipes;
+namespace Tailor.Training;
 
 /// <summary>What a tuning run produced.</summary>
 /// <param name="Output">The run folder.</param>
@@ -49,9 +48,6 @@ public sealed record TuneData(string Stage, PromptFormat Format, IReadOnlyList<E
 /// </remarks>
 public static class SupervisedTraining
 {
-    /// <summary>The file in a tuned model folder that says how it was trained and how to prompt it.</summary>
-    public const string MarkerFile = "tailor.json";
-
     /// <summary>
     /// Runs the loop. <paramref name="build"/> makes the data from the base model's tokenizer (it may install a chat
     /// template on it); the options must be valid.
@@ -124,7 +120,7 @@ public static class SupervisedTraining
         if (o.Resume)
         {
             startStep = lora is null ? Checkpoint.Load(checkpointDir, model, optimizer) : Checkpoint.LoadOptimizer(checkpointDir, optimizer);
-            Pretrain.TruncateMetrics(metricsPath, startStep);
+            MetricsLog.TruncateAfter(metricsPath, startStep);
             Say($"resumed from {checkpointDir} at step {startStep}");
         }
         else if (File.Exists(metricsPath)) File.Delete(metricsPath);
@@ -176,7 +172,7 @@ public static class SupervisedTraining
             }
             double lr = Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
             Optimizers.SetLearningRate(optimizer, lr);
-            manual_seed(Pretrain.BatchSeed(o.Seed, step, -1));   // dropout masks depend on (seed, step) only
+            manual_seed(Seeds.BatchSeed(o.Seed, step, -1));   // dropout masks depend on (seed, step) only
             var micros = Enumerable.Range(0, o.GradAccum).Select(m => rows.Batch(step * o.GradAccum + m, o.Seed)).ToList();
             int stepTargets = Math.Max(1, micros.Sum(b => b.Sum(Targets)));
             using (var scope = NewDisposeScope())
@@ -241,7 +237,7 @@ public static class SupervisedTraining
             var marker = Marker(o, data, step, tokensSeen, trainedTokens, lastDev, devByTask);
             void Extra(string staging)
             {
-                File.WriteAllText(Path.Combine(staging, MarkerFile), marker);
+                File.WriteAllText(Path.Combine(staging, TunedModelMarker.FileName), marker);
                 File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
             }
             if (lora is not null)
@@ -266,21 +262,6 @@ public static class SupervisedTraining
             }
         }
         return new TuneResult(o.Output, step, tokensSeen, trainedTokens, lastDev, devByTask, interrupted, losses, final, adapter, clock.Elapsed);
-    }
-
-    /// <summary>Reads a model folder's <c>tailor.json</c> prompt format ("base", "plain" or "chatml"); null when absent.</summary>
-    public static string? PromptFormatOf(string folder)
-    {
-        string path = Path.Combine(folder, MarkerFile);
-        if (!File.Exists(path)) return null;
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path))?["prompt_format"]?.GetValue<string>();
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
-        {
-            throw new TailorException($"{path}: not valid JSON with a string \"prompt_format\" ({e.Message.Split('\n')[0]}). Delete it or rewrite it.");
-        }
     }
 
     /// <summary>Targets (loss-bearing positions) in a row.</summary>
@@ -359,58 +340,5 @@ public static class SupervisedTraining
             n += t;
         }
         return n == 0 ? double.NaN : sum / n;
-    }
-
-    /// <summary>
-    /// The training rows and their order: units (packed rows, or examples when not packing) laid out once; epoch e is
-    /// the permutation seeded by (seed, e); micro-batch g is units [b·B, b·B + B) of epoch g / batchesPerEpoch.
-    /// </summary>
-    private sealed class RowSource
-    {
-        private readonly IReadOnlyList<PackedSequence>? _packed;
-        private readonly IReadOnlyList<EncodedExample>? _examples;
-        private readonly int _batch, _padId;
-        private readonly Dictionary<long, int[]> _orders = [];
-
-        private RowSource(IReadOnlyList<PackedSequence>? packed, IReadOnlyList<EncodedExample>? examples, int batch, int padId)
-        {
-            _packed = packed;
-            _examples = examples;
-            _batch = batch;
-            _padId = padId;
-            UnitCount = packed?.Count ?? examples!.Count;
-            BatchesPerEpoch = Math.Max(1, UnitCount / batch);
-        }
-
-        public int UnitCount { get; }
-
-        public int BatchesPerEpoch { get; }
-
-        public static RowSource Create(IReadOnlyList<EncodedExample> examples, TuneOptions o, int padId) =>
-            o.Packing ? new RowSource(Packing.Pack(examples, o.Sequence, padId), null, o.Batch, padId) : new RowSource(null, examples, o.Batch, padId);
-
-        public IReadOnlyList<PackedSequence> Batch(long index, long seed)
-        {
-            long epoch = index / BatchesPerEpoch;
-            int b = (int)(index % BatchesPerEpoch);
-            if (!_orders.TryGetValue(epoch, out int[]? order))
-            {
-                _orders.Clear();   // epochs advance monotonically; keep one
-                order = Permutation(UnitCount, seed, epoch);
-                _orders[epoch] = order;
-            }
-            var members = order.Skip(b * _batch).Take(Math.Min(_batch, UnitCount)).ToList();
-            return _packed is not null
-                ? [.. members.Select(i => _packed[i])]
-                : Packing.PadBatch([.. members.Select(i => _examples![i])], _padId);
-        }
-
-        private static int[] Permutation(int n, long seed, long epoch)
-        {
-            var random = new Random(Pretrain.BatchSeed(seed, epoch, 7));
-            int[] order = [.. Enumerable.Range(0, n)];
-            random.Shuffle(order);
-            return order;
-        }
     }
 }

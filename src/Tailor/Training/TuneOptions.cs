@@ -2,11 +2,11 @@ using System.ComponentModel;
 
 using Tailor.Torch;
 
-namespace Tailor.Recipes;
+namespace Tailor.Training;
 
 /// <summary>
-/// Every knob of the two tuning recipes — <see cref="Finetune"/> (one task, no instruction, plain format) and
-/// <see cref="Instruct"/> (a mixture of tasks phrased with instruction templates, ChatML) — with its default and the
+/// Every knob of the two tuning recipes — <c>tailor finetune</c> (one task, no instruction, plain format) and
+/// <c>tailor instruct</c> (a mixture of tasks phrased with instruction templates, ChatML) — with its default and the
 /// reason for it. Fields that only one recipe reads say so. A recipe file lists only what differs; <c>--key value</c>
 /// overrides win. The whole record is printed at start and saved beside every checkpoint and the final model.
 /// </summary>

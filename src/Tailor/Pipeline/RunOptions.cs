@@ -1,6 +1,6 @@
 using System.ComponentModel;
 
-namespace Tailor.Recipes;
+namespace Tailor.Pipeline;
 
 /// <summary>
 /// Options of the main job (<see cref="MainJob"/>, <c>tailor run</c>). The profile fills in what is left unset, so that

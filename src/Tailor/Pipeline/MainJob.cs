@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tailor.Evaluation;
@@ -11,45 +9,11 @@ using Tailor.Torch;
 using Tailor.Training;
 using static TorchSharp.torch;
 
-namespace Tailor.Recipes;
+using Tailor.Evaluation.Report;
+using Tailor.Recipes;
+using static Tailor.Pipeline.Stages;
 
-/// <summary>What the main job reports while it runs.</summary>
-public sealed class RunEvents
-{
-    /// <summary>A stage starts: its 1-based number, the stage count, name and a description.</summary>
-    public Action<int, int, string, string>? StageStarted { get; init; }
-
-    /// <summary>A stage ended: name, wall time, whether it was skipped (inputs unchanged).</summary>
-    public Action<string, TimeSpan, bool>? StageFinished { get; init; }
-
-    /// <summary>Training progress of the current stage.</summary>
-    public Action<TrainProgress>? Train { get; init; }
-
-    /// <summary>Evaluation progress of the current stage: what, done, total, elapsed.</summary>
-    public Action<string, int, int, TimeSpan>? Items { get; init; }
-
-    /// <summary>A line of text.</summary>
-    public Action<string>? Say { get; init; }
-}
-
-/// <summary>One stage's record in the run manifest.</summary>
-/// <param name="Name">Stage name (also its folder).</param>
-/// <param name="Kind">bases, train, eval or report.</param>
-/// <param name="Fingerprint">sha256 of the stage's options, inputs and code version.</param>
-/// <param name="Seconds">Wall time (0 when skipped).</param>
-/// <param name="Skipped">Whether it was skipped because nothing changed.</param>
-public sealed record StageRecord(string Name, string Kind, string Fingerprint, double Seconds, bool Skipped);
-
-/// <summary>What the main job produced.</summary>
-/// <param name="Folder">The run folder.</param>
-/// <param name="Stages">Stages in order.</param>
-/// <param name="Evaluations">Evaluation folders by model name.</param>
-/// <param name="Roles">Role of each evaluated model (base, finetuned, instruct, instruct-vague, baseline) and its base.</param>
-/// <param name="MainTable">The main table in Markdown.</param>
-/// <param name="Report">The report folder (report.md, report.html, results.json).</param>
-/// <param name="Elapsed">Wall time.</param>
-public sealed record RunResult(string Folder, IReadOnlyList<StageRecord> Stages, IReadOnlyDictionary<string, string> Evaluations,
-    IReadOnlyDictionary<string, (string Role, string Base)> Roles, string MainTable, string Report, TimeSpan Elapsed);
+namespace Tailor.Pipeline;
 
 /// <summary>
 /// The main job (<c>tailor run</c>): the seed's experiment end to end. From each base model: a task fine-tune without
@@ -60,11 +24,6 @@ public sealed record RunResult(string Folder, IReadOnlyList<StageRecord> Stages,
 /// </summary>
 public static class MainJob
 {
-    /// <summary>The manifest file of a run folder.</summary>
-    public const string ManifestFile = "manifest.json";
-
-    private const string StageFile = "stage.json";
-
     /// <summary>Runs (or resumes) the job.</summary>
     public static RunResult Run(RunOptions options, RunEvents? events = null, CancellationToken cancel = default)
     {
@@ -99,7 +58,8 @@ public static class MainJob
             $"inputs {(o.MaxInputWords == 0 ? "whole" : $"cut at {o.MaxInputWords} words")}, answer caps x{o.MaxNewTokensScale})");
         TorchRuntime.SetThreads(o.Threads);
         string code = CodeVersion();
-        string dataHash = HashFolders([o.TaskData, o.Templates]);
+        var folderHashes = new FolderHashes();
+        string dataHash = folderHashes.Of([o.TaskData, o.Templates]);
         var bases = o.Bases();
         string first = bases[0].Name;
         var evalTasks = o.TaskList().SelectMany(t => t == "sentiment" ? new[] { "sentiment", "sentiment-imdb" } : [t]).ToList();
@@ -119,7 +79,7 @@ public static class MainJob
                 string target = Path.Combine(folder, "models", baseName);
                 int seed = stages.Count + 1;
                 string tokenizerFolder = Directory.Exists(baseFolder) ? baseFolder : bases[0].Folder;
-                stages.Add((baseName, "bases", $"tiny random base '{name}' with {tokenizerFolder}'s tokenizer", () => Hash("tiny", seed.ToString(CultureInfo.InvariantCulture), HashFolders([tokenizerFolder]), code),
+                stages.Add((baseName, "bases", $"tiny random base '{name}' with {tokenizerFolder}'s tokenizer", () => Hash("tiny", seed.ToString(CultureInfo.InvariantCulture), folderHashes.Of([tokenizerFolder]), code),
                     _ => MakeTinyBase(tokenizerFolder, target, seed)));
                 string stageName = baseName;
                 modelPrints[baseName] = () => StagePrint(folder, stageName);
@@ -131,7 +91,7 @@ public static class MainJob
                     throw new TailorException($"base model {name}: {baseFolder} not found. The shipped bases are in models/; give others with --base-models NAME=DIR,...");
                 modelFolders[baseName] = baseFolder;
                 string bf = baseFolder;
-                modelPrints[baseName] = () => HashFolders([bf]);
+                modelPrints[baseName] = () => folderHashes.Of([bf]);
             }
             roles[baseName] = ("base", name);
         }
@@ -173,7 +133,7 @@ public static class MainJob
         var evaluations = new Dictionary<string, string>(StringComparer.Ordinal);
         var evalPlan = new List<(string Name, EvalOptions Options, Func<string> Upstream)>
         {
-            ("classic-baselines", new EvalOptions { Baseline = "classic", Name = "classic-baselines", Afinn = o.Afinn }, () => HashFolders([Path.GetDirectoryName(Path.GetFullPath(o.Afinn))!])),
+            ("classic-baselines", new EvalOptions { Baseline = "classic", Name = "classic-baselines", Afinn = o.Afinn }, () => folderHashes.Of([Path.GetDirectoryName(Path.GetFullPath(o.Afinn))!])),
         };
         roles["classic-baselines"] = ("baseline", "-");
         foreach (var (model, modelFolder) in modelFolders)
@@ -262,46 +222,12 @@ public static class MainJob
         ModelFolder.Save(target, model, tokenizer, ScalarType.Float32);
     }
 
-    /// <summary>
-    /// The main table: one row per model, the headline metric of each task (sentiment accuracy by generation and by
-    /// log-likelihood ranking, ROUGE-L, chrF and BLEU) and the off-task rate over all generated answers.
-    /// </summary>
-    public static string MainTable(IReadOnlyList<EvalRun> runs, int limit)
-    {
-        ArgumentNullException.ThrowIfNull(runs);
-        var columns = new List<(string Task, string Metric, string Header, double Scale)>
-        {
-            ("sentiment", "accuracy", "sentiment acc", 100), ("sentiment", "acc", "sentiment acc (loglik)", 100),
-            ("sentiment-imdb", "accuracy", "IMDB acc", 100), ("summarization", "rougeL", "summ. ROUGE-L", 100),
-            ("translation-en-de", "chrf", "en→de chrF", 1), ("translation-en-de", "bleu", "en→de BLEU", 1),
-            ("translation-en-fr", "chrf", "en→fr chrF", 1), ("translation-en-fr", "bleu", "en→fr BLEU", 1),
-        };
-        columns = [.. columns.Where(c => runs.Any(r => r.Tasks.Any(t => t.Task == c.Task && t.Metrics.ContainsKey(c.Metric))))];
-        var sb = new StringBuilder();
-        sb.Append("| model | kind | ").AppendJoin(" | ", columns.Select(c => c.Header)).Append(" | off-task |\n");
-        sb.Append("|---|---|").Append(string.Concat(columns.Select(_ => "---:|"))).Append("---:|\n");
-        foreach (var r in runs)
-        {
-            sb.Append(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Kind}{(r.Shots > 0 ? $" {r.Shots}-shot" : "")} |");
-            foreach (var c in columns)
-            {
-                var t = r.Tasks.FirstOrDefault(x => x.Task == c.Task);
-                sb.Append(t is not null && t.Metrics.TryGetValue(c.Metric, out double v) ? string.Create(CultureInfo.InvariantCulture, $" {v * c.Scale:0.0} |") : " – |");
-            }
-            int n = r.Tasks.Sum(t => t.Items);
-            double off = n == 0 ? 0 : r.Tasks.Sum(t => t.OffTaskRate * t.Items) / n;
-            sb.Append(CultureInfo.InvariantCulture, $" {off * 100:0.0}% |\n");
-        }
-        sb.Append(CultureInfo.InvariantCulture, $"\n{(limit == 0 ? "Whole test sets" : $"Seeded subsets of {limit} items per task")}; accuracy, ROUGE-L (stemmed, mean F) ×100; chrF and BLEU as sacreBLEU 2.6.0; off-task = share of answers that are empty, not a label, degenerate, in the wrong language or longer than the input.\n");
-        return sb.ToString();
-    }
-
     private static string WriteReport(string folder, string reportFolder, IReadOnlyDictionary<string, string> evaluations,
         IReadOnlyDictionary<string, (string Role, string Base)> roles, RunOptions o, Action<string> say)
     {
         Directory.CreateDirectory(reportFolder);
         var runs = evaluations.Values.Select(e => EvalRun.Load(e).Run).ToList();
-        string table = MainTable(runs, o.Limit!.Value) +
+        string table = MainTable.Markdown(runs, o.Limit!.Value) +
             (o.MaxInputWords > 0 || o.MaxNewTokensScale != 1.0
                 ? string.Create(CultureInfo.InvariantCulture, $"Profile `{o.Profile}`: inputs cut at {o.MaxInputWords} words, answer caps ×{o.MaxNewTokensScale} (summaries {(int)Math.Round(32 * o.MaxNewTokensScale!.Value)}, translations {(int)Math.Round(96 * o.MaxNewTokensScale!.Value)} tokens), {o.Steps} tuning steps per model.\n")
                 : "");
@@ -311,7 +237,7 @@ public static class MainJob
             rolesJson[name] = new JsonObject { ["role"] = role, ["base"] = b };
         string rolesPath = Path.Combine(reportFolder, "roles.json");
         File.WriteAllText(rolesPath, rolesJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        var report = Compare.Run(new CompareOptions
+        var report = Compare.Run(new Recipes.CompareOptions
         {
             Inputs = [.. evaluations.Values], Output = reportFolder, Roles = rolesPath, Resamples = o.Resamples, Seed = (ulong)o.Seed,
             Data = o.TaskData,
@@ -320,126 +246,7 @@ public static class MainJob
                 : [], Baseline = evaluations.Keys.First(k => roles[k].Role == "base"),
             NoContamination = false,
         }, say);
-        File.WriteAllText(Path.Combine(reportFolder, "claims.md"), ClaimsMarkdown(report.Claims, o.Limit!.Value));
+        File.WriteAllText(Path.Combine(reportFolder, "claims.md"), MainTable.ClaimsMarkdown(report.Claims, o.Limit!.Value));
         return table;
-    }
-
-    /// <summary>The claims table as Markdown: claim, measure, effect with 95% CI per base/task, verdict.</summary>
-    public static string ClaimsMarkdown(Evaluation.Report.ClaimsTable claims, int limit)
-    {
-        ArgumentNullException.ThrowIfNull(claims);
-        var sb = new StringBuilder();
-        sb.Append("| # | claim | measure | effect [95% CI] | verdict |\n|---:|---|---|---|---|\n");
-        foreach (var r in claims.Rows)
-        {
-            string evidence = r.Evidence.Count == 0 ? "–" : string.Join("<br>", r.Evidence.Select(e => $"{e.Label}: {e.Text}{(e.Supports ? " ✓" : e.Status == Evaluation.Report.EvidenceStatus.Uninformative ? " (uninformative)" : "")}"));
-            sb.Append(CultureInfo.InvariantCulture, $"| {r.Number} | {r.Claim} | {r.Measure} ({r.Direction}) | {evidence} | **{Evaluation.Report.ClaimsTable.Words(r.Verdict)}** |\n");
-        }
-        sb.Append(CultureInfo.InvariantCulture, $"\nEffects are differences (tuned − reference) with paired-bootstrap 95% CIs{(limit == 0 ? "" : $" over {limit} items per task")}; ✓ marks evidence that supports (Holm-adjusted p < 0.05 in the claimed direction, the better model neither at floor nor degenerate). Supported = every piece of evidence supports; uninformative = every piece has its better model at floor or degenerate; not supported = none supports; mixed otherwise (docs/statistics.md).\n");
-        return sb.ToString();
-    }
-
-    private static string ChooseFolder(RunOptions o)
-    {
-        if (o.Output is not null) return o.Output;
-        const string root = "runs";
-        if (!o.New && Directory.Exists(root))
-        {
-            // The newest run of this profile that did not finish, or whose stages may be reused.
-            foreach (var dir in Directory.GetDirectories(root, "run-*").OrderDescending(StringComparer.Ordinal))
-            {
-                string manifest = Path.Combine(dir, ManifestFile);
-                if (!File.Exists(manifest)) continue;
-                try
-                {
-                    var m = JsonNode.Parse(File.ReadAllText(manifest));
-                    if (m?["profile"]?.GetValue<string>() == o.Profile) return dir;
-                }
-                catch (JsonException)
-                {
-                }
-                break;
-            }
-        }
-        return Path.Combine(root, "run-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
-    }
-
-    private sealed record StageState(string Fingerprint, string Status, double Seconds);
-
-    private static StageState? ReadStage(string dir)
-    {
-        string path = Path.Combine(dir, StageFile);
-        if (!File.Exists(path)) return null;
-        try
-        {
-            var n = JsonNode.Parse(File.ReadAllText(path));
-            return new StageState(n?["fingerprint"]?.GetValue<string>() ?? "", n?["status"]?.GetValue<string>() ?? "", n?["seconds"]?.GetValue<double>() ?? 0);
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
-        {
-            return null;   // a torn write: the stage runs again
-        }
-    }
-
-    private static void WriteStage(string dir, string fingerprint, string status, double seconds)
-    {
-        var n = new JsonObject { ["fingerprint"] = fingerprint, ["status"] = status, ["seconds"] = Math.Round(seconds, 2) };
-        string tmp = Path.Combine(dir, StageFile + ".tmp");
-        File.WriteAllText(tmp, n.ToJsonString() + "\n");
-        File.Move(tmp, Path.Combine(dir, StageFile), overwrite: true);
-    }
-
-    /// <summary>The fingerprint a finished stage recorded (its downstream stages hash it as their input).</summary>
-    private static string StagePrint(string folder, string stage) => ReadStage(Path.Combine(folder, "stages", stage))?.Fingerprint ?? "missing";
-
-    private static void WriteManifest(string folder, RunOptions o, IReadOnlyList<StageRecord> stages, TimeSpan elapsed, bool finished)
-    {
-        var m = new JsonObject
-        {
-            ["profile"] = o.Profile,
-            ["finished"] = finished,
-            ["elapsed_seconds"] = Math.Round(elapsed.TotalSeconds, 1),
-            ["code_version"] = CodeVersion(),
-            ["options"] = JsonNode.Parse(RecipeOptions.ToJson(o)),
-            ["stages"] = new JsonArray([.. stages.Select(s => (JsonNode)new JsonObject
-            {
-                ["name"] = s.Name, ["kind"] = s.Kind, ["fingerprint"] = s.Fingerprint, ["seconds"] = Math.Round(s.Seconds, 1), ["skipped"] = s.Skipped,
-            })]),
-        };
-        string tmp = Path.Combine(folder, ManifestFile + ".tmp");
-        File.WriteAllText(tmp, m.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        File.Move(tmp, Path.Combine(folder, ManifestFile), overwrite: true);
-    }
-
-    /// <summary>The library's build identity: its module version id (deterministic builds give the same id for the same code).</summary>
-    public static string CodeVersion() => typeof(MainJob).Assembly.ManifestModule.ModuleVersionId.ToString("N")[..16];
-
-    private static string Hash(params string[] parts) => StableHash.Sha256(parts.Select(p => p + "\u0000"))[..16];
-
-    private static readonly Dictionary<string, string> FileHashes = [];
-
-    /// <summary>sha256 over the relative names and contents of every file in the folders (cached by path, size and time).</summary>
-    private static string HashFolders(IEnumerable<string> folders)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (string folder in folders)
-        {
-            if (!Directory.Exists(folder)) { sha.AppendData(Encoding.UTF8.GetBytes("missing:" + folder)); continue; }
-            foreach (string file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
-            {
-                var info = new FileInfo(file);
-                string key = $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}";
-                string h;
-                lock (FileHashes)
-                {
-                    if (!FileHashes.TryGetValue(key, out h!))
-                    {
-                        FileHashes[key] = h = StableHash.Sha256File(file);
-                    }
-                }
-                sha.AppendData(Encoding.UTF8.GetBytes(Path.GetRelativePath(folder, file) + ":" + h + "\n"));
-            }
-        }
-        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
     }
 }

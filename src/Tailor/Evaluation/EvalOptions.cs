@@ -1,9 +1,9 @@
 using System.ComponentModel;
 
-namespace Tailor.Recipes;
+namespace Tailor.Evaluation;
 
 /// <summary>
-/// Every knob of <see cref="Evaluate"/> with its default and reason. Exactly one of <see cref="Model"/>,
+/// Every knob of <c>tailor eval</c> (Recipes.Evaluate) with its default and reason. Exactly one of <see cref="Model"/>,
 /// <see cref="Endpoint"/> and <see cref="Baseline"/> names what is evaluated.
 /// </summary>
 public sealed record EvalOptions

@@ -2,7 +2,7 @@ using System.ComponentModel;
 
 using Tailor.Torch;
 
-namespace Tailor.Recipes;
+namespace Tailor.Training;
 
 /// <summary>
 /// Every knob of the Pretrain recipe with its default and the reason for it. A recipe file lists only what differs;

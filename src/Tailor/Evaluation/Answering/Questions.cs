@@ -1,0 +1,129 @@
+using Tailor.Data.Instructions;
+using Tailor.Text;
+
+namespace Tailor.Evaluation.Answering;
+
+/// <summary>One question: a test record asked one way.</summary>
+/// <param name="Record">The test record.</param>
+/// <param name="Template">Template id, or "plain".</param>
+/// <param name="Render">Renders the prompt for an input and a number of shots (prompts that do not fit re-render shorter).</param>
+public sealed record Question(EvalRecord Record, string Template, Func<string, int, Prompt> Render)
+{
+    /// <summary>Solved examples the prompt starts with, at most.</summary>
+    public int Shots { get; init; }
+}
+
+/// <summary>A rendered prompt: chat messages (chat format) or text (base and plain formats).</summary>
+public sealed record Prompt(IReadOnlyList<ChatMessage>? Messages, string? Text);
+
+/// <summary>What a model answered.</summary>
+public sealed record Answer(string Prompt, string Text, int Tokens);
+
+/// <summary>
+/// How test records become questions: a seeded subset, inputs cut to a word budget, and each record phrased for a prompt
+/// format (base text with k solved examples, the plain fine-tuning layout, ChatML with an instruction template, or the
+/// bare input for baselines).
+/// </summary>
+public static class Questions
+{
+    /// <summary>A seeded subset of <paramref name="limit"/> records (all when 0 or more than there are), in file order.</summary>
+    public static IReadOnlyList<EvalRecord> Subset(IReadOnlyList<EvalRecord> records, int limit, long seed)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        if (limit <= 0 || limit >= records.Count) return records;
+        var keep = records.Select((r, i) => (Key: StableHash.Mix(StableHash.Of(r.Id) ^ (ulong)seed), Index: i))
+            .OrderBy(x => x.Key).Take(limit).Select(x => x.Index).Order().ToList();
+        return [.. keep.Select(i => records[i])];
+    }
+
+    /// <summary>Every record with its input cut to <paramref name="words"/> words (all records unchanged when 0).</summary>
+    public static IReadOnlyList<EvalRecord> Cut(IReadOnlyList<EvalRecord> records, int words) =>
+        words <= 0 ? records : [.. records.Select(r => r with { Input = Clip(r.Input, words) })];
+
+    /// <summary>Phrases every record of a task for the given prompt format (base, plain, chatml, baseline).</summary>
+    public static IReadOnlyList<Question> Phrase(EvalOptions o, EvalTask task, IReadOnlyList<EvalRecord> records, string format)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(records);
+        IReadOnlyList<EvalRecord> train = o.Shots > 0 && task.TrainFile is not null && format is "base" or "chatml" ? task.Read(task.TrainFile!) : [];
+        IReadOnlyList<EvalRecord> Shots(EvalRecord r) => train.Count == 0 ? [] :
+            [.. Subset(train, o.Shots, o.Seed ^ (long)StableHash.Of(r.Id)).Select(s => s with { Input = Clip(s.Input, 48) })];
+
+        var questions = new List<Question>();
+        switch (format)
+        {
+            case "baseline":
+                questions.AddRange(records.Select(r => new Question(r, "plain", (input, _) => new Prompt(null, input))));
+                break;
+            case "plain":
+                questions.AddRange(records.Select(r => new Question(r, "plain", (input, _) => new Prompt(null, input))));
+                break;
+            case "base":
+                foreach (var r in records)
+                {
+                    var shots = Shots(r);
+                    string Prefix(int k) => string.Concat(shots.Take(k).Select(s => task.BasePrompt.Replace("{input}", s.Input, StringComparison.Ordinal) + " " + s.References[0] + "\n\n"));
+                    questions.Add(new Question(r, "plain", (input, k) => new Prompt(null, Prefix(k) + task.BasePrompt.Replace("{input}", input, StringComparison.Ordinal))) { Shots = shots.Count });
+                }
+                break;
+            case "chatml":
+            {
+                TaskTemplateSet? set = null;
+                IReadOnlyList<TaskTemplate> pool = [];
+                if (File.Exists(Path.Combine(o.Templates, task.TemplateTask + ".json")))
+                {
+                    set = TaskTemplates.Load(Path.Combine(o.Templates, task.TemplateTask + ".json"));
+                    pool = set.Pool(o.Pool switch { "train" => TemplatePool.Train, "vague" => TemplatePool.Vague, _ => TemplatePool.Eval });
+                }
+                for (int i = 0; i < records.Count; i++)
+                {
+                    var r = records[i];
+                    var shots = Shots(r);
+                    if (set is null || pool.Count == 0)
+                    {
+                        // A user task: its own instruction (or none) before the input.
+                        string Ask(string input) => r.Instruction is null ? input : r.Instruction + "\n\n" + input;
+                        questions.Add(new Question(r, "user", (input, k) => new Prompt(
+                            [.. shots.Take(k).SelectMany(s => new[] { new ChatMessage(ChatRole.User, Ask(s.Input)), new ChatMessage(ChatRole.Assistant, s.References[0]) }),
+                             new ChatMessage(ChatRole.User, Ask(input))], null)) { Shots = shots.Count });
+                        continue;
+                    }
+                    var chosen = o.TemplateMode == "all" ? pool : [pool[(int)((StableHash.Of(r.Id) ^ (ulong)o.Seed) % (ulong)pool.Count)]];
+                    foreach (var template in chosen)
+                    {
+                        ChatMessage[] ShotTurns(int k) => [.. shots.Take(k).SelectMany(s => new[]
+                        {
+                            new ChatMessage(ChatRole.User, set.Apply(ToTaskRecord(task, s), template).Prompt),
+                            new ChatMessage(ChatRole.Assistant, s.References[0]),
+                        })];
+                        questions.Add(new Question(r, template.Id, (input, k) => new Prompt(
+                            [.. ShotTurns(k), new ChatMessage(ChatRole.User, set.Apply(ToTaskRecord(task, r with { Input = input }), template).Prompt)], null)) { Shots = shots.Count });
+                    }
+                }
+                break;
+            }
+            default:
+                throw new TailorException($"unknown prompt format '{format}'.");
+        }
+        return questions;
+    }
+
+    private static TaskRecord ToTaskRecord(EvalTask task, EvalRecord r)
+    {
+        var fields = new Dictionary<string, string>(r.Fields ?? new Dictionary<string, string>(), StringComparer.Ordinal)
+        {
+            [task.InputField] = r.Input,
+            [task.AnswerField] = r.References[0],
+        };
+        return new TaskRecord(r.Id, fields, null, 0);
+    }
+
+    /// <summary>The first <paramref name="words"/> words of a text (all of it when shorter).</summary>
+    public static string Clip(string text, int words)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var w = text.Split(' ');
+        return w.Length <= words ? text : string.Join(' ', w.Take(words)) + " …";
+    }
+}
