@@ -1,4 +1,5 @@
 using Tailor.Recipes;
+using Tailor.Evaluation.Report;
 
 namespace Tailor.Cli.Commands;
 

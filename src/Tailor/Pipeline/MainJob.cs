@@ -10,6 +10,7 @@ using Tailor.Training;
 using static TorchSharp.torch;
 
 using Tailor.Evaluation.Report;
+using CompareOptions = Tailor.Evaluation.Report.CompareOptions;
 using Tailor.Recipes;
 using static Tailor.Pipeline.Stages;
 
@@ -237,7 +238,7 @@ public static class MainJob
             rolesJson[name] = new JsonObject { ["role"] = role, ["base"] = b };
         string rolesPath = Path.Combine(reportFolder, "roles.json");
         File.WriteAllText(rolesPath, rolesJson.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        var report = Compare.Run(new Recipes.CompareOptions
+        var report = Compare.Run(new CompareOptions
         {
             Inputs = [.. evaluations.Values], Output = reportFolder, Roles = rolesPath, Resamples = o.Resamples, Seed = (ulong)o.Seed,
             Data = o.TaskData,

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Tailor.Recipes;
 using static Tailor.Tests.Evaluation.Report.SyntheticEvals;
+using Tailor.Evaluation.Report;
 
 namespace Tailor.Tests.Evaluation.Report;
 
