@@ -78,8 +78,8 @@ public sealed class ExportTests : IDisposable
         var hf = HfCheckpoint.LoadTensors(Shipped);
         try
         {
-            Assert.Equal(Floats(Export.PermuteRotaryRows(hf["model.layers.2.self_attn.q_proj.weight"], 8)), file.ReadFloats("blk.2.attn_q.weight"));
-            Assert.Equal(Floats(Export.PermuteRotaryRows(hf["model.layers.2.self_attn.k_proj.weight"], 8)), file.ReadFloats("blk.2.attn_k.weight"));
+            Assert.Equal(Floats(GgufNames.PermuteRotaryRows(hf["model.layers.2.self_attn.q_proj.weight"], 8)), file.ReadFloats("blk.2.attn_q.weight"));
+            Assert.Equal(Floats(GgufNames.PermuteRotaryRows(hf["model.layers.2.self_attn.k_proj.weight"], 8)), file.ReadFloats("blk.2.attn_k.weight"));
             Assert.NotEqual(Floats(hf["model.layers.2.self_attn.q_proj.weight"]), file.ReadFloats("blk.2.attn_q.weight"));
             Assert.Equal(Floats(hf["model.layers.2.self_attn.v_proj.weight"]), file.ReadFloats("blk.2.attn_v.weight"));
             Assert.Equal(Floats(hf["model.layers.2.self_attn.o_proj.weight"]), file.ReadFloats("blk.2.attn_output.weight"));
@@ -109,9 +109,9 @@ public sealed class ExportTests : IDisposable
     {
         // 2 heads of size 4, one column: head rows [a0 a1 | b0 b1] become [a0 b0 a1 b1].
         using var w = arange(8, dtype: ScalarType.Float32).reshape(8, 1);
-        Assert.Equal([0f, 2, 1, 3, 4, 6, 5, 7], Floats(Export.PermuteRotaryRows(w, 2)));
+        Assert.Equal([0f, 2, 1, 3, 4, 6, 5, 7], Floats(GgufNames.PermuteRotaryRows(w, 2)));
         using var bias = arange(8, dtype: ScalarType.Float32);
-        Assert.Equal([0f, 2, 1, 3, 4, 6, 5, 7], Floats(Export.PermuteRotaryRows(bias, 2)));
+        Assert.Equal([0f, 2, 1, 3, 4, 6, 5, 7], Floats(GgufNames.PermuteRotaryRows(bias, 2)));
     }
 
     [Fact]
