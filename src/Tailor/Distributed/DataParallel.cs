@@ -87,8 +87,8 @@ public static class DataParallel
     {
         ArgumentNullException.ThrowIfNull(group);
         if (group.Size == 1) return local;
-        using var flag = tensor(new[] { local ? 1f : 0f });
-        group.AllReduceSum(flag);
+        using var flag = tensor(new[] { local ? 1f : 0f });   // a CPU tensor: under NCCL it goes through MPI
+        (group is NcclProcessGroup nccl ? nccl.Host : group).AllReduceSum(flag);
         return flag.item<float>() > 0;
     }
 

@@ -37,6 +37,9 @@ public sealed unsafe class NcclProcessGroup : IProcessGroup, IDisposable
     /// <inheritdoc/>
     public int Size => _mpi.Size;
 
+    /// <summary>The MPI group under it, for host-side collectives (flags, barriers).</summary>
+    public MpiProcessGroup Host => _mpi;
+
     /// <inheritdoc/>
     public string Description => $"NCCL over CUDA, rank {Rank} of {Size} (bootstrapped by Open MPI)";
 
