@@ -45,7 +45,9 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
     public string Description => $"Open MPI, rank {Rank} of {Size}";
 
     /// <summary>
-    /// Initializes MPI (MPI_Init_thread, serialized) and returns MPI_COMM_WORLD's group; MPI_Finalize runs at process exit.
+    /// Initializes MPI (MPI_Init_thread, serialized) and returns MPI_COMM_WORLD's group. At process exit MPI_Finalize
+    /// runs after a success; after a failure (non-zero exit code) MPI_Abort stops the whole job instead, because
+    /// MPI_Finalize would wait for ranks that are themselves waiting in a collective for this one.
     /// Throws a <see cref="TailorException"/> saying what to install when libmpi cannot be loaded.
     /// </summary>
     public static MpiProcessGroup InitWorld()
@@ -65,7 +67,11 @@ public sealed unsafe class MpiProcessGroup : IProcessGroup
         Check(api, api.CommRank(api.CommWorld, &rank), "MPI_Comm_rank");
         Check(api, api.CommSize(api.CommWorld, &size), "MPI_Comm_size");
         var group = new MpiProcessGroup(api, rank, size);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => group.FinalizeOnce();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            if (Environment.ExitCode != 0 && group.Size > 1) group.Abort(Environment.ExitCode);
+            else group.FinalizeOnce();
+        };
         return group;
     }
 

@@ -174,6 +174,25 @@ public sealed class MpiTrainingTests : IDisposable
         Assert.True(File.Exists(Path.Combine(output, "final", "model.safetensors")));
     }
 
+    [MpiFact]
+    public void A_rank_that_fails_alone_stops_the_job_with_its_error_instead_of_leaving_the_others_waiting()
+    {
+        // MPMD launch: rank 0 starts afresh, rank 1 is told to resume a run that does not exist and fails while rank 0
+        // waits for it in a collective. MPI_Finalize would wait too; MPI_Abort at exit stops both.
+        string[] args = PretrainArgs("alone", 2, 4);
+        var psi = Command(1, args);
+        foreach (string a in new[] { ":", "-np", "1", "dotnet", Cli }.Concat(args).Concat(["--resume", "true"])) psi.ArgumentList.Add(a);
+        using var mpirun = Process.Start(psi)!;
+        var stderr = mpirun.StandardError.ReadToEndAsync();
+        var stdout = mpirun.StandardOutput.ReadToEndAsync();
+        bool stopped = mpirun.WaitForExit(TimeSpan.FromMinutes(3));
+        if (!stopped) mpirun.Kill(entireProcessTree: true);
+        Assert.True(stopped, "the job hung after one rank failed");
+        string log = stdout.Result + stderr.Result;
+        Assert.NotEqual(0, mpirun.ExitCode);
+        Assert.Contains("rank 1: tailor pretrain: --resume: ", log);
+    }
+
     /// <summary>The pid of the child of <paramref name="mpirun"/> whose environment says it is rank <paramref name="rank"/>.</summary>
     private static int RankProcess(int mpirun, int rank)
     {
