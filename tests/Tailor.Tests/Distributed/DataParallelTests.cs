@@ -2,14 +2,13 @@ using Tailor.Distributed;
 using Tailor.Model;
 using Tailor.Training;
 using TorchSharp;
-using Xunit.Abstractions;
 using static TorchSharp.torch;
 
 namespace Tailor.Tests.Distributed;
 
 /// <summary>The arithmetic data parallelism rests on, checked in one process.</summary>
 [Collection("TorchSharp")]
-public sealed class DataParallelTests(ITestOutputHelper output)
+public sealed class DataParallelTests
 {
     private static LlamaForCausalLM TinyModel() => LlamaForCausalLM.FromConfig(LlamaConfig.Preset("tiny", 300), 7);
 
@@ -36,22 +35,16 @@ public sealed class DataParallelTests(ITestOutputHelper output)
         using var ids = tensor(Enumerable.Range(0, 4 * 33).Select(_ => (long)random.Next(300)).ToArray(), [4, 33]);
         var whole = Gradients(model, ids, 1);
         var halves = Gradients(model, ids, 2);
-        int flips = 0;
-        long total = 0;
         foreach (var (name, g) in whole)
         {
             double scale = g.abs().max().item<float>();
             double diff = (g - halves[name]).abs().max().item<float>();
             Assert.True(diff <= 1e-5 * Math.Max(scale, 1e-12), $"{name}: max |difference| {diff:E2} against max |gradient| {scale:E2}");
-            flips += (int)(g.sign() != halves[name].sign()).sum().item<long>();
-            total += g.numel();
-            output.WriteLine($"{name}: scale {scale:E2} diff {diff:E2} tiny {(g.abs() < 1e-8).sum().item<long>()} zero {(g == 0).sum().item<long>()}");
         }
-        output.WriteLine($"sign flips {flips} of {total}");
     }
 
     [Fact]
-    public void Scratch_adam_step()
+    public void An_AdamW_step_on_summed_half_batch_gradients_gives_the_loss_of_the_whole_batch_step()
     {
         var random = new Random(3);
         using var ids = tensor(Enumerable.Range(0, 4 * 33).Select(_ => (long)random.Next(300)).ToArray(), [4, 33]);
@@ -69,7 +62,7 @@ public sealed class DataParallelTests(ITestOutputHelper output)
             return nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), next.narrow(1, 1, 32).reshape(-1)).item<float>();
         }
         double a = Run(1), b = Run(2);
-        output.WriteLine($"after one step: {a} {b} rel {Math.Abs(a - b) / a:E2}");
+        Assert.True(Math.Abs(a - b) <= 1e-6 * a, $"after one step: whole batch {a:R}, two halves {b:R}");
     }
 
     [Fact]
