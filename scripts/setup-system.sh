@@ -2,7 +2,8 @@
 # Installs the Debian packages Tailor's tests and tools need, only those missing. Idempotent; needs root for apt.
 set -euo pipefail
 # chromium: the report test renders report.html headless; fonts-dejavu-core: the report charts' font (ScottPlot/SkiaSharp).
-packages=(libgomp1 chromium fonts-dejavu-core)
+# openmpi-bin, libopenmpi-dev: data-parallel training (mpirun, libmpi.so.40) and its loopback tests.
+packages=(libgomp1 chromium fonts-dejavu-core openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,6 +42,7 @@ if (command is null)
     return 2;
 }
 bool verbose = args.Contains("--verbose");
+if (!verbose) RankOutput.QuietUnlessRankZero(command.Name);   // under mpirun, rank 0 alone prints
 try
 {
     Tailor.Torch.NativeHandles.EnsureKeptAlive();

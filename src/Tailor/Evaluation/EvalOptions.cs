@@ -12,8 +12,8 @@ public sealed record EvalOptions
     [Description("model folder (Hugging Face Llama/Qwen2 or GPT-2); its tailor.json or chat template decides how it is prompted (see format)")]
     public string? Model { get; set; }
 
-    /// <summary>OpenAI-compatible server.</summary>
-    [Description("evaluate a model behind an OpenAI-compatible server instead (vLLM, llama.cpp, Ollama, tailor serve): its base URL, e.g. http://127.0.0.1:8080/v1")]
+    /// <summary>OpenAI-compatible server(s): one base URL, or several of the same model, comma-separated.</summary>
+    [Description("evaluate a model behind an OpenAI-compatible server instead (vLLM, llama.cpp, Ollama, tailor serve): its base URL, e.g. http://127.0.0.1:8080/v1; several servers of one model, comma-separated, share the items (a failed request is retried on another)")]
     public string? Endpoint { get; set; }
 
     /// <summary>Model name at the endpoint.</summary>

@@ -75,6 +75,7 @@ public static class Evaluate
         foreach (var (key, value) in RecipeOptions.Values(o))
             if (key != "api_key") config[key] = Convert.ToString(value, CultureInfo.InvariantCulture) ?? "null";   // the key is a secret
         config["format_used"] = answerer.Format;
+        if (answerer is EndpointAnswerer endpoints) foreach (var (key, value) in endpoints.Metadata()) config[key] = value;
         var run = new EvalRun(answerer.Name, answerer.Source, answerer.Hash, answerer.Kind, o.Shots, DataHash(items), config, results,
             DateTime.UtcNow, "tailor " + typeof(Evaluate).Assembly.GetName().Version);
         run.Save(o.Output, items);

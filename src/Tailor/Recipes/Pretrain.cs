@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Tailor.Data;
+using Tailor.Distributed;
 using Tailor.Formats;
 using Tailor.Model;
 using Tailor.Text;
@@ -28,15 +29,18 @@ public static class Pretrain
         progress ??= _ => { };
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
         var device = TorchRuntime.SelectDevice(o.Device);
+        var group = ProcessGroups.For(device);   // under mpirun: --batch is per rank, rank 0 alone writes and reports
+        if (group.Rank != 0) progress = _ => { };
         TorchRuntime.SetThreads(o.Threads);
         Checkpoint.RefuseModelFolder(o.Output);
         bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
-        foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
+        if (group.Rank == 0) foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
+        if (group.Rank != 0) group.Barrier();   // the other ranks read the tokenizer and token files rank 0 writes
 
         // 1. Tokenizer: given, or trained once on the training split and kept in the run folder.
         string trainJsonl = Path.Combine(o.Data, "train.jsonl"), validJsonl = Path.Combine(o.Data, "valid.jsonl");
@@ -49,7 +53,7 @@ public static class Pretrain
             Say($"training a {o.VocabSize}-token byte-level BPE on {trainJsonl}");
             tokenizer = BpeTrainer.Train(Corpus.ReadTexts(trainJsonl), new BpeTrainerOptions(VocabSize: o.VocabSize));
         }
-        tokenizer.Save(o.Output);   // the run folder always holds the tokenizer its token files were made with
+        if (group.Rank == 0) tokenizer.Save(o.Output);   // the run folder always holds the tokenizer its token files were made with
         int eos = tokenizer.EosId ?? throw new TailorException("the tokenizer has no end-of-text token; pre-training needs one between documents.");
         // A step holds its (batch, sequence, vocab) logits at least twice (the logits and their log-softmax): refuse a
         // shape that cannot fit in memory before tokenizing or building anything (it would end in a native abort).
@@ -62,6 +66,7 @@ public static class Pretrain
         var (train, valid, validBySource) = TokenizeOnce(o, tokenizer, trainJsonl, validJsonl, eos, Say);
         using var trainFile = train;
         using var validFile = valid;
+        if (group.Rank == 0) group.Barrier();
         if (trainFile.Count <= o.Sequence + 1) throw new TailorException($"{trainJsonl}: only {trainFile.Count} tokens; need more than sequence + 1 = {o.Sequence + 1}.");
 
         // 3. Model and optimizer, fresh or from the checkpoint.
@@ -78,19 +83,21 @@ public static class Pretrain
         if (o.Resume)
         {
             if (!Directory.Exists(checkpointDir)) throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
+            DataParallel.RefuseOtherRankCount(group, checkpointDir);
             startStep = Checkpoint.Load(checkpointDir, model, optimizer);
-            MetricsLog.TruncateAfter(metricsPath, startStep);
+            if (group.Rank == 0) MetricsLog.TruncateAfter(metricsPath, startStep);
             Say($"resumed from {checkpointDir} at step {startStep}");
         }
-        else if (File.Exists(metricsPath)) File.Delete(metricsPath);
-        File.WriteAllText(Path.Combine(o.Output, "recipe.json"), RecipeOptions.ToJson(o));
+        else if (group.Rank == 0 && File.Exists(metricsPath)) File.Delete(metricsPath);
+        DataParallel.BroadcastParameters(group, model);
+        if (group.Rank == 0) File.WriteAllText(Path.Combine(o.Output, "recipe.json"), RecipeOptions.ToJson(o));
         Say($"model: {o.Preset}, {config.ParameterCount() / 1e6:F2}M parameters; {trainFile.Count:N0} training tokens; " +
-            $"{validFile.Count:N0} validation tokens; precision {(bf16 ? "bf16 autocast" : "fp32")}");
+            $"{validFile.Count:N0} validation tokens; precision {(bf16 ? "bf16 autocast" : "fp32")}" + (group.Size > 1 ? $"; {group.Description}, global batch {o.Batch * group.Size}" : ""));
 
-        using var metrics = new MetricsLog(o.Output, append: o.Resume);
+        using var metrics = group.Rank == 0 ? new MetricsLog(o.Output, append: o.Resume) : null;
         var losses = new List<(long, double)>();
         using var lossSum = zeros(1, device: device).DetachFromDisposeScope();
-        long tokensPerStep = (long)o.Batch * o.Sequence * o.GradAccum;
+        long tokensPerStep = (long)o.Batch * o.Sequence * o.GradAccum * group.Size;
         var ids = new long[o.Batch * (o.Sequence + 1)];
         var clock = Stopwatch.StartNew();
         long windowTokens = 0, step = startStep;
@@ -101,7 +108,7 @@ public static class Pretrain
         // 4. The loop.
         for (; step < o.MaxSteps; step++)
         {
-            if (cancel.IsCancellationRequested)
+            if (DataParallel.Any(group, cancel.IsCancellationRequested))
             {
                 interrupted = true;
                 break;
@@ -112,7 +119,8 @@ public static class Pretrain
             {
                 for (int micro = 0; micro < o.GradAccum; micro++)
                 {
-                    FillBatch(trainFile, ids, o.Batch, o.Sequence, Seeds.BatchSeed(o.Seed, step, micro));
+                    // Rank r takes windows [r·B, r·B + B) of the global batch: N ranks of B read what one process of N·B would.
+                    FillBatch(trainFile, ids, o.Batch, o.Sequence, Seeds.BatchSeed(o.Seed, step, micro), skip: group.Rank * o.Batch);
                     var batch = tensor(ids, [o.Batch, o.Sequence + 1], device: device);             // (B, T+1)
                     var x = batch.narrow(1, 0, o.Sequence);                                         // (B, T)
                     var y = batch.narrow(1, 1, o.Sequence);                                         // (B, T)
@@ -120,11 +128,12 @@ public static class Pretrain
                     using (Autocast.Bf16(bf16))
                     {
                         var logits = model.call(x);                                                 // (B, T, V)
-                        loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), y.reshape(-1)) / o.GradAccum;
+                        loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), y.reshape(-1)) / (o.GradAccum * group.Size);
                     }
                     loss.backward();
                     lossSum.add_(loss.detach(), Torch.Scalars.One);
                 }
+                DataParallel.AllReduceGradients(group, model.parameters());   // each rank's share summed: the global batch's gradient
                 if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), o.GradClip);
                 optimizer.step();
                 model.zero_grad();
@@ -135,6 +144,7 @@ public static class Pretrain
             if (done % o.LogInterval == 0 || done == o.MaxSteps)
             {
                 int stepsInWindow = (int)(done % o.LogInterval == 0 ? o.LogInterval : done % o.LogInterval);
+                DataParallel.SumInPlace(group, lossSum);
                 double loss = lossSum.item<float>() / stepsInWindow;                                 // the one host sync
                 lossSum.zero_();
                 losses.Add((done, loss));
@@ -142,28 +152,28 @@ public static class Pretrain
                 windowTokens = 0;
                 windowClock.Restart();
                 var eta = TimeSpan.FromSeconds((o.MaxSteps - done) * tokensPerStep / Math.Max(tps, 1e-9));
-                metrics.Write(done, new() { ["loss"] = loss, ["lr"] = lr, ["tokens_per_s"] = tps });
+                metrics?.Write(done, new() { ["loss"] = loss, ["lr"] = lr, ["tokens_per_s"] = tps });
                 progress(new TrainProgress(done, o.MaxSteps, loss, lr, tps, clock.Elapsed, eta, lastValidation, null));
             }
-            if (done % o.EvalInterval == 0 || done == o.MaxSteps)
+            if (group.Rank == 0 && (done % o.EvalInterval == 0 || done == o.MaxSteps))
             {
                 lastValidation = Evaluate(model, validFile, o.Sequence, o.EvalWindows, o.Batch, device);
                 var values = new Dictionary<string, double> { ["val_loss"] = lastValidation.Value, ["val_ppl"] = Math.Exp(lastValidation.Value) };
                 if (o.EvalBySource)
                     foreach (var (source, file) in validBySource)
                         values["val_loss." + source] = Evaluate(model, file, o.Sequence, o.EvalWindows, o.Batch, device);
-                metrics.Write(done, values);
+                metrics?.Write(done, values);
                 progress(new TrainProgress(done, o.MaxSteps, null, lr, 0, clock.Elapsed, TimeSpan.Zero, lastValidation,
                     $"step {done}: validation loss {lastValidation:F4}, perplexity {Math.Exp(lastValidation.Value):F2}"));
             }
-            if (done % o.CheckpointInterval == 0 && done < o.MaxSteps)
-                Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, done, RecipeOptions.ToJson(o));
+            if (group.Rank == 0 && done % o.CheckpointInterval == 0 && done < o.MaxSteps)
+                Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, done, RecipeOptions.ToJson(o), group.Size);
         }
 
         // 5. Checkpoint (always, so --resume works after Ctrl-C), then the final folder with per-source validation.
-        Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, step, RecipeOptions.ToJson(o));
+        if (group.Rank == 0) Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, step, RecipeOptions.ToJson(o), group.Size);
         var bySource = new Dictionary<string, double>();
-        if (!interrupted)
+        if (!interrupted && group.Rank == 0)
         {
             foreach (var (source, file) in validBySource)
             {
@@ -184,10 +194,14 @@ public static class Pretrain
         ? Optimizers.WarmupStableDecay(step, o.WarmupSteps, o.MaxSteps, o.DecaySteps ?? Math.Max(1, o.MaxSteps / 5), o.LearningRate, o.MinLearningRate)
         : Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
 
-    /// <summary>Fills <paramref name="ids"/> with <paramref name="batch"/> random windows of sequence + 1 tokens.</summary>
-    public static void FillBatch(TokenFile file, long[] ids, int batch, int sequence, int seed)
+    /// <summary>
+    /// Fills <paramref name="ids"/> with <paramref name="batch"/> random windows of sequence + 1 tokens, after passing
+    /// over the first <paramref name="skip"/> windows of the same draw (another rank's share of the global batch).
+    /// </summary>
+    public static void FillBatch(TokenFile file, long[] ids, int batch, int sequence, int seed, int skip = 0)
     {
         var random = new Random(seed);
+        for (int b = 0; b < skip; b++) random.NextInt64(0, file.Count - sequence - 1);
         for (int b = 0; b < batch; b++)
         {
             long start = random.NextInt64(0, file.Count - sequence - 1);

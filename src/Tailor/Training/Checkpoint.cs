@@ -32,14 +32,17 @@ public static class Checkpoint
                 + $"metrics.jsonl, checkpoint/ and final/ into --output and would overwrite its files. Give a new folder, such as {Path.TrimEndingDirectorySeparator(output)}-run.");
     }
 
-    /// <summary>Saves model, optimizer and step into <paramref name="folder"/>, replacing what was there only once all is written.</summary>
+    /// <summary>
+    /// Saves model, optimizer and step into <paramref name="folder"/>, replacing what was there only once all is written.
+    /// <paramref name="ranks"/> (the data-parallel job's size) is recorded so a resume can refuse another.
+    /// </summary>
     public static void Save(string folder, CausalLM model, TorchSharp.Modules.OptimizerHelper optimizer, TextTokenizer tokenizer,
-        long step, string recipeJson)
+        long step, string recipeJson, int ranks = 1)
     {
         ModelFolder.Save(folder, model, tokenizer, ScalarType.Float32, staging =>
         {
             optimizer.save_state_dict(Path.Combine(staging, OptimizerFile));
-            File.WriteAllText(Path.Combine(staging, StateFile), new JsonObject { ["step"] = step }.ToJsonString());
+            File.WriteAllText(Path.Combine(staging, StateFile), new JsonObject { ["step"] = step, ["ranks"] = ranks }.ToJsonString());
             File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
         });
     }

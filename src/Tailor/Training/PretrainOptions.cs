@@ -31,7 +31,7 @@ public sealed record PretrainOptions
     public string Output { get; set; } = "runs/pretrain-small";
 
     /// <summary>Sequences per micro-batch.</summary>
-    [Description("sequences per micro-batch: 16 x 256 tokens keeps the matmuls large enough for the CPU's peak")]
+    [Description("sequences per micro-batch (per rank under mpirun): 16 x 256 tokens keeps the matmuls large enough for the CPU's peak")]
     public int Batch { get; set; } = 16;
 
     /// <summary>Tokens per sequence.</summary>

@@ -27,8 +27,8 @@ internal sealed class RowSource
 
     public int BatchesPerEpoch { get; }
 
-    public static RowSource Create(IReadOnlyList<EncodedExample> examples, TuneOptions o, int padId) =>
-        o.Packing ? new RowSource(Packing.Pack(examples, o.Sequence, padId), null, o.Batch, padId) : new RowSource(null, examples, o.Batch, padId);
+    public static RowSource Create(IReadOnlyList<EncodedExample> examples, TuneOptions o, int padId, int batch) =>
+        o.Packing ? new RowSource(Packing.Pack(examples, o.Sequence, padId), null, batch, padId) : new RowSource(null, examples, batch, padId);
 
     public IReadOnlyList<PackedSequence> Batch(long index, long seed)
     {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tailor.Distributed;
 using Tailor.Formats;
 using Tailor.Lora;
 using Tailor.Model;
@@ -62,12 +63,14 @@ public static class SupervisedTraining
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
         var clock = Stopwatch.StartNew();
         var device = TorchRuntime.SelectDevice(o.Device);
+        var group = ProcessGroups.For(device);   // under mpirun: --batch is per rank, rank 0 alone writes and reports
+        if (group.Rank != 0) progress = _ => { };
         TorchRuntime.SetThreads(o.Threads);
         Checkpoint.RefuseModelFolder(o.Output);
         bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
-        foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
+        if (group.Rank == 0) foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
         if (o.Resume && !Directory.Exists(checkpointDir))
@@ -119,17 +122,21 @@ public static class SupervisedTraining
         Directory.CreateDirectory(o.Output);
         if (o.Resume)
         {
+            DataParallel.RefuseOtherRankCount(group, checkpointDir);
             startStep = lora is null ? Checkpoint.Load(checkpointDir, model, optimizer) : Checkpoint.LoadOptimizer(checkpointDir, optimizer);
-            MetricsLog.TruncateAfter(metricsPath, startStep);
+            if (group.Rank == 0) MetricsLog.TruncateAfter(metricsPath, startStep);
             Say($"resumed from {checkpointDir} at step {startStep}");
         }
-        else if (File.Exists(metricsPath)) File.Delete(metricsPath);
+        else if (group.Rank == 0 && File.Exists(metricsPath)) File.Delete(metricsPath);
+        DataParallel.BroadcastParameters(group, model);
         string recipeJson = RecipeOptions.ToJson(o);
-        File.WriteAllText(Path.Combine(o.Output, "recipe.json"), recipeJson);
+        if (group.Rank == 0) File.WriteAllText(Path.Combine(o.Output, "recipe.json"), recipeJson);
 
         // 3. Rows: packed (several examples per row, block-diagonal mask) or one example per row.
         int padId = Packing.FillerIdOf(tokenizer);   // GPT-2 has no pad token: padding is inert, see FillerIdOf
-        var rows = RowSource.Create(data.Train, o, padId);
+        var rows = RowSource.Create(data.Train, o, padId, o.Batch * group.Size);   // global batches; each rank trains on its share
+        if (group.Size > 1 && rows.UnitCount < o.Batch * group.Size)
+            throw new TailorException($"{rows.UnitCount} training rows are fewer than one global batch (--batch {o.Batch} x {group.Size} ranks); lower --batch or run fewer ranks.");
         Say($"{data.Train.Count:N0} examples in {rows.UnitCount:N0} {(o.Packing ? "packed rows" : "rows")}, {rows.BatchesPerEpoch:N0} batches per epoch; " +
             $"{o.MaxSteps * o.GradAccum / (double)rows.BatchesPerEpoch:F2} epochs in {o.MaxSteps} steps");
         var devBatches = data.Dev.ToDictionary(kv => kv.Key, kv => Batches(kv.Value, o.Batch, padId));
@@ -139,14 +146,15 @@ public static class SupervisedTraining
             void Extra(string staging)
             {
                 optimizer.save_state_dict(Path.Combine(staging, Checkpoint.OptimizerFile));
-                File.WriteAllText(Path.Combine(staging, Checkpoint.StateFile), new JsonObject { ["step"] = at }.ToJsonString());
+                File.WriteAllText(Path.Combine(staging, Checkpoint.StateFile), new JsonObject { ["step"] = at, ["ranks"] = group.Size }.ToJsonString());
                 File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
             }
-            if (lora is null) Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, at, recipeJson);
+            if (group.Rank != 0) return;
+            if (lora is null) Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, at, recipeJson, group.Size);
             else LoraAdapter.Save(model, checkpointDir, lora, Extra);
         }
 
-        using var metrics = new MetricsLog(o.Output, append: o.Resume);
+        using var metrics = group.Rank == 0 ? new MetricsLog(o.Output, append: o.Resume) : null;
         var losses = new List<(long, double)>();
         using var lossSum = zeros(1, device: device).DetachFromDisposeScope();
         var windowClock = Stopwatch.StartNew();
@@ -165,7 +173,7 @@ public static class SupervisedTraining
         // 4. The loop.
         for (; step < o.MaxSteps; step++)
         {
-            if (cancel.IsCancellationRequested)
+            if (DataParallel.Any(group, cancel.IsCancellationRequested))
             {
                 interrupted = true;
                 break;
@@ -179,7 +187,7 @@ public static class SupervisedTraining
             {
                 foreach (var micro in micros)
                 {
-                    using var batch = Packing.ToBatch(micro, device);
+                    using var batch = Packing.ToBatch(DataParallel.Share(group, micro), device);
                     Tensor loss;
                     using (Autocast.Bf16(bf16))
                     {
@@ -191,10 +199,12 @@ public static class SupervisedTraining
                     }
                     loss.backward();
                     lossSum.add_(loss.detach(), Torch.Scalars.One);
-                    windowTokens += batch.Used;
-                    tokensSeen += batch.Used;
-                    trainedTokens += batch.Targets;
+                    long used = micro.Sum(r => (long)r.Used);   // the global batch's counts, whichever rank this is
+                    windowTokens += used;
+                    tokensSeen += used;
+                    trainedTokens += micro.Sum(Targets);
                 }
+                DataParallel.AllReduceGradients(group, model.parameters());   // each rank's share summed: the global batch's gradient
                 if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), o.GradClip);
                 optimizer.step();
                 optimizer.zero_grad();
@@ -204,6 +214,7 @@ public static class SupervisedTraining
             if (done % o.LogInterval == 0 || done == o.MaxSteps)
             {
                 int stepsInWindow = (int)(done % o.LogInterval == 0 ? o.LogInterval : done % o.LogInterval);
+                DataParallel.SumInPlace(group, lossSum);
                 double loss = lossSum.item<float>() / stepsInWindow;
                 lossSum.zero_();
                 losses.Add((done, loss));
@@ -212,16 +223,16 @@ public static class SupervisedTraining
                 windowTokens = 0;
                 windowClock.Restart();
                 var eta = TimeSpan.FromSeconds((o.MaxSteps - done) * perStep);
-                metrics.Write(done, new() { ["loss"] = loss, ["lr"] = lr, ["tokens_per_s"] = tps });
+                metrics?.Write(done, new() { ["loss"] = loss, ["lr"] = lr, ["tokens_per_s"] = tps });
                 progress(new TrainProgress(done, o.MaxSteps, loss, lr, tps, clock.Elapsed, eta, lastDev, null));
             }
-            if (devBatches.Count > 0 && (done % o.EvalInterval == 0 || done == o.MaxSteps))
+            if (group.Rank == 0 && devBatches.Count > 0 && (done % o.EvalInterval == 0 || done == o.MaxSteps))
             {
                 devByTask = DevLoss(model, devBatches, device);
                 lastDev = Pooled(devByTask, devBatches);
                 var values = new Dictionary<string, double> { ["dev_loss"] = lastDev.Value };
                 foreach (var (task, value) in devByTask) values[$"dev_loss/{task}"] = value;
-                metrics.Write(done, values);
+                metrics?.Write(done, values);
                 progress(new TrainProgress(done, o.MaxSteps, null, lr, 0, clock.Elapsed, TimeSpan.Zero, lastDev,
                     $"step {done}: dev loss {lastDev:F4} (" + string.Join(", ", devByTask.Select(kv => $"{kv.Key} {kv.Value:F3}")) + ")"));
             }
@@ -231,7 +242,7 @@ public static class SupervisedTraining
         // 5. Checkpoint (always, so --resume works after Ctrl-C), then the outputs.
         SaveCheckpoint(step);
         string? final = null, adapter = null;
-        if (!interrupted)
+        if (!interrupted && group.Rank == 0)
         {
             model.eval();
             var marker = Marker(o, data, step, tokensSeen, trainedTokens, lastDev, devByTask);

@@ -69,7 +69,7 @@ public sealed record TuneOptions
     public bool Packing { get; set; } = true;
 
     /// <summary>Rows per micro-batch.</summary>
-    [Description("rows per micro-batch: 8 x 512 tokens = 4096, the size the pre-training loop runs at its peak")]
+    [Description("rows per micro-batch (per rank under mpirun): 8 x 512 tokens = 4096, the size the pre-training loop runs at its peak")]
     public int Batch { get; set; } = 8;
 
     /// <summary>Micro-batches per optimizer step.</summary>

@@ -1,6 +1,4 @@
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace Tailor.Evaluation.Answering;
@@ -8,28 +6,34 @@ namespace Tailor.Evaluation.Answering;
 /// <summary>
 /// A model behind an OpenAI-compatible server: chat completions for chat models (the server applies its own chat
 /// template), completions with the base prompt otherwise (--format base). Greedy (temperature 0), the task's
-/// answer cap as max_tokens, stop at a newline; four requests in flight.
+/// answer cap as max_tokens, stop at a newline; several servers (a comma-separated list) share the items through
+/// an <see cref="EndpointPool"/>, four requests in flight per server.
 /// </summary>
 internal sealed class EndpointAnswerer : Answerer
 {
     private readonly EvalOptions _o;
-    private readonly HttpClient _http;
+    private readonly EndpointPool _pool;
     private readonly string _model;
+    private readonly Action<string> _say;
 
     public EndpointAnswerer(EvalOptions o, Action<string> say)
     {
         _o = o;
-        if (!Uri.TryCreate(o.Endpoint!.TrimEnd('/') + "/", UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw new TailorException($"endpoint = {o.Endpoint}: give an http(s) base URL such as http://127.0.0.1:8080/v1.");
-        _http = new HttpClient { BaseAddress = uri, Timeout = TimeSpan.FromMinutes(5) };
-        string? key = o.ApiKey ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY");
-        if (!string.IsNullOrEmpty(key)) _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        _say = say;
+        _pool = new EndpointPool(o.Endpoint!, o.ApiKey ?? Environment.GetEnvironmentVariable("OPENAI_API_KEY"), TimeSpan.FromMinutes(5));
         _model = o.EndpointModel ?? FirstModel();
+        for (int i = o.EndpointModel is null ? 1 : 0; i < _pool.Addresses.Count && _pool.Addresses.Count > 1; i++)
+            if (!_pool.Models(i).Contains(_model))   // one model behind every server, or the results would mix models
+                throw new TailorException($"endpoint {_pool.Addresses[i]} does not serve model {_model}; list servers of one model, or give --endpoint-model.");
         Format = o.Format is "auto" or "chatml" ? "chatml" : "base";
         Kind = Format == "chatml" ? "chat" : "base";
         Name = o.Name ?? _model;
-        say($"endpoint {uri}: model {_model}, {(Format == "chatml" ? "chat completions" : "completions")}");
+        say($"endpoint {string.Join(", ", _pool.Addresses)}: model {_model}, {(Format == "chatml" ? "chat completions" : "completions")}");
     }
+
+    /// <summary>Per-server throughput for results.json's config.</summary>
+    public IEnumerable<KeyValuePair<string, string>> Metadata() => _pool.Stats().Select((s, i) => KeyValuePair.Create($"endpoint_{i}",
+        string.Create(CultureInfo.InvariantCulture, $"{s.Address} requests={s.Requests} failures={s.Failures} completion_tokens={s.CompletionTokens} items_per_s={s.ItemsPerSecond:0.###} tokens_per_s={s.TokensPerSecond:0.#}")));
 
     public override string Name { get; }
     public override string Source => _o.Endpoint! + "#" + _model;
@@ -37,27 +41,15 @@ internal sealed class EndpointAnswerer : Answerer
     public override string Kind { get; }
     public override string Format { get; }
 
-    private string FirstModel()
-    {
-        JsonNode? models;
-        try
-        {
-            models = JsonNode.Parse(_http.GetStringAsync("models").GetAwaiter().GetResult());
-        }
-        catch (Exception e) when (e is HttpRequestException or JsonException or TaskCanceledException)
-        {
-            throw new TailorException($"endpoint {_http.BaseAddress}: GET models failed ({e.Message}); check the URL (it should end in /v1) or give --endpoint-model.");
-        }
-        return models?["data"]?[0]?["id"]?.GetValue<string>()
-            ?? throw new TailorException($"endpoint {_http.BaseAddress}: /models lists no model; give --endpoint-model.");
-    }
+    private string FirstModel() => _pool.Models(0).FirstOrDefault()
+        ?? throw new TailorException($"endpoint {_pool.Addresses[0]}: /models lists no model; give --endpoint-model.");
 
     public override IReadOnlyList<Answer> Answer(EvalTask task, IReadOnlyList<Question> questions, Action<int> done, CancellationToken cancel)
     {
         int maxNew = Math.Max(1, (int)Math.Round(task.MaxNewTokens * _o.MaxNewTokensScale));
         var answers = new Answer[questions.Count];
         int finished = 0;
-        Parallel.For(0, questions.Count, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancel }, i =>
+        Parallel.For(0, questions.Count, new ParallelOptions { MaxDegreeOfParallelism = _pool.Parallelism, CancellationToken = cancel }, i =>
         {
             var p = questions[i].Render(questions[i].Record.Input, questions[i].Shots);
             JsonObject body;
@@ -79,20 +71,16 @@ internal sealed class EndpointAnswerer : Answerer
             body["max_tokens"] = maxNew;
             body["stop"] = new JsonArray("\n");
             body["seed"] = 0;
-            using var content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json");
-            using var response = _http.PostAsync(path, content, cancel).GetAwaiter().GetResult();
-            string text = response.Content.ReadAsStringAsync(cancel).GetAwaiter().GetResult();
-            if (!response.IsSuccessStatusCode)
-                throw new TailorException($"endpoint {_http.BaseAddress}{path}: HTTP {(int)response.StatusCode} for item {questions[i].Record.Id}: {text[..Math.Min(300, text.Length)]}");
-            var json = JsonNode.Parse(text);
+            var json = _pool.Post(path, body.ToJsonString(), questions[i].Record.Id, cancel);
             var choice = json?["choices"]?[0];
             string answer = (Format == "chatml" ? choice?["message"]?["content"] : choice?["text"])?.GetValue<string>() ?? "";
             int tokens = json?["usage"]?["completion_tokens"]?.GetValue<int>() ?? 0;
             answers[i] = new Answer(shown, answer.Split('\n')[0].Trim(), tokens);
             done(Interlocked.Increment(ref finished));
         });
+        foreach (string line in _pool.Describe()) _say($"{task.Name}: {line}");   // cumulative over the tasks so far
         return answers;
     }
 
-    public override void Dispose() => _http.Dispose();
+    public override void Dispose() => _pool.Dispose();
 }
