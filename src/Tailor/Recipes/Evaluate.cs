@@ -25,7 +25,7 @@ public sealed record EvalProgress(string Task, int Done, int Total, TimeSpan Ela
 /// predictions.jsonl. Straight-line: choose items → phrase them → answer (batched greedy generation, stop at end of turn
 /// or newline; log-likelihood ranking for label tasks) → score → save.
 /// </summary>
-public static class Evaluate
+public static partial class Evaluate
 {
     /// <summary>Runs an evaluation and saves it into <see cref="EvalOptions.Output"/>.</summary>
     public static (EvalRun Run, IReadOnlyList<EvalItem> Items) Run(EvalOptions o, Action<EvalProgress>? progress = null,
@@ -74,7 +74,7 @@ public static class Evaluate
                 taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores,
                     q.Record.Input));
             }
-            var result = TaskScoring.Summarize(task, taskItems, ranks is null ? "generation" : "generation+loglik", clock.Elapsed.TotalSeconds);
+            var result = TaskScoring.Summarize(task, taskItems, answerer.Mode ?? (ranks is null ? "generation" : "generation+loglik"), clock.Elapsed.TotalSeconds);
             results.Add(result);
             items.AddRange(taskItems);
             say($"{task.Name}: " + string.Join(", ", result.Metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.####}"))) +
@@ -278,6 +278,7 @@ public static class Evaluate
         public abstract string Kind { get; }
         public abstract string Format { get; }
         public virtual bool CanRank => false;
+        public virtual string? Mode => null;
 
         public abstract IReadOnlyList<Answer> Answer(EvalTask task, IReadOnlyList<Question> questions, Action<int> done, CancellationToken cancel);
 
@@ -290,6 +291,7 @@ public static class Evaluate
         {
             if (o.Baseline is not null) return new BaselineAnswerer(o);
             if (o.Endpoint is not null) return new EndpointAnswerer(o, say);
+            if (BertConfig.IsEncoderFolder(o.Model!)) return new EncoderAnswerer(o, say);
             return new ModelAnswerer(o, say);
         }
 
