@@ -75,4 +75,24 @@ public static class FinetuneEncoderCommand
             Console.CancelKeyPress -= onCancel;
         }
     }
+
+    /// <summary>One line from a classifier folder's tailor.json (task, full or LoRA, base, scores), or null without one.</summary>
+    public static string? TrainedOn(string folder)
+    {
+        string path = Path.Combine(folder, FinetuneEncoder.MarkerFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var m = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
+            if ((string?)m?["kind"] != "encoder-classifier") return null;
+            var inv = CultureInfo.InvariantCulture;
+            string Score(string key) => m[key] is { } v ? v.GetValue<double>().ToString("0.0000", inv) : "n/a";
+            return $"on {string.Join(",", m["tasks"]?.AsArray().Select(t => (string?)t) ?? [])} from {(string?)m["base_model"]}, {((bool?)m["lora"] == true ? "LoRA (merged)" : "full")}, " +
+                $"{(string?)m["kept"]} weights of {(long?)m["steps"]} steps; dev accuracy {Score("dev_accuracy")}, test accuracy {Score("test_accuracy")} (tailor.json)";
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+        {
+            return $"{path} is not readable ({e.Message.Split('\n')[0]})";
+        }
+    }
 }
