@@ -95,6 +95,7 @@ public sealed class InfoCommand : Command
         Console.WriteLine($"  vocabulary     {c.VocabSize}, {c.TypeVocabSize} token type(s), pad id {c.PadTokenId}");
         Console.WriteLine($"  positions      {c.MaxPositionEmbeddings} learned{(c.IsRoberta ? $" (offset {c.PadTokenId + 1}: {c.MaxTokens} usable)" : "")}");
         if (c.IsClassifier) Console.WriteLine($"  labels         {string.Join(", ", c.Labels.Select((l, i) => $"{i}={l}"))}");
+        if (c.IsClassifier && FinetuneEncoderCommand.TrainedOn(folder) is string trained) Console.WriteLine($"  fine-tuned     {trained}");
         Console.WriteLine($"  embeddings     {pooling.Mode} pooling, {(pooling.Normalize ? "L2-normalised" : "not normalised")}{(pooling.MaxSeqLength is int m ? $", max_seq_length {m}" : "")}");
         if (allTensors || tensors.Count <= 40)
         {

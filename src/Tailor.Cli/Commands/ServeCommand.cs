@@ -9,7 +9,7 @@ public sealed class ServeCommand : Command
 {
     public override string Name => "serve";
 
-    public override string Summary => "serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions)";
+    public override string Summary => "serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions; /v1/embeddings for an encoder)";
 
     private static readonly OptionSpec[] Specs =
     [
@@ -34,7 +34,8 @@ public sealed class ServeCommand : Command
             "(JSON or stream: true server-sent events) and GET /health. Requests wait in a bounded queue and are decoded\n" +
             "together in batches (continuous batching). Chat uses the model's ChatML chat_template, or ChatML when it has none\n" +
             "(a base model), as llama.cpp does; GET /v1/models says which. Ctrl-C stops taking requests, lets running ones\n" +
-            "finish for --drain seconds, then cancels the rest.", Specs);
+            "finish for --drain seconds, then cancels the rest. A BERT/RoBERTa folder (or all-MiniLM-L6-v2, snowflake-arctic-embed-xs)\n" +
+            "is served with POST /v1/embeddings instead (docs/encoders.md).", Specs);
         if (cl is null) return 0;
         var engine = new EngineOptions
         {
@@ -52,6 +53,7 @@ public sealed class ServeCommand : Command
         if (server.ApiKey is "") throw new UsageException("--api-key is empty; give a key or leave the option out.");
         var device = TorchRuntime.SelectDevice(cl.String("--device", "cpu")!);
         TorchRuntime.SetThreads(cl.IntOrNull("--threads", 1));
+        if (Tailor.Model.BertConfig.IsEncoderFolder(cl.Required("--model"))) return ServeEncoder.Run(cl.Required("--model"), cl.String("--name"), server);
         var dtype = cl.Choice("--dtype", "float32", "float32", "bfloat16") == "bfloat16"
             ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
 

@@ -64,7 +64,7 @@ public static class Evaluate
                 taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores,
                     q.Record.Input));
             }
-            var result = TaskScoring.Summarize(task, taskItems, ranks is null ? "generation" : "generation+loglik", clock.Elapsed.TotalSeconds);
+            var result = TaskScoring.Summarize(task, taskItems, answerer.Mode ?? (ranks is null ? "generation" : "generation+loglik"), clock.Elapsed.TotalSeconds);
             results.Add(result);
             items.AddRange(taskItems);
             say($"{task.Name}: " + string.Join(", ", result.Metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.####}"))) +

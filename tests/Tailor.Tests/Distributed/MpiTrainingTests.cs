@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Tailor.Distributed;
 using Tailor.Model;
 using Tailor.Tests.Data;
 using Tailor.Tests.Recipes;
 using Tailor.Text;
+using Tailor.Training;
 using static TorchSharp.torch;
 
 namespace Tailor.Tests.Distributed;

@@ -1,8 +1,10 @@
+using Tailor.Model;
+
 namespace Tailor.Evaluation.Answering;
 
 /// <summary>
 /// Something that answers evaluation questions: a model folder (<see cref="ModelAnswerer"/>), an OpenAI-compatible
-/// endpoint (<see cref="EndpointAnswerer"/>) or a classic baseline (<see cref="BaselineAnswerer"/>). It also names
+/// endpoint (<see cref="EndpointAnswerer"/>), a fine-tuned encoder classifier (<see cref="EncoderAnswerer"/>) or a classic baseline (<see cref="BaselineAnswerer"/>). It also names
 /// itself for the results file: display name, source, content hash, kind and the prompt format it answers in.
 /// </summary>
 public abstract class Answerer : IDisposable
@@ -25,6 +27,9 @@ public abstract class Answerer : IDisposable
     /// <summary>Whether <see cref="Rank"/> is available (log-likelihood needs the model's logits).</summary>
     public virtual bool CanRank => false;
 
+    /// <summary>How the task's scores were made, when not by generation (an encoder classifier says "classifier").</summary>
+    public virtual string? Mode => null;
+
     /// <summary>Answers every question (greedy), in order; <paramref name="done"/> gets the count answered so far.</summary>
     public abstract IReadOnlyList<Answer> Answer(EvalTask task, IReadOnlyList<Question> questions, Action<int> done, CancellationToken cancel);
 
@@ -42,6 +47,7 @@ public abstract class Answerer : IDisposable
         ArgumentNullException.ThrowIfNull(say);
         if (o.Baseline is not null) return new BaselineAnswerer(o);
         if (o.Endpoint is not null) return new EndpointAnswerer(o, say);
+        if (BertConfig.IsEncoderFolder(o.Model!)) return new EncoderAnswerer(o, say);
         return new ModelAnswerer(o, say);
     }
 

@@ -1,10 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Tailor.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Tailor.Distributed;
+using Tailor.Distributed;
+
+namespace Tailor.Training;
 
 /// <summary>
 /// The few steps that turn a one-process training loop into a data-parallel one: the same parameters on every rank at
