@@ -1,5 +1,6 @@
 using Tailor.Recipes;
 using Tailor.Evaluation.Report;
+using Tailor.Evaluation.Statistics;
 
 namespace Tailor.Cli.Commands;
 
@@ -40,7 +41,7 @@ public sealed class CompareCommand : Command
             Output = cl.Required("--output"),
             Baseline = cl.String("--baseline"),
             Seed = (ulong)cl.Int("--seed", 12345, 0),
-            Resamples = cl.Int("--resamples", 1000, 10, 1_000_000),
+            Resamples = cl.Int("--resamples", 1000, BootstrapOptions.MinResamples, BootstrapOptions.MaxResamples),
             Roles = cl.String("--roles"),
             Logs = cl.All("--logs"),
             Data = cl.String("--data", "data/tasks")!,

@@ -144,7 +144,7 @@ public sealed record RunOptions
         if (r.Limit < 0) throw new TailorException($"limit = {r.Limit}: must be 0 (all) or positive.");
         if (r.Steps < 1 || r.StepsLarge < 1) throw new TailorException("steps and steps_large must be positive.");
         if (r.Batch < 1) throw new TailorException($"batch = {r.Batch}: must be positive.");
-        if (r.Resamples < 100) throw new TailorException($"resamples = {r.Resamples}: use at least 100 (1,000 is the default).");
+        Evaluation.Statistics.BootstrapOptions.CheckResamples(r.Resamples, "resamples");
         foreach (string t in r.TaskList())
             if (!Evaluation.EvalTask.Shipped.Contains(t) || t == "sentiment-imdb")
                 throw new TailorException($"unknown task '{t}' in tasks; use sentiment, summarization, translation-en-de, translation-en-fr.");

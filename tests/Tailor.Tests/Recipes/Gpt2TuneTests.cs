@@ -2,7 +2,7 @@ using System.Text.Json;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Recipes;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Tests.Model;
 using static TorchSharp.torch;
 using Tailor.Training;

@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Recipes;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Text;
 using static TorchSharp.torch;
 using Tailor.Data.Instructions;

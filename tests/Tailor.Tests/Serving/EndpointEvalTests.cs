@@ -1,5 +1,5 @@
 using Tailor.Recipes;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Evaluation;
 
 namespace Tailor.Tests.Serving;

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Tailor.Evaluation;
 using Tailor.Recipes;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 
 namespace Tailor.Tests.Serving;
 

@@ -7,7 +7,7 @@ using Microsoft.Extensions.AI;
 using OpenAI.Chat;
 using Tailor.Generation;
 using Tailor.Serving;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using AI = Microsoft.Extensions.AI;
 using Sdk = OpenAI.Chat;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Text;
 
 namespace Tailor.Tests.Text;

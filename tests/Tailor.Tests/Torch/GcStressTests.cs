@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Tailor.Model;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Text;
 using static TorchSharp.torch;
 

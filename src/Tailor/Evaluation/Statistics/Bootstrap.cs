@@ -6,11 +6,26 @@ namespace Tailor.Evaluation.Statistics;
 /// <param name="Confidence">Coverage of the percentile interval (0.95).</param>
 public sealed record BootstrapOptions(int Resamples = 1000, ulong Seed = 12345, double Confidence = 0.95)
 {
+    /// <summary>
+    /// The fewest resamples allowed: with fewer than 100, each tail of a 95% percentile interval rests on two or three
+    /// replicates and the interval is noise. The one valid range for every command (compare, run) and API caller.
+    /// </summary>
+    public const int MinResamples = 100;
+
+    /// <summary>The most: a million replicates of every statistic already take minutes and tens of MB per comparison.</summary>
+    public const int MaxResamples = 1_000_000;
+
+    /// <summary>Refuses a resample count outside [<see cref="MinResamples"/>, <see cref="MaxResamples"/>], naming <paramref name="where"/>.</summary>
+    public static void CheckResamples(int resamples, string where)
+    {
+        if (resamples is < MinResamples or > MaxResamples)
+            throw new TailorException($"{where} = {resamples}: use {MinResamples:N0} to {MaxResamples:N0} resamples (1,000 is the default).");
+    }
+
     /// <summary>Throws when the options cannot give an interval.</summary>
     public void Validate()
     {
-        if (Resamples < 10)
-            throw new ArgumentOutOfRangeException(nameof(Resamples), Resamples, "use at least 10 resamples (1,000 is the default).");
+        CheckResamples(Resamples, "resamples");
         if (!(Confidence > 0 && Confidence < 1))
             throw new ArgumentOutOfRangeException(nameof(Confidence), Confidence, "confidence must lie strictly between 0 and 1.");
     }

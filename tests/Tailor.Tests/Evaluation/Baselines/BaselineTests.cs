@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Tailor.Evaluation.Baselines;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 
 namespace Tailor.Tests.Evaluation.Baselines;
 

@@ -8,7 +8,9 @@ using Tailor.Model;
 using Tailor.Server;
 using Tailor.Serving;
 
-namespace Tailor.Tests.Encoders;
+using Tailor.Tests.Model;
+
+namespace Tailor.Tests.Serving;
 
 /// <summary>
 /// `tailor serve` with an encoder: POST /v1/embeddings on a real socket, driven by the official OpenAI .NET SDK's

@@ -1,6 +1,6 @@
 using Tailor.Evaluation.Metrics;
 
-namespace Tailor.Tests.Evaluation;
+namespace Tailor.Tests.Evaluation.Metrics;
 
 public class PorterStemmerTests
 {

@@ -1,12 +1,12 @@
 using Tailor.Evaluation;
 using Tailor.Model;
 using Tailor.Recipes;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Text;
 using static TorchSharp.torch;
 using Tailor.Generation;
 
-namespace Tailor.Tests.Evaluation.Harness;
+namespace Tailor.Tests.Evaluation;
 
 /// <summary>`tailor eval` on a tiny random model with the shipped tokenizer: the mechanism, not the quality.</summary>
 [Collection("TorchSharp")]

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 using Tailor.Data.Instructions;
 
-namespace Tailor.Tests.Data;
+namespace Tailor.Tests.Data.Instructions;
 
 [Collection("TorchSharp")]
 public class PackingTests

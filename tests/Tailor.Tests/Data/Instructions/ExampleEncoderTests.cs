@@ -1,9 +1,9 @@
 using System.Text.Json;
 using Tailor.Text;
-using static Tailor.Tests.Data.InstructionFixtures;
+using static Tailor.Tests.Data.Instructions.InstructionFixtures;
 using Tailor.Data.Instructions;
 
-namespace Tailor.Tests.Data;
+namespace Tailor.Tests.Data.Instructions;
 
 public class ExampleEncoderTests
 {

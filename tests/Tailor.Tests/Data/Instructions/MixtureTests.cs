@@ -1,6 +1,6 @@
 using Tailor.Data.Instructions;
 
-namespace Tailor.Tests.Data;
+namespace Tailor.Tests.Data.Instructions;
 
 public class MixtureTests
 {

@@ -8,7 +8,7 @@ using Tailor.Text;
 using Tailor.Training;
 using static TorchSharp.torch;
 
-namespace Tailor.Tests.Encoders;
+namespace Tailor.Tests.Recipes;
 
 /// <summary>
 /// The encoder fine-tuning recipe and the encoder answerer of <c>tailor eval</c> on tiny random BERT and RoBERTa

@@ -2,7 +2,7 @@ using Tailor.Formats;
 using Tailor.Model;
 using static TorchSharp.torch;
 
-namespace Tailor.Tests.Encoders;
+namespace Tailor.Tests.Model;
 
 /// <summary>
 /// BERT and RoBERTa against an independent PyTorch implementation (Fixtures/bert/make_bert_fixtures.py, torch 1.13):

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
 using Tailor.Evaluation;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Pipeline;
 
-namespace Tailor.Tests.Recipes;
+namespace Tailor.Tests.Pipeline;
 
 /// <summary>`tailor run --profile smoke`: every stage runs and the report is produced; a second run skips everything.</summary>
 [Collection("TorchSharp")]

@@ -1,6 +1,6 @@
 using Tailor.Evaluation.Metrics;
 
-namespace Tailor.Tests.Evaluation;
+namespace Tailor.Tests.Evaluation.Metrics;
 
 // Expected values are sacreBLEU's own published test values. Each block names the file and test it comes from in
 // mjpost/sacrebleu at tag v2.6.0; tolerances are the ones those tests use.

@@ -1,6 +1,6 @@
 using Tailor.Evaluation.Metrics;
 
-namespace Tailor.Tests.Evaluation;
+namespace Tailor.Tests.Evaluation.Metrics;
 
 // Expected values are rouge-score 0.1.2's own published test values: rouge_score/rouge_scorer_test.py,
 // tokenize_test.py and tokenizers_test.py ("Copyright 2022 The rouge_score Authors"; upstream in

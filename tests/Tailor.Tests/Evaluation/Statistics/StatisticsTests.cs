@@ -2,7 +2,7 @@ using Tailor.Evaluation;
 using Tailor.Evaluation.Statistics;
 using Tailor.Evaluation.Metrics;
 
-namespace Tailor.Tests.Evaluation;
+namespace Tailor.Tests.Evaluation.Statistics;
 
 public class StatisticsTests
 {

@@ -1,10 +1,10 @@
 using Tailor.Evaluation;
 using Tailor.Recipes;
-using Tailor.Tests.Data;
+using Tailor.Tests.Data.Instructions;
 using Tailor.Evaluation.Metrics;
 using Tailor.Evaluation.Answering;
 
-namespace Tailor.Tests.Evaluation.Harness;
+namespace Tailor.Tests.Evaluation;
 
 /// <summary>The harness's scores are the metric library's scores (which are tested against the references' own values).</summary>
 public sealed class TaskScoringTests

@@ -1,6 +1,6 @@
 using Tailor.Evaluation;
 
-namespace Tailor.Tests.Evaluation.Harness;
+namespace Tailor.Tests.Evaluation;
 
 public sealed class OffTaskTests
 {

@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 using Tailor.Model;
 using Tailor.Text;
 
-namespace Tailor.Tests.Encoders;
+namespace Tailor.Tests.Model;
 
 /// <summary>
 /// The two real pretrained encoders, converted from their NuGet packages' ONNX files, against ONNX Runtime running the

@@ -1,7 +1,7 @@
 using Tailor.Recipes;
 using Tailor.Training;
 
-namespace Tailor.Tests.Recipes;
+namespace Tailor.Tests.Training;
 
 public sealed class ScheduleTests
 {
@@ -47,4 +47,14 @@ public sealed class ScheduleTests
         var o = new PretrainOptions { MaxSteps = 100, WarmupSteps = 10, Schedule = schedule, DecaySteps = decay };
         Assert.Equal(message, Assert.Throws<TailorException>(o.Validate).Message);
     }
+
+    [Theory]
+    [InlineData(0, 0.1)]      // warm-up: (step + 1) / warmup of the peak
+    [InlineData(9, 1.0)]
+    [InlineData(10, 1.0)]     // the cosine starts at its peak
+    [InlineData(55, 0.55)]    // half-way: the mean of peak and floor
+    [InlineData(100, 0.1)]    // at and after the total: the floor
+    [InlineData(1000, 0.1)]
+    public void Cosine_with_warmup_rises_linearly_then_follows_half_a_cosine_to_the_floor(long step, double expected) =>
+        Assert.Equal(expected, Optimizers.CosineWithWarmup(step, 10, 100, 1.0, 0.1), 12);
 }

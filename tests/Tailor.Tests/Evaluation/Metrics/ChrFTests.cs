@@ -1,6 +1,6 @@
 using Tailor.Evaluation.Metrics;
 
-namespace Tailor.Tests.Evaluation;
+namespace Tailor.Tests.Evaluation.Metrics;
 
 // Expected values are sacreBLEU's own published test values (mjpost/sacrebleu at tag v2.6.0, test/test_chrf.py,
 // EPSILON = 1e-4), and its README. Each block names the test it comes from.

@@ -1,9 +1,9 @@
 using System.Text.RegularExpressions;
-using static Tailor.Tests.Data.InstructionFixtures;
+using static Tailor.Tests.Data.Instructions.InstructionFixtures;
 using Tailor.Data.Instructions;
 using Tailor.Text;
 
-namespace Tailor.Tests.Data;
+namespace Tailor.Tests.Data.Instructions;
 
 public partial class TaskTemplateTests
 {

@@ -2,7 +2,7 @@ using System.IO.Compression;
 using Tailor.Tests.Text;
 using Tailor.Text;
 
-namespace Tailor.Tests.Data;
+namespace Tailor.Tests.Data.Instructions;
 
 /// <summary>Tokenizers and repository paths the instruction-data tests share.</summary>
 internal static class InstructionFixtures

@@ -1,6 +1,6 @@
 using Tailor.Evaluation.Metrics;
 
-namespace Tailor.Tests.Evaluation;
+namespace Tailor.Tests.Evaluation.Metrics;
 
 // Expected strings are what CPython 3.11 prints for the same expressions (str.lower, str.split, f"{x:.2f}").
 public class PyTextTests

@@ -1,7 +1,7 @@
 using Tailor.Data.Instructions;
 using Tailor.Text;
 
-namespace Tailor.Tests.Data;
+namespace Tailor.Tests.Data.Instructions;
 
 public class InstructionReaderTests
 {

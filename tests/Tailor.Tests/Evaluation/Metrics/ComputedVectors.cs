@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Tailor.Evaluation.Metrics;
 
-namespace Tailor.Tests.Evaluation;
+namespace Tailor.Tests.Evaluation.Metrics;
 
 /// <summary>
 /// Fixtures/metrics/computed_vectors.json: inputs and outputs produced by sacreBLEU 2.6.0, NLTK 3.8 and

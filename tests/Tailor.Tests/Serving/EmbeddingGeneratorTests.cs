@@ -2,7 +2,9 @@ using Microsoft.Extensions.AI;
 using Tailor.Model;
 using Tailor.Serving;
 
-namespace Tailor.Tests.Encoders;
+using Tailor.Tests.Model;
+
+namespace Tailor.Tests.Serving;
 
 /// <summary>The IEmbeddingGenerator over an encoder gives the same vectors as the encoder itself, in order, with usage.</summary>
 [Collection("TorchSharp")]
