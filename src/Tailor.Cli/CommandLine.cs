@@ -84,6 +84,8 @@ public sealed class CommandLine
             {
                 if (value is not null && value is not ("true" or "false"))
                     throw new UsageException($"{name} is a switch and takes no value (got '{value}').");
+                // A switch may also be written --switch true / --switch false, as option files write it.
+                if (value is null && i + 1 < args.Length && args[i + 1] is "true" or "false") value = args[++i];
                 value ??= "true";
             }
             else if (value is null)

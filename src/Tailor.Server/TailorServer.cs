@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -21,25 +22,36 @@ namespace Tailor.Server;
 public sealed record ServerOptions
 {
     /// <summary>IP address to bind. Loopback by default: a model server with no key should not be reachable from the network by accident.</summary>
+    [Description("address to bind: loopback (this machine only) by default, so a server with no key is not reachable by accident; 0.0.0.0 for every interface (without --api-key that logs a warning)")]
     public string Host { get; init; } = "127.0.0.1";
 
     /// <summary>TCP port; 0 picks a free one (see <see cref="TailorServer.BaseAddress"/>). 8080 as llama.cpp's and vLLM's servers use nearby ports.</summary>
+    [Description("TCP port (0 picks a free one): 8080, near llama.cpp's and vLLM's")]
     public int Port { get; init; } = 8080;
 
     /// <summary>When set, every /v1 request needs <c>Authorization: Bearer KEY</c> (401 otherwise). /health stays open.</summary>
+    [Description("require 'Authorization: Bearer KEY' on /v1 requests (401 otherwise; /health stays open); null = the TAILOR_API_KEY environment variable, else no key")]
     public string? ApiKey { get; init; }
 
-    /// <summary>
-    /// On shutdown, how long running and queued requests may take to finish before they are cancelled. 10 s lets a
-    /// typical small-model answer finish while keeping Ctrl-C prompt.
-    /// </summary>
-    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>On shutdown, how long running and queued requests may take to finish before they are cancelled.</summary>
+    [Description("seconds running and queued requests may take to finish on shutdown before they are cancelled: 10 lets a typical small-model answer finish while keeping Ctrl-C prompt")]
+    public TimeSpan Drain { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Log each request to the console (ASP.NET Core's logger at Information); off keeps the console to warnings.</summary>
+    [Description("log each HTTP request to the console (ASP.NET Core's request log); off keeps the console to warnings")]
     public bool LogRequests { get; init; }
 
     /// <summary>A further log destination besides the console (tests read the log through it); null for none.</summary>
     public ILoggerProvider? ExtraLogger { get; init; }
+
+    /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Host)) throw new TailorException("host is empty: give an IP address to bind (127.0.0.1, 0.0.0.0).");
+        if (Port is < 0 or > 65535) throw new TailorException($"port = {Port}: must be between 0 and 65535.");
+        if (ApiKey is "") throw new TailorException("api_key = '': give a key or leave the option out.");
+        if (Drain < TimeSpan.Zero || Drain > TimeSpan.FromHours(1)) throw new TailorException($"drain = {Drain.TotalSeconds}: must be between 0 and 3600 seconds.");
+    }
 }
 
 /// <summary>
@@ -92,7 +104,7 @@ public sealed class TailorServer : IAsyncDisposable
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         if (options.ExtraLogger is not null) builder.Logging.AddProvider(options.ExtraLogger);
         builder.Logging.SetMinimumLevel(options.LogRequests ? LogLevel.Information : LogLevel.Warning);
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.DrainTimeout + TimeSpan.FromSeconds(5));
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.Drain + TimeSpan.FromSeconds(5));
         var app = builder.Build();
         var server = new TailorServer(app, model, options, maxBody);
         server.Map();
@@ -101,7 +113,7 @@ public sealed class TailorServer : IAsyncDisposable
                 + "Give --api-key KEY (or set TAILOR_API_KEY), or bind 127.0.0.1.", options.Host, options.Port);
         // Stop taking requests at once; let the running ones finish (or be cancelled after the drain time) while Kestrel
         // waits for their responses to complete.
-        app.Lifetime.ApplicationStopping.Register(() => server._engineStop = model.Engine.StopAsync(options.DrainTimeout));
+        app.Lifetime.ApplicationStopping.Register(() => server._engineStop = model.Engine.StopAsync(options.Drain));
         await app.StartAsync(cancel).ConfigureAwait(false);
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
         server.BaseAddress = new Uri(addresses.First().Replace("[::]", "localhost", StringComparison.Ordinal).TrimEnd('/') + "/");
@@ -187,7 +199,7 @@ public sealed class TailorServer : IAsyncDisposable
             ["rejected"] = stats.Rejected,
             ["generated_tokens"] = stats.GeneratedTokens,
             ["max_batch"] = _model.Engine.Options.MaxBatch,
-            ["queue_capacity"] = _model.Engine.Options.QueueCapacity,
+            ["queue_capacity"] = _model.Engine.Options.Queue,
         });
     }
 

@@ -26,7 +26,7 @@ public sealed class EvalCommand : Command
             return 0;
         }
         var options = RecipeCommandLine.Load(cl, new EvalOptions());
-        options.Validate();
+        RecipeCommandLine.Validate<EvalOptions>(options.Validate);
         var bar = new ProgressBar(Name);
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };

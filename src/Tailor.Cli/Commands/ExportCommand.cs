@@ -10,27 +10,17 @@ public sealed class ExportCommand : Command
 
     public override string Summary => "write a model (LoRA merged) as a GGUF file for llama.cpp or as a Hugging Face folder";
 
-    private static readonly OptionSpec[] Specs =
-    [
-        new("--model", "DIR", "Hugging Face model folder (config.json, model.safetensors, tokenizer.json)"),
-        new("--adapter", "DIR", "PEFT LoRA adapter folder to merge into the weights first"),
-        new("--format", "gguf|hf", "gguf: one file llama.cpp loads; hf: a Hugging Face folder"),
-        new("--output", "PATH", "the .gguf file or the folder to write (replaced whole, never half-written; only a previous export is replaced, anything else there is refused)"),
-        new("--dtype", "f32|f16|q8_0|bf16", "weights: gguf f32 (default, exact), f16 or q8_0; hf f32, f16 or bf16 (default: the source's)"),
-        new("--threads", "N", "intra-op threads (default: the number of cores; at most 4 per core)"),
-    ];
-
     public override int Run(string[] args)
     {
         var cl = Parse(args, "tailor export --model DIR [--adapter DIR] --format gguf|hf --output PATH [--dtype D]",
             "Writes the model in DIR, with a LoRA adapter merged in if --adapter is given, as a GGUF v3 file (llama.cpp's\n" +
             "'llama' architecture, 'qwen2' for Qwen2 models, 'gpt2' for GPT-2; tokenizer included) or as a Hugging Face folder.\n" +
-            "GGUF keeps norms in f32; q8_0 is ggml's 8-bit block format (32 values, one f16 scale).", Specs);
+            "GGUF keeps norms in f32; q8_0 is ggml's 8-bit block format (32 values, one f16 scale).", RecipeCommandLine.Specs<ExportOptions>());
         if (cl is null) return 0;
-        if (!cl.Has("--format")) throw new UsageException("give --format gguf or --format hf.");
-        string format = cl.Choice("--format", "gguf", "gguf", "hf");
-        TorchRuntime.SetThreads(cl.IntOrNull("--threads", 1));
-        var result = Export.Run(cl.Required("--model"), cl.String("--adapter"), format, cl.Required("--output"), cl.String("--dtype"),
+        var o = RecipeCommandLine.Load(cl, new ExportOptions());
+        RecipeCommandLine.Validate<ExportOptions>(o.Validate);
+        TorchRuntime.SetThreads(o.Runtime.Threads);
+        var result = Export.Run(o.Model!, o.Adapter, Tailor.Training.RecipeOptions.Name(o.Format!.Value), o.Output!, o.Dtype,
             message => Console.Error.WriteLine(message));
         Console.WriteLine($"wrote {result.Path}: {result.Format} {result.Architecture}, {result.Dtype}, {result.Tensors} tensors, " +
             $"{result.Bytes / 1e6:F1} MB{(result.MergedAdapterLayers > 0 ? $", LoRA merged into {result.MergedAdapterLayers} projections" : "")}");

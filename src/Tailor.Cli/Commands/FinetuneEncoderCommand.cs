@@ -41,7 +41,7 @@ public static class FinetuneEncoderCommand
             return 0;
         }
         var options = RecipeCommandLine.Load(cl, new EncoderTuneOptions());
-        options.Validate();
+        RecipeCommandLine.Validate<EncoderTuneOptions>(options.Validate);
         var bar = new ProgressBar("finetune");
         bar.Line("options:\n" + RecipeOptions.Describe(options));
         using var cancel = new CancellationTokenSource();

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Tailor.Model;
 
+using Tailor.Cli.Options;
+
 namespace Tailor.Cli.Commands;
 
 /// <summary>`tailor info MODEL`: architecture, parameters, tensor shapes and dtypes, read from the headers only.</summary>
@@ -10,24 +12,19 @@ public sealed class InfoCommand : Command
 
     public override string Summary => "show a model folder's architecture, parameter count, tensor shapes and dtypes";
 
-    private static readonly OptionSpec[] Specs =
-    [
-        new("--json", null, "print the information as JSON"),
-        new("--tensors", null, "list every tensor (default: only when there are at most 40)"),
-    ];
-
     public override int Run(string[] args)
     {
         var cl = Parse(args, "tailor info MODEL_DIR|NAME [--json] [--tensors]",
             "Reads config.json and the safetensors headers of a Hugging Face model folder (no weights are loaded): Llama/Qwen2\n" +
             "decoders, and BERT/RoBERTa encoders (with their labels and sentence-transformers pooling). MODEL_DIR may also be\n" +
-            $"a pretrained encoder's name ({string.Join(", ", PretrainedEncoders.Names)}).", Specs, 1);
+            $"a pretrained encoder's name ({string.Join(", ", PretrainedEncoders.Names)}).", RecipeCommandLine.Specs<InfoOptions>(), 1);
         if (cl is null) return 0;
         if (cl.Positionals.Count == 0) throw new UsageException("give the model folder: tailor info MODEL_DIR.");
+        var o = RecipeCommandLine.Load(cl, new InfoOptions());
         string folder = PretrainedEncoders.Resolve(cl.Positionals[0], m => Console.Error.WriteLine($"tailor: {m}"));
-        if (BertConfig.IsEncoderFolder(folder)) return DescribeEncoder(folder, cl.Flag("--json"), cl.Flag("--tensors"));
+        if (BertConfig.IsEncoderFolder(folder)) return DescribeEncoder(folder, o.Json, o.Tensors);
         var info = ModelInfo.Read(folder);
-        if (cl.Flag("--json"))
+        if (o.Json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new
             {
@@ -59,7 +56,7 @@ public sealed class InfoCommand : Command
                 Console.WriteLine($"  context        {c.MaxPositionEmbeddings} positions, rope_theta {c.RopeTheta}, rms_norm_eps {c.RmsNormEps}");
                 break;
         }
-        if (cl.Flag("--tensors") || info.Tensors.Count <= 40)
+        if (o.Tensors || info.Tensors.Count <= 40)
         {
             int width = info.Tensors.Max(t => t.Name.Length) + 2;
             foreach (var t in info.Tensors) Console.WriteLine($"    {t.Name.PadRight(width)}{t.Dtype,-5} [{string.Join(", ", t.Shape)}]");

@@ -2,6 +2,9 @@ using System.Runtime.InteropServices;
 using Tailor.Recipes;
 using Tailor.Training;
 
+using Tailor.Cli.Options;
+using Tailor.Generation;
+
 namespace Tailor.Cli.Commands;
 
 /// <summary>`tailor pretrain`: the pre-training recipe with a recipe file and --key value overrides.</summary>
@@ -27,7 +30,7 @@ public sealed class PretrainCommand : Command
             return 0;
         }
         var options = RecipeCommandLine.Load(cl, new PretrainOptions());
-        options.Validate();
+        RecipeCommandLine.Validate<PretrainOptions>(options.Validate);
         var bar = new ProgressBar("pretrain");
         bar.Line("options:\n" + RecipeOptions.Describe(options));
         using var cancel = new CancellationTokenSource();
@@ -70,21 +73,15 @@ public sealed class PretrainCommand : Command
 
     private int Ship(string[] args)
     {
-        OptionSpec[] specs =
-        [
-            new("--run", "DIR", "a finished pre-training run folder (with final/, metrics.jsonl, recipe.json)"),
-            new("--output", "DIR", "where to write the shipped model folder"),
-            new("--name", "NAME", "the model's name on its card (default: the output folder's name)"),
-            new("--dtype", "bfloat16|float32", "weights dtype to ship (default bfloat16)"),
-        ];
         var cl = Parse(args, "tailor pretrain ship --run DIR --output DIR [--name NAME] [--dtype bfloat16|float32]",
             "Writes the run's final weights as a Hugging Face folder plus a README.md model card: recipe, corpus manifest\n" +
-            "hash, tokens seen, validation perplexity per source (measured now), and ten sampled continuations.", specs);
+            "hash, tokens seen, validation perplexity per source (measured now), and ten sampled continuations.", RecipeCommandLine.Specs<ShipOptions>());
         if (cl is null) return 0;
-        string output = cl.Required("--output");
-        var dtype = cl.Choice("--dtype", "bfloat16", "bfloat16", "float32") == "bfloat16"
-            ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
-        ModelCard.Ship(cl.Required("--run"), output, cl.String("--name") ?? Path.GetFileName(Path.GetFullPath(output).TrimEnd('/')), dtype);
+        var o = RecipeCommandLine.Load(cl, new ShipOptions());
+        RecipeCommandLine.Validate<ShipOptions>(o.Validate);
+        string output = o.Output!;
+        var dtype = o.Dtype == WeightsDtype.Bfloat16 ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32;
+        ModelCard.Ship(o.Run!, output, o.Name ?? Path.GetFileName(Path.GetFullPath(output).TrimEnd('/')), dtype);
         Console.WriteLine($"wrote {output}");
         return 0;
     }

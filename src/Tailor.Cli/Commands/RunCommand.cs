@@ -20,13 +20,15 @@ public sealed class RunCommand : Command
             "and classic baselines (AFINN, Lead-1, copy) on every test set; then the report: main table, paired statistics,\n" +
             "off-task rates, robustness, contamination and the claims table. Re-running skips stages whose inputs did not\n" +
             "change (--force true redoes them); an interrupted run resumes. Everything lands in runs/run-<timestamp>/.\n" +
-            "Defaults and their reasons:", specs);
+            "The profiles (an option left null takes its profile's value):\n" + RunProfile.Table() + "Defaults and their reasons:", specs);
         if (cl is null)
         {
             Console.WriteLine(RecipeOptions.Describe(new RunOptions()));
             return 0;
         }
-        var options = RecipeCommandLine.Load(cl, new RunOptions()).Resolve();
+        var loaded = RecipeCommandLine.Load(cl, new RunOptions());
+        RunOptions options = loaded;
+        RecipeCommandLine.Validate<RunOptions>(() => options = loaded.Resolve());
         var bar = new ProgressBar("run");
         string stage = "";
         var events = new RunEvents

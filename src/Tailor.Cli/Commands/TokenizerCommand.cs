@@ -3,6 +3,8 @@ using System.Text.Json;
 using Tailor.Data;
 using Tailor.Text;
 
+using Tailor.Cli.Options;
+
 namespace Tailor.Cli.Commands;
 
 /// <summary>`tailor tokenizer train|encode|decode`: byte-level BPE training and inspection.</summary>
@@ -32,23 +34,17 @@ public sealed class TokenizerCommand : Command
 
     private int Train(string[] args)
     {
-        OptionSpec[] specs =
-        [
-            new("--input", "FILE", "training text: .jsonl (the \"text\" field of each line) or plain text (repeatable)", Repeatable: true),
-            new("--vocab-size", "N", "vocabulary size including the 256 byte tokens and the special tokens (default 8192)"),
-            new("--min-frequency", "N", "a pair must occur at least N times to be merged (default 2)"),
-            new("--output", "DIR", "folder to write tokenizer.json and tokenizer_config.json into"),
-        ];
         var cl = Parse(args, "tailor tokenizer train --input FILE [--input FILE ...] --output DIR [--vocab-size N]",
             "Trains a byte-level BPE (GPT-2 pre-tokenization, all 256 bytes, special tokens <|endoftext|> <|im_start|>\n" +
-            "<|im_end|> <|pad|>), deterministic, and writes a Hugging Face tokenizer.json. Reports time and peak memory.", specs);
+            "<|im_end|> <|pad|>), deterministic, and writes a Hugging Face tokenizer.json. Reports time and peak memory.", RecipeCommandLine.Specs<TokenizerTrainOptions>());
         if (cl is null) return 0;
-        var inputs = cl.All("--input");
-        if (inputs.Count == 0) throw new UsageException("give at least one --input FILE.");
+        var o = RecipeCommandLine.Load(cl, new TokenizerTrainOptions());
+        RecipeCommandLine.Validate<TokenizerTrainOptions>(o.Validate);
+        var inputs = o.Input;
         foreach (string f in inputs)
             if (!File.Exists(f)) throw new TailorException($"{f}: not found.");
-        string output = cl.Required("--output");
-        var options = new BpeTrainerOptions(VocabSize: cl.Int("--vocab-size", 8192, 257), MinFrequency: cl.Int("--min-frequency", 2, 1));
+        string output = o.Output!;
+        var options = new BpeTrainerOptions(VocabSize: o.VocabSize, MinFrequency: o.MinFrequency);
         long bytes = inputs.Sum(f => new FileInfo(f).Length);
         var watch = Stopwatch.StartNew();
         var texts = inputs.SelectMany(f => f.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) ? Corpus.ReadTexts(f) : File.ReadLines(f));
@@ -63,38 +59,32 @@ public sealed class TokenizerCommand : Command
 
     private int Encode(string[] args)
     {
-        OptionSpec[] specs =
-        [
-            new("--tokenizer", "PATH", "a tokenizer.json, or a model folder holding one"),
-            new("--special", null, "turn special tokens written in the text (<|im_start|>) into their ids"),
-        ];
-        var cl = Parse(args, "tailor tokenizer encode --tokenizer PATH TEXT", "Prints the ids of TEXT as a JSON array.", specs, 1);
+        var cl = Parse(args, "tailor tokenizer encode --tokenizer PATH TEXT", "Prints the ids of TEXT as a JSON array.", RecipeCommandLine.Specs<TokenizerEncodeOptions>(), 1);
         if (cl is null) return 0;
         if (cl.Positionals.Count != 1) throw new UsageException("give the text to encode as one argument.");
-        var tokenizer = TextTokenizer.Load(cl.Required("--tokenizer"));
-        Console.WriteLine(JsonSerializer.Serialize(tokenizer.Encode(cl.Positionals[0], cl.Flag("--special"))));
+        var o = RecipeCommandLine.Load(cl, new TokenizerEncodeOptions());
+        if (o.Tokenizer is null) throw new UsageException("'tailor tokenizer encode' needs --tokenizer.");
+        var tokenizer = TextTokenizer.Load(o.Tokenizer);
+        Console.WriteLine(JsonSerializer.Serialize(tokenizer.Encode(cl.Positionals[0], o.Special)));
         return 0;
     }
 
     private int Decode(string[] args)
     {
-        OptionSpec[] specs =
-        [
-            new("--tokenizer", "PATH", "a tokenizer.json, or a model folder holding one"),
-            new("--skip-special", null, "leave special tokens out of the text"),
-        ];
-        var cl = Parse(args, "tailor tokenizer decode --tokenizer PATH IDS", "Prints the text of IDS, a JSON array such as [464, 2068].", specs, 1);
+        var cl = Parse(args, "tailor tokenizer decode --tokenizer PATH IDS", "Prints the text of IDS, a JSON array such as [464, 2068].", RecipeCommandLine.Specs<TokenizerDecodeOptions>(), 1);
         if (cl is null) return 0;
         if (cl.Positionals.Count != 1) throw new UsageException("give the ids as one JSON array argument, e.g. '[464, 2068]'.");
+        var o = RecipeCommandLine.Load(cl, new TokenizerDecodeOptions());
+        if (o.Tokenizer is null) throw new UsageException("'tailor tokenizer decode' needs --tokenizer.");
         int[] ids;
         try { ids = JsonSerializer.Deserialize<int[]>(cl.Positionals[0]) ?? []; }
         catch (JsonException) { throw new UsageException($"'{cl.Positionals[0]}' is not a JSON array of integers."); }
-        var tokenizer = TextTokenizer.Load(cl.Required("--tokenizer"));
+        var tokenizer = TextTokenizer.Load(o.Tokenizer);
         // The library skips unknown ids, as Hugging Face's decode does; asked directly, an unknown id is an error.
         int unknown = Array.FindIndex(ids, id => tokenizer.IdToToken(id) is null);
         if (unknown >= 0)
-            throw new TailorException($"id {ids[unknown]} (position {unknown} of the array) has no token in {cl.Required("--tokenizer")}: ids run from 0 to {tokenizer.VocabSize - 1}.");
-        Console.WriteLine(tokenizer.Decode(ids, cl.Flag("--skip-special")));
+            throw new TailorException($"id {ids[unknown]} (position {unknown} of the array) has no token in {o.Tokenizer}: ids run from 0 to {tokenizer.VocabSize - 1}.");
+        Console.WriteLine(tokenizer.Decode(ids, o.SkipSpecial));
         return 0;
     }
 }

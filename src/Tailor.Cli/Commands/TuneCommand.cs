@@ -61,7 +61,7 @@ public abstract class TuneCommand : Command
 
     public override int Run(string[] args)
     {
-        var specs = RecipeCommandLine.Specs<TuneOptions>();
+        var specs = RecipeCommandLine.Specs(Defaults());
         var cl = Parse(args, $"tailor {Name} [--config FILE] [--KEY VALUE ...]", Description + "\nDefaults and their reasons:", specs);
         if (cl is null)
         {
@@ -69,7 +69,7 @@ public abstract class TuneCommand : Command
             return 0;
         }
         var options = RecipeCommandLine.Load(cl, Defaults());
-        options.Validate();
+        RecipeCommandLine.Validate<TuneOptions>(options.Validate);
         var bar = new ProgressBar(Name);
         bar.Line("options:\n" + RecipeOptions.Describe(options));
         using var cancel = new CancellationTokenSource();

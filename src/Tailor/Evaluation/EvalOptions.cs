@@ -1,4 +1,7 @@
 using System.ComponentModel;
+using Tailor.Data.Instructions;
+using Tailor.Torch;
+using Tailor.Training;
 
 namespace Tailor.Evaluation;
 
@@ -54,7 +57,7 @@ public sealed record EvalOptions
 
     /// <summary>Split scored.</summary>
     [Description("split scored: test, or dev (for model selection; sentiment-imdb has no dev split)")]
-    public string Split { get; set; } = "test";
+    public EvalSplit Split { get; set; } = EvalSplit.Test;
 
     /// <summary>Items per task.</summary>
     [Description("score a seeded subset of this many items per task (0 = the whole test set); the size is reported next to every CI")]
@@ -70,15 +73,15 @@ public sealed record EvalOptions
 
     /// <summary>Prompt format.</summary>
     [Description("auto (tailor.json's prompt_format, else chat if the tokenizer has a chat template, else base), base (a plain frame such as 'Review: ...\\nSentiment:'), plain (input + '### Response:', as finetune trains), chatml (instruction templates in the chat template)")]
-    public string Format { get; set; } = "auto";
+    public EvalFormat Format { get; set; } = EvalFormat.Auto;
 
     /// <summary>How held-out templates are used.</summary>
     [Description("chat models: rotate (each item asked with one held-out template in turn: cost 1x, per-template scores over disjoint thirds) or all (every item with every held-out template: cost 3x)")]
-    public string TemplateMode { get; set; } = "rotate";
+    public TemplateMode TemplateMode { get; set; } = TemplateMode.Rotate;
 
     /// <summary>Template pool.</summary>
     [Description("template pool chat models are asked with: eval (held out from training) or train or vague")]
-    public string Pool { get; set; } = "eval";
+    public TemplatePool Pool { get; set; } = TemplatePool.Eval;
 
     /// <summary>Log-likelihood scoring.</summary>
     [Description("also rank the label options of classification tasks by log-likelihood (acc, acc_norm as lm-evaluation-harness); not available for endpoints")]
@@ -100,13 +103,9 @@ public sealed record EvalOptions
     [Description("AFINN-165 lexicon of the classic sentiment baseline (built by scripts/data/build-all.sh from npm sentiment)")]
     public string Afinn { get; set; } = "data/baselines/afinn-165.json";
 
-    /// <summary>Device.</summary>
-    [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
-    public string Device { get; set; } = "cpu";
-
-    /// <summary>Threads.</summary>
-    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
-    public int? Threads { get; set; }
+    /// <summary>Device and threads.</summary>
+    [OptionGroup]
+    public RuntimeOptions Runtime { get; set; } = new();
 
     /// <summary>The tasks of <see cref="Tasks"/>.</summary>
     public IReadOnlyList<string> TaskList() => Training.RecipeOptions.List(Tasks);
@@ -118,23 +117,55 @@ public sealed record EvalOptions
     public void Validate()
     {
         int given = (Model is null ? 0 : 1) + (Endpoint is null ? 0 : 1) + (Baseline is null ? 0 : 1);
-        Tailor.Torch.TorchRuntime.CheckThreads(Threads);
+        Runtime.Validate();
         if (given != 1) throw new TailorException("give exactly one of --model DIR, --endpoint URL or --baseline NAME.");
         if (Baseline is not null and not ("classic" or "afinn" or "lead1" or "copy"))
             throw new TailorException($"baseline = {Baseline}: use classic, afinn, lead1 or copy.");
-        if (Split is not ("test" or "dev")) throw new TailorException($"split = {Split}: use test or dev.");
-        if (Split == "dev" && TaskList().Contains("sentiment-imdb")) throw new TailorException("sentiment-imdb is a test set only (it has no dev split); leave it out of --tasks with --split dev.");
+        if (Split == EvalSplit.Dev && TaskList().Contains("sentiment-imdb")) throw new TailorException("sentiment-imdb is a test set only (it has no dev split); leave it out of --tasks with --split dev.");
         if (Limit < 0) throw new TailorException($"limit = {Limit}: must be 0 (all) or positive.");
         if (Shots is < 0 or > 16) throw new TailorException($"shots = {Shots}: must be between 0 and 16.");
         if (MaxInputWords < 0) throw new TailorException($"max_input_words = {MaxInputWords}: must be 0 (all) or positive.");
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
         if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");
-        if (Format is not ("auto" or "base" or "plain" or "chatml")) throw new TailorException($"format = {Format}: use auto, base, plain or chatml.");
-        if (TemplateMode is not ("rotate" or "all")) throw new TailorException($"template_mode = {TemplateMode}: use rotate or all.");
-        if (Pool is not ("eval" or "train" or "vague")) throw new TailorException($"pool = {Pool}: use eval, train or vague.");
         if (TaskList().Count == 0 && DataFiles().Count == 0) throw new TailorException("no tasks: give --tasks and/or --data.");
         foreach (string t in TaskList())
             if (!Evaluation.EvalTask.Shipped.Contains(t))
                 throw new TailorException($"unknown task '{t}'; use {string.Join(", ", Evaluation.EvalTask.Shipped)}, or --data FILE for your own.");
     }
+}
+
+/// <summary>The split <c>tailor eval</c> scores.</summary>
+public enum EvalSplit
+{
+    /// <summary>The test split: what reports quote.</summary>
+    Test,
+
+    /// <summary>The dev split: for choosing recipes and checkpoints.</summary>
+    Dev,
+}
+
+/// <summary>How a model is prompted in evaluation.</summary>
+public enum EvalFormat
+{
+    /// <summary>From the model folder: tailor.json's prompt format, else chat if the tokenizer has a chat template, else base.</summary>
+    Auto,
+
+    /// <summary>A plain frame such as "Review: ...\nSentiment:" (k-shot examples before it).</summary>
+    Base,
+
+    /// <summary>The input followed by "### Response:", as <c>tailor finetune</c> trains.</summary>
+    Plain,
+
+    /// <summary>Instruction templates inside the chat template.</summary>
+    Chatml,
+}
+
+/// <summary>Which held-out templates ask each item of a chat model.</summary>
+public enum TemplateMode
+{
+    /// <summary>One template per item, in turn (cost 1x; per-template scores over disjoint thirds).</summary>
+    Rotate,
+
+    /// <summary>Every template for every item (cost 3x).</summary>
+    All,
 }

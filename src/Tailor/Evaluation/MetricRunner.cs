@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using Tailor.Evaluation.Metrics;
 
 namespace Tailor.Evaluation;
@@ -6,34 +7,55 @@ namespace Tailor.Evaluation;
 public sealed record MetricOptions
 {
     /// <summary>BLEU tokenizer: 13a, none, intl, char.</summary>
+    [Description("BLEU tokenizer: 13a (sacreBLEU's default, WMT's mteval-v13a), none, intl or char")]
     public string Tokenize { get; init; } = "13a";
 
     /// <summary>BLEU smoothing: exp, none, floor, add-k.</summary>
+    [Description("BLEU smoothing: exp (sacreBLEU's default), none, floor or add-k")]
     public string Smooth { get; init; } = "exp";
 
     /// <summary>Value for floor/add-k smoothing (sacreBLEU's defaults when null).</summary>
+    [Description("value for floor or add-k smoothing; null = sacreBLEU's (floor 0.1, add-k 1)")]
     public double? SmoothValue { get; init; }
 
     /// <summary>Lowercase before scoring (BLEU, chrF).</summary>
+    [Description("lowercase before scoring (BLEU, chrF)")]
     public bool Lowercase { get; init; }
 
     /// <summary>BLEU effective order (null: sacreBLEU's default for corpus or sentence scoring).</summary>
+    [Description("BLEU: ignore n-gram orders the hypothesis is too short for; null = sacreBLEU's (on for sentence scores, off for corpus scores)")]
     public bool? EffectiveOrder { get; init; }
 
     /// <summary>chrF character n-gram order.</summary>
+    [Description("chrF character n-gram order: 6, as chrF and sacreBLEU")]
     public int CharOrder { get; init; } = 6;
 
     /// <summary>chrF word n-gram order (0 for chrF, 2 for chrF++ unless set).</summary>
+    [Description("chrF word n-gram order; null = 0 for chrf, 2 for chrf++")]
     public int? WordOrder { get; init; }
 
     /// <summary>chrF β.</summary>
+    [Description("chrF beta: 2 weighs recall twice as much as precision, as chrF and sacreBLEU")]
     public double Beta { get; init; } = 2;
 
     /// <summary>chrF eps smoothing (the chrF++.py behaviour).</summary>
+    [Description("chrF: eps smoothing as chrF++.py (off, as sacreBLEU)")]
     public bool EpsSmoothing { get; init; }
 
     /// <summary>ROUGE Porter stemmer.</summary>
+    [Description("ROUGE: Porter-stem tokens (rouge-score's use_stemmer)")]
     public bool Stemmer { get; init; }
+
+    /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
+    public void Validate()
+    {
+        if (Tokenize is not ("13a" or "none" or "intl" or "char")) throw new TailorException($"tokenize = {Tokenize}: use 13a, none, intl or char.");
+        if (Smooth is not ("exp" or "none" or "floor" or "add-k")) throw new TailorException($"smooth = {Smooth}: use exp, none, floor or add-k.");
+        if (SmoothValue < 0) throw new TailorException($"smooth_value = {SmoothValue}: must be 0 or more.");
+        if (CharOrder < 0) throw new TailorException($"char_order = {CharOrder}: must be 0 or more.");
+        if (WordOrder < 0) throw new TailorException($"word_order = {WordOrder}: must be 0 or more.");
+        if (!(Beta >= 0)) throw new TailorException($"beta = {Beta}: must be 0 or more.");
+    }
 }
 
 /// <summary>A metric's result over aligned segments: the corpus (or mean) score, optional details, and per-line scores.</summary>

@@ -1,3 +1,5 @@
+using System.ComponentModel;
+
 namespace Tailor.Generation;
 
 /// <summary>
@@ -6,37 +8,45 @@ namespace Tailor.Generation;
 public sealed record SamplingOptions
 {
     /// <summary>Most tokens to generate per prompt.</summary>
+    [Description("most tokens to generate per prompt")]
     public int MaxNewTokens { get; init; } = 128;
 
     /// <summary>0 means greedy (argmax); otherwise logits are divided by it before sampling.</summary>
+    [Description("0 = greedy (the most likely token each step); otherwise sample from softmax(logits / T)")]
     public double Temperature { get; init; }
 
     /// <summary>Keep only the K most likely tokens (0 = off).</summary>
+    [Description("sample only among the K most likely tokens (0 = off)")]
     public int TopK { get; init; }
 
     /// <summary>Keep the smallest set of tokens whose probability reaches P (1 = off).</summary>
+    [Description("sample only among the smallest set of tokens with probability >= P (1 = off)")]
     public double TopP { get; init; } = 1.0;
 
     /// <summary>CTRL-style penalty on tokens already in the prompt or output (1 = off): positive logits ÷ p, negative × p.</summary>
+    [Description("divide positive / multiply negative logits of tokens already seen by R (1 = off)")]
     public double RepetitionPenalty { get; init; } = 1.0;
 
     /// <summary>Seed of the sampler; the same seed gives the same text. Null draws one.</summary>
+    [Description("sampling seed; the same seed gives the same text (null draws one)")]
     public int? Seed { get; init; }
 
     /// <summary>Strings that end generation; they are not part of the returned text.</summary>
+    [Description("stop when this string appears (repeatable); it is not part of the text")]
     public IReadOnlyList<string> Stop { get; init; } = [];
 
     /// <summary>Whether an end-of-sequence id ends generation.</summary>
+    [Description("stop at the model's end-of-text token")]
     public bool StopAtEos { get; init; } = true;
 
     /// <summary>Throws a <see cref="TailorException"/> naming the first out-of-range option.</summary>
     public void Validate()
     {
-        if (MaxNewTokens < 0) throw new TailorException($"max new tokens is {MaxNewTokens}; it must be 0 or more.");
-        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new TailorException($"temperature is {Temperature}; it must be 0 (greedy) or positive.");
-        if (TopK < 0) throw new TailorException($"top-k is {TopK}; it must be 0 (off) or positive.");
-        if (!(TopP > 0 && TopP <= 1)) throw new TailorException($"top-p is {TopP}; it must be in (0, 1].");
-        if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty)) throw new TailorException($"repetition penalty is {RepetitionPenalty}; it must be positive (1 = off).");
+        if (MaxNewTokens < 0) throw new TailorException($"max_new_tokens = {MaxNewTokens}: must be 0 or more.");
+        if (!(Temperature >= 0) || double.IsInfinity(Temperature)) throw new TailorException($"temperature = {Temperature}: must be 0 (greedy) or positive.");
+        if (TopK < 0) throw new TailorException($"top_k = {TopK}: must be 0 (off) or positive.");
+        if (!(TopP > 0 && TopP <= 1)) throw new TailorException($"top_p = {TopP}: must be in (0, 1].");
+        if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty)) throw new TailorException($"repetition_penalty = {RepetitionPenalty}: must be positive (1 = off).");
         if (Stop.Any(string.IsNullOrEmpty)) throw new TailorException("a stop string is empty; give non-empty stop strings.");
     }
 }

@@ -6,9 +6,9 @@ using Tailor.Model;
 namespace Tailor.Lora;
 
 /// <summary>
-/// What <see cref="LoraAdapter.Apply"/> adds to a model, and the content of PEFT's <c>adapter_config.json</c>. The defaults are
-/// PEFT's <c>LoraConfig</c> defaults for Llama except alpha (PEFT: 8): rank 8, alpha 16 (scaling 2, the common recipe
-/// setting), dropout 0.05, targets q_proj and v_proj (PEFT's table for model_type llama and qwen2).
+/// What <see cref="LoraAdapter.Apply"/> adds to a model, and the content of PEFT's <c>adapter_config.json</c>. Unset
+/// fields start from Tailor's one set of LoRA defaults, <see cref="LoraOptions"/> (rank 16, alpha 32, dropout 0.05,
+/// all-linear; the reasons are there).
 /// </summary>
 public sealed record LoraConfig
 {
@@ -20,19 +20,19 @@ public sealed record LoraConfig
         [.. Attention.ProjectionNames, .. Mlp.ProjectionNames, .. Gpt2Attention.ProjectionNames.Concat(Gpt2Mlp.ProjectionNames).Distinct()];
 
     /// <summary>r, the rank of A (r, in) and B (out, r). PEFT: <c>r</c>.</summary>
-    public int Rank { get; init; } = 8;
+    public int Rank { get; init; } = LoraOptions.Default.Rank;
 
     /// <summary>The LoRA alpha; the adapter's output is scaled by alpha / r (or alpha / √r). PEFT: <c>lora_alpha</c>.</summary>
-    public double Alpha { get; init; } = 16;
+    public double Alpha { get; init; } = LoraOptions.Default.Alpha;
 
     /// <summary>Dropout probability on the adapter's input while training, in [0, 1). PEFT: <c>lora_dropout</c>.</summary>
-    public double Dropout { get; init; } = 0.05;
+    public double Dropout { get; init; } = LoraOptions.Default.Dropout;
 
     /// <summary>
     /// HF names of the projections to adapt (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj), or the
     /// single entry <see cref="AllLinear"/>. Every layer's projection of that name is adapted. PEFT: <c>target_modules</c>.
     /// </summary>
-    public IReadOnlyList<string> TargetModules { get; init; } = ["q_proj", "v_proj"];
+    public IReadOnlyList<string> TargetModules { get; init; } = LoraOptions.Default.TargetList();
 
     /// <summary>Rank-stabilised scaling alpha / √r instead of alpha / r. PEFT: <c>use_rslora</c>.</summary>
     public bool UseRsLora { get; init; }

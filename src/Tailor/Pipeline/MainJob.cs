@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Tailor.Data.Instructions;
 using Tailor.Evaluation;
 using Tailor.Model;
 using Tailor.Text;
@@ -55,9 +56,10 @@ public static class MainJob
             Say = line => { Log(line); outer.Say?.Invoke(line); },
         };
         var say = events.Say;
-        say($"run folder {folder} (profile {o.Profile}: {(o.Limit == 0 ? "whole test sets" : $"{o.Limit} items per task")}, {o.Steps}/{o.StepsLarge} tuning steps, " +
+        var profile = RunProfile.Of(o.Profile);
+        say($"run folder {folder} (profile {RecipeOptions.Name(o.Profile)}: {(o.Limit == 0 ? "whole test sets" : $"{o.Limit} items per task")}, {o.Steps}/{o.StepsLarge} tuning steps, " +
             $"inputs {(o.MaxInputWords == 0 ? "whole" : $"cut at {o.MaxInputWords} words")}, answer caps x{o.MaxNewTokensScale})");
-        TorchRuntime.SetThreads(o.Threads);
+        TorchRuntime.SetThreads(o.Runtime.Threads);
         string code = CodeVersion();
         var folderHashes = new FolderHashes();
         string dataHash = folderHashes.Of([o.TaskData, o.Templates]);
@@ -74,7 +76,7 @@ public static class MainJob
         foreach (var (name, baseFolder) in bases)
         {
             string baseName = "base-" + name;
-            if (o.Profile == "smoke")
+            if (o.Profile == RunProfileName.Smoke)
             {
                 // CI: tiny random bases (the shipped tokenizer), so every stage runs in seconds.
                 string target = Path.Combine(folder, "models", baseName);
@@ -112,16 +114,15 @@ public static class MainJob
                 var tune = new TuneOptions
                 {
                     Model = modelFolders[baseName], Output = output, Task = recipe == "finetune" ? string.Join(',', o.TaskList()) : null,
-                    Tasks = string.Join(',', o.TaskList()), TaskData = o.TaskData, Templates = o.Templates, Pool = pool,
+                    Tasks = string.Join(',', o.TaskList()), TaskData = o.TaskData, Templates = o.Templates, Pool = pool == "vague" ? TemplatePool.Vague : TemplatePool.Train,
                     MaxSteps = steps, WarmupSteps = Math.Max(1, steps / 10), Batch = o.Batch!.Value, Seed = o.Seed,
                     Examples = (int)Math.Min(20000, Math.Max(64, steps * o.Batch!.Value * 4)),
                     EvalInterval = (int)Math.Max(1, steps / 2), CheckpointInterval = (int)Math.Max(1, steps / 4), LogInterval = (int)Math.Clamp(steps / 20, 1, 10),
-                    DevExamples = o.Profile == "smoke" ? 4 : 32, Device = o.Device, Threads = o.Threads,
-                    Sequence = o.Profile == "smoke" ? 192 : 512,
+                    DevExamples = profile.DevExamples, Runtime = o.Runtime, Sequence = profile.Sequence,
                 };
                 var upstream = modelPrints[baseName];
                 string desc = $"{recipe} {(pool == "vague" ? "with vague instructions " : "")}from {baseName}: {steps} steps x {tune.Batch} rows";
-                stages.Add((model, "train", desc, () => Hash(model, RecipeOptions.ToJson(tune with { Output = "", Model = "", Threads = null }), upstream(), dataHash, code),
+                stages.Add((model, "train", desc, () => Hash(model, RecipeOptions.ToJson(tune with { Output = "", Model = "", Runtime = tune.Runtime with { Threads = null } }), upstream(), dataHash, code),
                     fp => TrainStage(recipe, tune, fp, events, cancel)));
                 string stageName = model;
                 modelFolders[model] = Path.Combine(output, "final");
@@ -139,11 +140,11 @@ public static class MainJob
         roles["classic-baselines"] = ("baseline", "-");
         foreach (var (model, modelFolder) in modelFolders)
         {
-            evalPlan.Add((model, new EvalOptions { Model = modelFolder, Name = model, Format = model.StartsWith("base-", StringComparison.Ordinal) ? "base" : "auto" }, modelPrints[model]));
+            evalPlan.Add((model, new EvalOptions { Model = modelFolder, Name = model, Format = model.StartsWith("base-", StringComparison.Ordinal) ? EvalFormat.Base : EvalFormat.Auto }, modelPrints[model]));
             if (model.StartsWith("base-", StringComparison.Ordinal) && o.Shots > 0 && (o.KshotAllBases == true || model == "base-" + first))
             {
                 string k = $"{model}-{o.Shots}shot";
-                evalPlan.Add((k, new EvalOptions { Model = modelFolder, Name = k, Format = "base", Shots = o.Shots!.Value }, modelPrints[model]));
+                evalPlan.Add((k, new EvalOptions { Model = modelFolder, Name = k, Format = EvalFormat.Base, Shots = o.Shots!.Value }, modelPrints[model]));
                 roles[k] = ("base-kshot", roles[model].Base);
             }
         }
@@ -153,12 +154,12 @@ public static class MainJob
             var full = eo with
             {
                 Tasks = string.Join(',', evalTasks), TaskData = o.TaskData, Templates = o.Templates, Output = output, Limit = o.Limit!.Value,
-                Seed = o.Seed, Device = o.Device, Threads = o.Threads, BatchSize = o.EvalBatch,
+                Seed = o.Seed, Runtime = o.Runtime, BatchSize = o.EvalBatch,
                 MaxInputWords = o.MaxInputWords!.Value, MaxNewTokensScale = o.MaxNewTokensScale!.Value,
             };
             evaluations[name] = output;
             string desc = eo.Baseline is not null ? "classic baselines (AFINN, Lead-1, copy)" : $"evaluate {name}{(eo.Shots > 0 ? $" ({eo.Shots}-shot)" : "")}";
-            stages.Add(("eval-" + name, "eval", desc, () => Hash("eval", RecipeOptions.ToJson(full with { Output = "", Model = "", Threads = null }), upstream(), dataHash, code),
+            stages.Add(("eval-" + name, "eval", desc, () => Hash("eval", RecipeOptions.ToJson(full with { Output = "", Model = "", Runtime = full.Runtime with { Threads = null } }), upstream(), dataHash, code),
                 _ => Evaluate.Run(full, p => events.Items?.Invoke(p.Task, p.Done, p.Total, p.Elapsed), say, cancel)));
         }
 
@@ -230,7 +231,7 @@ public static class MainJob
         var runs = evaluations.Values.Select(e => EvalRun.Load(e).Run).ToList();
         string table = MainTable.Markdown(runs, o.Limit!.Value) +
             (o.MaxInputWords > 0 || o.MaxNewTokensScale != 1.0
-                ? string.Create(CultureInfo.InvariantCulture, $"Profile `{o.Profile}`: inputs cut at {o.MaxInputWords} words, answer caps ×{o.MaxNewTokensScale} (summaries {(int)Math.Round(32 * o.MaxNewTokensScale!.Value)}, translations {(int)Math.Round(96 * o.MaxNewTokensScale!.Value)} tokens), {o.Steps} tuning steps per model.\n")
+                ? string.Create(CultureInfo.InvariantCulture, $"Profile `{RecipeOptions.Name(o.Profile)}`: inputs cut at {o.MaxInputWords} words, answer caps ×{o.MaxNewTokensScale} (summaries {(int)Math.Round(32 * o.MaxNewTokensScale!.Value)}, translations {(int)Math.Round(96 * o.MaxNewTokensScale!.Value)} tokens), {o.Steps} tuning steps per model.\n")
                 : "");
         File.WriteAllText(Path.Combine(reportFolder, "main-table.md"), table);
         var rolesJson = new JsonObject();

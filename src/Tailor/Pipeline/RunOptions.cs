@@ -1,4 +1,8 @@
 using System.ComponentModel;
+using System.Globalization;
+using System.Text;
+using Tailor.Torch;
+using Tailor.Training;
 
 namespace Tailor.Pipeline;
 
@@ -9,8 +13,8 @@ namespace Tailor.Pipeline;
 public sealed record RunOptions
 {
     /// <summary>Profile.</summary>
-    [Description("default (both shipped bases, 300-item test subsets, short tunings: ~15 min on 2 cores), full (whole test sets, longer tunings, fine-tunes for both bases), smoke (tiny random bases, a few steps, 12 items: CI)")]
-    public string Profile { get; set; } = "default";
+    [Description("default (both shipped bases, test subsets, short tunings: ~15 min on 2 cores), full (whole test sets, longer tunings, fine-tunes for both bases), smoke (tiny random bases, a few steps, a few items: CI); the values each sets are in RunProfile (tailor run --help prints them)")]
+    public RunProfileName Profile { get; set; } = RunProfileName.Default;
 
     /// <summary>Run folder.</summary>
     [Description("run folder; null = resume the newest unfinished runs/run-* of the same profile, else a new runs/run-<timestamp>")]
@@ -45,23 +49,23 @@ public sealed record RunOptions
     public string Afinn { get; set; } = "data/baselines/afinn-165.json";
 
     /// <summary>Items per task.</summary>
-    [Description("test items per task (seeded subset; 0 = whole test sets); null = the profile's (default 300, full 0, smoke 12)")]
+    [Description("test items per task (seeded subset; 0 = whole test sets); null = the profile's")]
     public int? Limit { get; set; }
 
     /// <summary>k for the bases' k-shot evaluation.</summary>
-    [Description("k of the bases' k-shot evaluation (0 = skip it); null = the profile's (default 1, full 3, smoke 1)")]
+    [Description("k of the bases' k-shot evaluation (0 = skip it); null = the profile's")]
     public int? Shots { get; set; }
 
     /// <summary>Instruction-tuning steps on the small base.</summary>
-    [Description("optimizer steps of each tuning on the first (small) base; null = the profile's (default 32, full 400, smoke 3)")]
+    [Description("optimizer steps of each tuning on the first (small) base; null = the profile's")]
     public long? Steps { get; set; }
 
     /// <summary>Instruction-tuning steps on the other bases.</summary>
-    [Description("optimizer steps of each tuning on the other bases; null = the profile's (default 32, full 400, smoke 3): the same budget, so the base-model comparison is fair")]
+    [Description("optimizer steps of each tuning on the other bases; null = the profile's (the same budget as the first base's, so the base-model comparison is fair)")]
     public long? StepsLarge { get; set; }
 
     /// <summary>Rows per batch.</summary>
-    [Description("rows per micro-batch of the tunings (x 512 tokens); null = the profile's (8, smoke 2)")]
+    [Description("rows per micro-batch of the tunings; null = the profile's")]
     public int? Batch { get; set; }
 
     /// <summary>Evaluation batch.</summary>
@@ -69,19 +73,19 @@ public sealed record RunOptions
     public int EvalBatch { get; set; } = 48;
 
     /// <summary>k-shot evaluation of the larger bases too.</summary>
-    [Description("also evaluate the other bases k-shot (default profile: only the first base, to fit 15 minutes; no claim needs it)")]
+    [Description("also evaluate the other bases k-shot (no claim needs it); null = the profile's")]
     public bool? KshotAllBases { get; set; }
 
     /// <summary>Input cap of the evaluations.</summary>
-    [Description("evaluations read only the first N words of each input (0 = all); null = the profile's (default 128, full 0, smoke 64)")]
+    [Description("evaluations read only the first N words of each input (0 = all); null = the profile's")]
     public int? MaxInputWords { get; set; }
 
     /// <summary>Answer-length scale of the evaluations.</summary>
-    [Description("multiplies the answer caps (summary 32, translation 96 tokens); null = the profile's (default 0.75, full 1, smoke 0.25)")]
+    [Description("multiplies the answer caps (summary 32, translation 96 tokens); null = the profile's")]
     public double? MaxNewTokensScale { get; set; }
 
     /// <summary>Fine-tune the larger bases too.</summary>
-    [Description("also task-fine-tune the other bases (default profile: no, to fit 15 minutes; full: yes)")]
+    [Description("also task-fine-tune the other bases; null = the profile's")]
     public bool? FinetuneAllBases { get; set; }
 
     /// <summary>Bootstrap resamples.</summary>
@@ -92,13 +96,9 @@ public sealed record RunOptions
     [Description("seed of the tunings, subsets, shots and bootstrap")]
     public long Seed { get; set; } = 1337;
 
-    /// <summary>Device.</summary>
-    [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
-    public string Device { get; set; } = "cpu";
-
-    /// <summary>Threads.</summary>
-    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
-    public int? Threads { get; set; }
+    /// <summary>Device and threads.</summary>
+    [OptionGroup]
+    public RuntimeOptions Runtime { get; set; } = new();
 
     /// <summary>The (name, folder) base models.</summary>
     public IReadOnlyList<(string Name, string Folder)> Bases()
@@ -125,22 +125,17 @@ public sealed record RunOptions
     public RunOptions Resolve()
     {
         var r = this with { };
-        (int limit, int shots, long steps, long stepsLarge, int batch, bool ftAll, int words, double scale) = Profile switch
-        {
-            "default" => (300, 1, 32L, 32L, 8, false, 128, 0.75),
-            "full" => (0, 3, 400L, 400L, 8, true, 0, 1.0),
-            "smoke" => (12, 1, 3L, 3L, 2, true, 64, 0.25),
-            _ => throw new TailorException($"profile = {Profile}: use default, full or smoke."),
-        };
-        r.Limit ??= limit;
-        r.Shots ??= shots;
-        r.Steps ??= steps;
-        r.StepsLarge ??= stepsLarge;
-        r.Batch ??= batch;
-        r.FinetuneAllBases ??= ftAll;
-        r.KshotAllBases ??= ftAll;
-        r.MaxInputWords ??= words;
-        r.MaxNewTokensScale ??= scale;
+        var p = RunProfile.Of(Profile);
+        r.Limit ??= p.Limit;
+        r.Shots ??= p.Shots;
+        r.Steps ??= p.Steps;
+        r.StepsLarge ??= p.Steps;
+        r.Batch ??= p.Batch;
+        r.FinetuneAllBases ??= p.AllBases;
+        r.KshotAllBases ??= p.AllBases;
+        r.MaxInputWords ??= p.MaxInputWords;
+        r.MaxNewTokensScale ??= p.MaxNewTokensScale;
+        r.Runtime.Validate();
         if (r.Limit < 0) throw new TailorException($"limit = {r.Limit}: must be 0 (all) or positive.");
         if (r.Steps < 1 || r.StepsLarge < 1) throw new TailorException("steps and steps_large must be positive.");
         if (r.Batch < 1) throw new TailorException($"batch = {r.Batch}: must be positive.");
@@ -150,5 +145,72 @@ public sealed record RunOptions
                 throw new TailorException($"unknown task '{t}' in tasks; use sentiment, summarization, translation-en-de, translation-en-fr.");
         _ = r.Bases();
         return r;
+    }
+}
+
+/// <summary>The profiles of the main job.</summary>
+public enum RunProfileName
+{
+    /// <summary>Both shipped bases, test subsets, short tunings: about fifteen minutes on 2 cores.</summary>
+    Default,
+
+    /// <summary>Whole test sets, longer tunings, fine-tunes and k-shot for every base.</summary>
+    Full,
+
+    /// <summary>Tiny random bases, a few steps, a few items: CI's end-to-end check.</summary>
+    Smoke,
+}
+
+/// <summary>
+/// What a profile of the main job sets: the one table of those values, each profile with its reasons. Options left
+/// null in <see cref="RunOptions"/> take these (<see cref="RunOptions.Resolve"/>); <see cref="DevExamples"/> and
+/// <see cref="Sequence"/> are the profile's alone.
+/// </summary>
+/// <param name="Limit">Test items per task (0 = whole test sets).</param>
+/// <param name="Shots">k of the first base's k-shot evaluation.</param>
+/// <param name="Steps">Optimizer steps of every tuning.</param>
+/// <param name="Batch">Rows per micro-batch of the tunings.</param>
+/// <param name="AllBases">Whether every base (not only the first) is task-fine-tuned and evaluated k-shot.</param>
+/// <param name="MaxInputWords">Evaluation inputs cut after this many words (0 = whole).</param>
+/// <param name="MaxNewTokensScale">Factor on the answer caps.</param>
+/// <param name="DevExamples">Dev examples per task for the tunings' dev loss.</param>
+/// <param name="Sequence">Tokens per packed training row.</param>
+public sealed record RunProfile(int Limit, int Shots, long Steps, int Batch, bool AllBases, int MaxInputWords, double MaxNewTokensScale,
+    int DevExamples, int Sequence)
+{
+    /// <summary>
+    /// default: 300 seeded items per task (a 95% interval of about ±5 points on accuracy), 1-shot for the first base,
+    /// 32 steps of 8 x 512-token rows per tuning, inputs cut at 128 words and answer caps x0.75 (long package
+    /// descriptions cost the most to prefill; the same cut for every model) — sized to fit about fifteen minutes on 2 cores.
+    /// </summary>
+    public static readonly RunProfile Default = new(300, 1, 32, 8, false, 128, 0.75, 32, 512);
+
+    /// <summary>full: whole test sets, 3-shot, 400 steps per tuning, whole inputs and full answer caps, every base.</summary>
+    public static readonly RunProfile Full = new(0, 3, 400, 8, true, 0, 1.0, 32, 512);
+
+    /// <summary>smoke: 12 items, 3 steps of 2 x 192-token rows, 4 dev examples, short inputs and answers: every stage in seconds (CI).</summary>
+    public static readonly RunProfile Smoke = new(12, 1, 3, 2, true, 64, 0.25, 4, 192);
+
+    /// <summary>The settings of <paramref name="name"/>.</summary>
+    public static RunProfile Of(RunProfileName name) => name switch
+    {
+        RunProfileName.Default => Default,
+        RunProfileName.Full => Full,
+        RunProfileName.Smoke => Smoke,
+        _ => throw new TailorException($"profile = {name}: use default, full or smoke."),
+    };
+
+    /// <summary>The profiles as a text table, for <c>tailor run --help</c>.</summary>
+    public static string Table()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture, $"  {"profile",-9}{"limit",7}{"shots",7}{"steps",7}{"batch",7}{"all_bases",11}{"max_input_words",17}{"max_new_tokens_scale",22}{"dev_examples",14}{"sequence",10}");
+        foreach (var name in Enum.GetValues<RunProfileName>())
+        {
+            var p = Of(name);
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"  {RecipeOptions.Name(name),-9}{p.Limit,7}{p.Shots,7}{p.Steps,7}{p.Batch,7}{(p.AllBases ? "true" : "false"),11}{p.MaxInputWords,17}{p.MaxNewTokensScale,22}{p.DevExamples,14}{p.Sequence,10}");
+        }
+        return sb.ToString();
     }
 }

@@ -31,7 +31,7 @@ internal static class Stages
                 try
                 {
                     var m = JsonNode.Parse(File.ReadAllText(manifest));
-                    if (m?["profile"]?.GetValue<string>() == o.Profile) return dir;
+                    if (m?["profile"]?.GetValue<string>() == RecipeOptions.Name(o.Profile)) return dir;
                 }
                 catch (JsonException)
                 {
@@ -78,7 +78,7 @@ internal static class Stages
     {
         var m = new JsonObject
         {
-            ["profile"] = o.Profile,
+            ["profile"] = RecipeOptions.Name(o.Profile),
             ["finished"] = finished,
             ["elapsed_seconds"] = Math.Round(elapsed.TotalSeconds, 1),
             ["code_version"] = CodeVersion(),

@@ -27,7 +27,7 @@ public static class Evaluate
         var tasks = new List<(EvalTask Task, IReadOnlyList<EvalRecord> Records)>();
         foreach (string name in o.TaskList())
         {
-            var task = EvalTask.Get(name, o.TaskData, o.Split);
+            var task = EvalTask.Get(name, o.TaskData, RecipeOptions.Name(o.Split));
             tasks.Add((task, Questions.Cut(Questions.Subset(task.ReadTest(), o.Limit, o.Seed), o.MaxInputWords)));
         }
         foreach (string file in o.DataFiles())
@@ -73,7 +73,7 @@ public static class Evaluate
 
         var config = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, value) in RecipeOptions.Values(o))
-            if (key != "api_key") config[key] = Convert.ToString(value, CultureInfo.InvariantCulture) ?? "null";   // the key is a secret
+            if (key != "api_key") config[key] = (value is Enum e ? RecipeOptions.Name(e) : Convert.ToString(value, CultureInfo.InvariantCulture)) ?? "null";   // the key is a secret
         config["format_used"] = answerer.Format;
         if (answerer is EndpointAnswerer endpoints) foreach (var (key, value) in endpoints.Metadata()) config[key] = value;
         var run = new EvalRun(answerer.Name, answerer.Source, answerer.Hash, answerer.Kind, o.Shots, DataHash(items), config, results,

@@ -28,7 +28,7 @@ public static class Finetune
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(say);
         var encoder = new ExampleEncoder(tokenizer, PromptFormat.Plain, o.Model);
-        var policy = o.TruncationPolicy();
+        var policy = o.Truncation;
         List<ChatExample> train = [];
         var dev = new Dictionary<string, IReadOnlyList<ChatExample>>(StringComparer.Ordinal);
         List<string> tasks = [];

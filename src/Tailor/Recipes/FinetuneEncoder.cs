@@ -67,8 +67,8 @@ public static class FinetuneEncoder
         var task = EvalTask.Get(o.Task, o.TaskData);
         if (!task.IsClassification)
             throw new TailorException($"--task {o.Task} is a {task.Kind} task; an encoder classifier trains on label tasks (sentiment). Generation tasks need a decoder (Llama/Qwen2/GPT-2).");
-        var device = TorchRuntime.SelectDevice(o.Device);
-        TorchRuntime.SetThreads(o.Threads);
+        var device = TorchRuntime.SelectDevice(o.Runtime.Device);
+        TorchRuntime.SetThreads(o.Runtime.Threads);
         Checkpoint.RefuseModelFolder(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         string bestDir = Path.Combine(o.Output, "best");
@@ -77,6 +77,7 @@ public static class FinetuneEncoder
             throw new TailorException($"{checkpointDir} exists: pass --resume true to continue that run, or choose another --output.");
         if (o.Resume && !Directory.Exists(checkpointDir))
             throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
+        if (o.Resume) Checkpoint.RefuseChangedOptions(checkpointDir, RecipeOptions.ToJson(o), ["lora", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "task"]);
 
         // 1. Data: the label set is the sorted distinct answers of the train split; dev and test must use no other.
         var train = task.Read(task.TrainFile!);
@@ -114,23 +115,25 @@ public static class FinetuneEncoder
         if (o.Lora)
         {
             manual_seed(o.Seed + 1);   // LoRA's A is random: seeded, so the same options give the same run
-            var adapted = EncoderLora.Apply(classifier, EncoderLora.ParseTargets(o.LoraTargets, "lora_targets"), o.LoraRank, o.LoraAlpha, o.LoraDropout, trainInFull);
-            Say($"LoRA r={o.LoraRank} alpha={o.LoraAlpha} on {adapted.Count} layers ({o.LoraTargets}); trained in full: {string.Join(", ", trainInFull.Order(StringComparer.Ordinal))}");
+            var adapted = EncoderLora.Apply(classifier, EncoderLora.ParseTargets(o.Adapter.Targets, "lora_targets"), o.Adapter.Rank, o.Adapter.Alpha, o.Adapter.Dropout, trainInFull);
+            Say($"LoRA r={o.Adapter.Rank} alpha={o.Adapter.Alpha} on {adapted.Count} layers ({o.Adapter.Targets}); trained in full: {string.Join(", ", trainInFull.Order(StringComparer.Ordinal))}");
         }
         else
         {
             foreach (var p in model.parameters()) p.requires_grad = true;
         }
         long trainable = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
-        Say($"{(o.Lora ? "LoRA" : "full")} tuning: {trainable:N0} of {model.parameters().Sum(p => p.numel()):N0} parameters train; peak learning rate {o.PeakLearningRate.ToString(CultureInfo.InvariantCulture)}");
+        Say($"{(o.Lora ? "LoRA" : "full")} tuning: {trainable:N0} of {model.parameters().Sum(p => p.numel()):N0} parameters train; peak learning rate {o.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}");
+        if (o.Lora && o.Optimizer.LearningRate < 1e-4)
+            Say($"note: LoRA at a full-tuning learning rate ({o.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}) learns slowly: adapters start at zero and usually want ~10x, e.g. --learning-rate 5e-4");
         model.train();
-        double lr0 = o.PeakLearningRate;
-        using var optimizer = Optimizers.AdamW(model, lr0, o.WeightDecay, beta1: 0.9, beta2: o.Beta2);
+        double lr0 = o.Optimizer.LearningRate;
+        using var optimizer = Optimizers.AdamW(model, lr0, o.Optimizer.WeightDecay, beta1: 0.9, beta2: o.Optimizer.Beta2);
         int perEpoch = (trainInputs.Count + o.Batch - 1) / o.Batch;   // the last, smaller batch is kept (drop_last = false)
         long total = (long)perEpoch * o.Epochs;
         long warmup = (long)Math.Ceiling(total * o.WarmupRatio);
         int evalEvery = o.EvalInterval > 0 ? o.EvalInterval : perEpoch;
-        Say($"{perEpoch} batches of {o.Batch} per epoch, {o.Epochs} epoch(s): {total} steps, {warmup} warm-up, {o.Schedule} decay; dev accuracy every {evalEvery} steps, final/ keeps the {o.Keep} weights");
+        Say($"{perEpoch} batches of {o.Batch} per epoch, {o.Epochs} epoch(s): {total} steps, {warmup} warm-up, {RecipeOptions.Name(o.Schedule)} decay; dev accuracy every {evalEvery} steps, final/ keeps the {RecipeOptions.Name(o.Keep)} weights");
 
         long startStep = 0;
         double? bestAccuracy = null;
@@ -186,7 +189,7 @@ public static class FinetuneEncoder
                 orderEpoch = epoch;
             }
             var members = order!.Skip((int)(step % perEpoch) * o.Batch).Take(o.Batch).ToArray();
-            double lr = o.Schedule == "cosine"
+            double lr = o.Schedule == LrSchedule.Cosine
                 ? Optimizers.CosineWithWarmup(step, warmup, total, lr0, 0)
                 : Optimizers.WarmupStableDecay(step, warmup, total, total - warmup, lr0, 0);   // decay over every step after warm-up: linear
             Optimizers.SetLearningRate(optimizer, lr);
@@ -200,7 +203,7 @@ public static class FinetuneEncoder
                 loss.backward();
                 lossSum.add_(loss.detach(), Scalars.One);
                 windowTokens += members.Sum(i => trainInputs[i].Ids.Length);
-                if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), o.GradClip);
+                if (o.Optimizer.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), o.Optimizer.GradClip);
                 optimizer.step();
                 optimizer.zero_grad();
             }
@@ -228,7 +231,7 @@ public static class FinetuneEncoder
                 {
                     bestAccuracy = accuracy;
                     bestStep = done;
-                    if (o.Keep == "best")
+                    if (o.Keep == KeepWeights.Best)
                     {
                         using var scope = NewDisposeScope();
                         SaveClassifier(bestDir, EncoderLora.MergedStateDict(classifier), config, encoder, folder, null, null);
@@ -244,10 +247,10 @@ public static class FinetuneEncoder
         // 5. Checkpoint (always, so --resume works after Ctrl-C), then final/: the kept weights, merged, scored, with a card.
         SaveCheckpoint(step);
         if (interrupted)
-            return new EncoderTuneResult(o.Output, step, total, true, labels, losses, bestAccuracy, bestStep, o.Keep, null, null, null, clock.Elapsed);
+            return new EncoderTuneResult(o.Output, step, total, true, labels, losses, bestAccuracy, bestStep, RecipeOptions.Name(o.Keep), null, null, null, clock.Elapsed);
         model.eval();
         if (o.Lora) EncoderLora.Merge(classifier);
-        string kept = o.Keep == "best" && bestStep is not null ? "best" : "last";
+        string kept = o.Keep == KeepWeights.Best && bestStep is not null ? "best" : "last";
         if (kept == "best") HfCheckpoint.LoadInto(model, bestDir);
         (double, double)? devScore = dev.Count > 0 ? Score(classifier, encoder, dev, labels, o.MaxLength, device) : null;
         (double, double)? testScore = test.Count > 0 ? Score(classifier, encoder, test, labels, o.MaxLength, device) : null;
@@ -327,12 +330,12 @@ public static class FinetuneEncoder
         sb.AppendLine(inv, $"# {config.Architectures[0]} fine-tuned on {task.Name}");
         sb.AppendLine();
         sb.AppendLine(inv, $"Made by Tailor's `finetune` encoder recipe from `{o.Model}` (`{folder}`): {config.NumHiddenLayers} layers, width {config.HiddenSize}, "
-            + $"{(o.Lora ? $"LoRA (r={o.LoraRank}, alpha={o.LoraAlpha}, targets {o.LoraTargets}; merged into the weights, head trained in full)" : "full fine-tuning")}.");
+            + $"{(o.Lora ? $"LoRA (r={o.Adapter.Rank}, alpha={o.Adapter.Alpha}, targets {o.Adapter.Targets}; merged into the weights, head trained in full)" : "full fine-tuning")}.");
         sb.AppendLine();
         sb.AppendLine(inv, $"Labels (id2label): {string.Join(", ", labels.Select((l, i) => $"{i} = {l}"))}.");
         sb.AppendLine();
         sb.AppendLine(inv, $"Trained on `{task.TrainFile}` ({trainCount:N0} examples, field `{task.InputField}` → `{task.AnswerField}`) for {o.Epochs} epoch(s), {steps} steps of {o.Batch}, "
-            + $"peak learning rate {o.PeakLearningRate.ToString(inv)} ({o.Schedule} decay after {o.WarmupRatio.ToString(inv)} warm-up), max length {o.MaxLength}, seed {o.Seed}, in {elapsed:m\\:ss}. "
+            + $"peak learning rate {o.Optimizer.LearningRate.ToString(inv)} ({RecipeOptions.Name(o.Schedule)} decay after {o.WarmupRatio.ToString(inv)} warm-up), max length {o.MaxLength}, seed {o.Seed}, in {elapsed:m\\:ss}. "
             + $"These are the {(kept == "best" ? $"weights of the best dev accuracy (step {keptStep})" : "weights after the last step")}.");
         sb.AppendLine();
         sb.AppendLine("| split | items | accuracy | macro-F1 |");

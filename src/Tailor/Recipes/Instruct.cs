@@ -30,8 +30,8 @@ public static class Instruct
         ArgumentNullException.ThrowIfNull(say);
         if (tokenizer.ChatTemplate is null) ChatTemplate.Install(tokenizer);   // base models ship without one
         var encoder = new ExampleEncoder(tokenizer, PromptFormat.ChatMl, o.Model);
-        var pool = o.TemplatePool();
-        var policy = o.TruncationPolicy();
+        var pool = o.Pool;
+        var policy = o.Truncation;
 
         // Components: the tasks (records + templates) and the user's files (examples as they are).
         var sets = new Dictionary<string, TaskTemplateSet>(StringComparer.Ordinal);

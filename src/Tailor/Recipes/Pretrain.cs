@@ -28,12 +28,12 @@ public static class Pretrain
         o.Validate();
         progress ??= _ => { };
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
-        var device = TorchRuntime.SelectDevice(o.Device);
+        var device = TorchRuntime.SelectDevice(o.Runtime.Device);
         var group = ProcessGroups.For(device);   // under mpirun: --batch is per rank, rank 0 alone writes and reports
         if (group.Rank != 0) progress = _ => { };
-        TorchRuntime.SetThreads(o.Threads);
+        TorchRuntime.SetThreads(o.Runtime.Threads);
         Checkpoint.RefuseModelFolder(o.Output);
-        bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
+        bool bf16 = CpuTuning.Choose(o.Speed, device, Say).Bf16;
         Directory.CreateDirectory(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
@@ -77,7 +77,7 @@ public static class Pretrain
         config.PadTokenId = tokenizer.PadId;
         using var model = LlamaForCausalLM.FromConfig(config, o.Seed);
         model.to(device);
-        using var optimizer = Optimizers.AdamW(model, o.LearningRate, o.WeightDecay, o.Beta1, o.Beta2);
+        using var optimizer = Optimizers.AdamW(model, o.Optimizer.LearningRate, o.Optimizer.WeightDecay, o.Optimizer.Beta1, o.Optimizer.Beta2);
         long startStep = 0;
         var metricsPath = Path.Combine(o.Output, "metrics.jsonl");
         if (o.Resume)
@@ -134,7 +134,7 @@ public static class Pretrain
                     lossSum.add_(loss.detach(), Torch.Scalars.One);
                 }
                 DataParallel.AllReduceGradients(group, model.parameters());   // each rank's share summed: the global batch's gradient
-                if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), o.GradClip);
+                if (o.Optimizer.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), o.Optimizer.GradClip);
                 optimizer.step();
                 model.zero_grad();
             }
@@ -190,9 +190,9 @@ public static class Pretrain
     }
 
     /// <summary>The learning rate of <paramref name="step"/> (counted from 0) under the options' schedule.</summary>
-    public static double LearningRate(PretrainOptions o, long step) => o.Schedule == "wsd"
-        ? Optimizers.WarmupStableDecay(step, o.WarmupSteps, o.MaxSteps, o.DecaySteps ?? Math.Max(1, o.MaxSteps / 5), o.LearningRate, o.MinLearningRate)
-        : Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
+    public static double LearningRate(PretrainOptions o, long step) => o.Schedule == LrSchedule.Wsd
+        ? Optimizers.WarmupStableDecay(step, o.WarmupSteps, o.MaxSteps, o.DecaySteps ?? Math.Max(1, o.MaxSteps / 5), o.Optimizer.LearningRate, o.MinLearningRate)
+        : Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.Optimizer.LearningRate, o.MinLearningRate);
 
     /// <summary>
     /// Fills <paramref name="ids"/> with <paramref name="batch"/> random windows of sequence + 1 tokens, after passing

@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Threading.Channels;
 using Tailor.Generation;
 using Tailor.Model;
@@ -13,19 +14,21 @@ public sealed record EngineOptions
     /// Most requests decoded together. 8 keeps one decode step of a small model within a few milliseconds on a laptop
     /// CPU while still amortizing the weight reads over several rows; raise it on a GPU.
     /// </summary>
+    [Description("most requests decoded together: 8 keeps one decode step of a small model within a few ms on a laptop CPU while amortising the weight reads (raise it on a GPU)")]
     public int MaxBatch { get; init; } = 8;
 
     /// <summary>
     /// Most requests waiting for a free row; one more is refused (<see cref="EngineBusyException"/>, HTTP 429) rather than
     /// left to wait without bound. 64 is a few seconds of work for the small model at the default batch.
     /// </summary>
-    public int QueueCapacity { get; init; } = 64;
+    [Description("most requests waiting for a free batch row; one more gets 429 rather than waiting without bound: 64 is a few seconds of work for the small model")]
+    public int Queue { get; init; } = 64;
 
     /// <summary>Throws a <see cref="TailorException"/> naming the first out-of-range option.</summary>
     public void Validate()
     {
-        if (MaxBatch < 1) throw new TailorException($"max batch is {MaxBatch}; it must be 1 or more.");
-        if (QueueCapacity < 0) throw new TailorException($"queue capacity is {QueueCapacity}; it must be 0 or more.");
+        if (MaxBatch is < 1 or > 1024) throw new TailorException($"max_batch = {MaxBatch}: must be between 1 and 1024.");
+        if (Queue < 0) throw new TailorException($"queue = {Queue}: must be 0 or more.");
     }
 }
 
@@ -190,12 +193,12 @@ public sealed class GenerationEngine : IDisposable
             return handle;
         }
         // Admission counts every request not yet finished, so "full" does not depend on how fast the worker dequeues.
-        if (Interlocked.Increment(ref _outstanding) > _options.MaxBatch + _options.QueueCapacity)
+        if (Interlocked.Increment(ref _outstanding) > _options.MaxBatch + _options.Queue)
         {
             Interlocked.Decrement(ref _outstanding);
             Interlocked.Increment(ref _rejected);
             throw new EngineBusyException(
-                $"the server is at capacity ({_options.MaxBatch} requests running, {_options.QueueCapacity} waiting); retry later.");
+                $"the server is at capacity ({_options.MaxBatch} requests running, {_options.Queue} waiting); retry later.");
         }
         var request = new Request([.. prompt], options, events.Writer, cancel);
         Interlocked.Increment(ref _queued);

@@ -48,9 +48,6 @@ public static unsafe class CpuTuning
         }
     }
 
-    /// <summary>The values of the <c>precision</c>, <c>mkl_avx512</c> and <c>malloc_tuning</c> options.</summary>
-    public static readonly string[] PrecisionValues = ["auto", "fp32", "bf16"], SwitchValues = ["auto", "true", "false"];
-
     /// <summary>
     /// Resolves the training path for <paramref name="device"/> and applies it; call before the process's first matmul.
     /// On the CPU, <c>auto</c> means the fastest path that trains to the same losses, decided from the CPU's features
@@ -67,30 +64,30 @@ public static unsafe class CpuTuning
     /// </list>
     /// Returns the path; <paramref name="say"/> gets one line naming it and why, plus a line per fallback.
     /// </summary>
-    public static TrainingPath Choose(string precision, string mklAvx512, string mallocTuning, Device device, Action<string> say)
+    public static TrainingPath Choose(CpuSpeedOptions speed, Device device, Action<string> say)
     {
-        Check("precision", precision, PrecisionValues);
-        Check("mkl_avx512", mklAvx512, SwitchValues);
-        Check("malloc_tuning", mallocTuning, SwitchValues);
+        ArgumentNullException.ThrowIfNull(speed);
+        ArgumentNullException.ThrowIfNull(say);
+        var (precision, mklAvx512, mallocTuning) = (speed.Precision, speed.MklAvx512, speed.MallocTuning);
         if (device.type != DeviceType.CPU)
         {
-            if (mklAvx512 == "true" || mallocTuning == "true") say("mkl_avx512 / malloc_tuning apply to CPU training only; ignored on " + device);
+            if (mklAvx512 == Toggle.True || mallocTuning == Toggle.True) say("mkl_avx512 / malloc_tuning apply to CPU training only; ignored on " + device);
             var gpu = new TrainingPath(false, false, false, $"training path: {device}, fp32");
             say(gpu.Description);
             return gpu;
         }
 
         bool malloc = false;
-        if (mallocTuning == "true") { say(TuneMalloc()); malloc = true; }
-        else if (mallocTuning == "auto")
+        if (mallocTuning == Toggle.True) { say(TuneMalloc()); malloc = true; }
+        else if (mallocTuning == Toggle.Auto)
         {
             try { TuneMalloc(); malloc = _mallocApplied; }
             catch (TailorException e) { say(e.Message + " (auto: continuing without it)"); }
         }
 
         bool mkl = false;
-        if (mklAvx512 == "true") { say(EnableMklAvx512()); mkl = _mklAvx512InUse; }
-        else if (mklAvx512 == "auto" && CpuFeatures.Avx512F)
+        if (mklAvx512 == Toggle.True) { say(EnableMklAvx512()); mkl = _mklAvx512InUse; }
+        else if (mklAvx512 == Toggle.Auto && CpuFeatures.Avx512F)
         {
             try { EnableMklAvx512(); mkl = _mklAvx512InUse; }
             catch (TailorException e) { say(e.Message + " (auto: MKL keeps its own kernel choice)"); }
@@ -98,10 +95,10 @@ public static unsafe class CpuTuning
 
         string why;
         bool bf16;
-        if (precision != "auto") { bf16 = precision == "bf16"; why = "as asked"; }
+        if (precision != Precision.Auto) { bf16 = precision == Precision.Bf16; why = "as asked"; }
         else if (Autocast.CpuHasNativeBf16) { bf16 = true; why = "auto: this CPU computes bf16 natively"; }
         else { bf16 = false; why = "auto: no native bf16 on this CPU"; }
-        if (bf16 && !Autocast.CpuHasNativeBf16 && precision == "bf16")
+        if (bf16 && !Autocast.CpuHasNativeBf16 && precision == Precision.Bf16)
             why += "; this CPU emulates bf16, so expect it to be many times slower than fp32";
 
         var path = new TrainingPath(bf16, mkl, malloc,
@@ -109,11 +106,6 @@ public static unsafe class CpuTuning
             (mkl ? ", oneMKL AVX-512 kernels" : "") + (malloc ? ", malloc tuning" : "") + $" ({why})");
         say(path.Description);
         return path;
-    }
-
-    private static void Check(string key, string value, string[] allowed)
-    {
-        if (!allowed.Contains(value)) throw new TailorException($"{key} = {value}: use {string.Join(", ", allowed)}.");
     }
 
     private static bool _mklAvx512InUse;

@@ -33,6 +33,62 @@ public static class Checkpoint
     }
 
     /// <summary>
+    /// Before anything is loaded: refuses a <c>--resume</c> whose options differ from the checkpoint's recipe.json in
+    /// one of <paramref name="keys"/> (options the checkpoint's tensors depend on, such as the LoRA settings), naming
+    /// each key with the checkpoint's value. A checkpoint without recipe.json is not checked.
+    /// </summary>
+    /// <exception cref="TailorException">One of the keys changed.</exception>
+    public static void RefuseChangedOptions(string folder, string optionsJson, IEnumerable<string> keys)
+    {
+        string file = Path.Combine(folder, "recipe.json");
+        if (!File.Exists(file)) return;
+        JsonObject saved, asked;
+        try
+        {
+            saved = JsonNode.Parse(File.ReadAllText(file)) as JsonObject ?? throw new TailorException($"{file}: not a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new TailorException($"{file}: not valid JSON ({e.Message.Split('\n')[0]}); the checkpoint is damaged: start a new --output.", e);
+        }
+        asked = (JsonObject)JsonNode.Parse(optionsJson)!;
+        var changed = keys.Where(k => !JsonNode.DeepEquals(saved[k], asked[k]))
+            .Select(k => $"--{k.Replace('_', '-')} {saved[k]?.ToJsonString().Trim('"') ?? "null"} (given {asked[k]?.ToJsonString().Trim('"') ?? "null"})").ToList();
+        if (changed.Count > 0)
+            throw new TailorException($"--resume: the checkpoint was trained with other settings that its weights depend on. Resume with {string.Join(", ", changed)}, or start a new --output.");
+    }
+
+    /// <summary>
+    /// Before anything is loaded: refuses a <c>--resume</c> whose LoRA setting differs from the checkpoint's. The
+    /// checkpoint's adapter (rank, alpha, dropout, targets) is what the run continues; a changed flag would otherwise be
+    /// ignored on load and fail only at the first save. <paramref name="asked"/> is null for full tuning.
+    /// </summary>
+    /// <exception cref="TailorException">The checkpoint was LoRA and the run is not (or the reverse), or a LoRA setting changed.</exception>
+    public static void RefuseChangedAdapter(string folder, Lora.LoraConfig? asked)
+    {
+        string file = Path.Combine(folder, Lora.LoraAdapter.AdapterConfigFile);
+        bool wasLora = File.Exists(file);
+        if (wasLora && asked is null)
+            throw new TailorException($"--resume: {folder} holds a LoRA adapter ({file}); resume with --lora true and its lora_* settings, or start a new --output.");
+        if (!wasLora && asked is not null)
+            throw new TailorException($"--resume: {folder} is a full-tuning checkpoint; resume without --lora, or start a new --output for a LoRA run.");
+        if (asked is null) return;
+        var saved = Lora.LoraConfig.FromAdapterConfigJson(File.ReadAllText(file), file);
+        var changed = new List<string>();
+        if (saved.Rank != asked.Rank) changed.Add($"--lora-rank {saved.Rank} (given {asked.Rank})");
+        if (!saved.Alpha.Equals(asked.Alpha)) changed.Add(FormattableString.Invariant($"--lora-alpha {saved.Alpha} (given {asked.Alpha})"));
+        if (!saved.Dropout.Equals(asked.Dropout)) changed.Add(FormattableString.Invariant($"--lora-dropout {saved.Dropout} (given {asked.Dropout})"));
+        // The adapter lists the layers it adapted, all-linear resolved for its own family (Llama/Qwen2 or GPT-2).
+        var savedTargets = saved.ResolvedTargetModules();
+        IReadOnlyList<string> llama = [.. Attention.ProjectionNames, .. Mlp.ProjectionNames];
+        var askedTargets = asked.ResolvedTargetModules().Where(n => savedTargets.All(llama.Contains) == llama.Contains(n)).ToList();
+        if (!savedTargets.SequenceEqual(askedTargets))
+            changed.Add($"--lora-targets {string.Join(',', savedTargets)} (given {string.Join(',', asked.TargetModules)})");
+        if (changed.Count > 0)
+            throw new TailorException($"--resume: the checkpoint's adapter differs from the options; a run cannot change its adapter midway. Resume with {string.Join(", ", changed)}, or start a new --output.");
+    }
+
+    /// <summary>
     /// Saves model, optimizer and step into <paramref name="folder"/>, replacing what was there only once all is written.
     /// <paramref name="ranks"/> (the data-parallel job's size) is recorded so a resume can refuse another.
     /// </summary>

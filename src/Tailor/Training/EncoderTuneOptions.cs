@@ -1,4 +1,6 @@
 using System.ComponentModel;
+using Tailor.Lora;
+using Tailor.Torch;
 
 namespace Tailor.Training;
 
@@ -38,9 +40,13 @@ public sealed record EncoderTuneOptions
     [Description("examples per optimizer step: 16, the small end of BERT's fine-tuning grid (16, 32), which gives more steps on a small train split")]
     public int Batch { get; set; } = 16;
 
-    /// <summary>Peak learning rate.</summary>
-    [Description("peak learning rate; null = 5e-5 for full tuning (the top of BERT's grid 2e-5..5e-5: a 6-layer model wants the high end) and 5e-4 for LoRA (adapters start at zero and need ~10x)")]
-    public double? LearningRate { get; set; }
+    /// <summary>
+    /// AdamW as BERT fine-tunes: peak 5e-5, the top of BERT's grid 2e-5..5e-5 (a 6-layer model wants the high end; LoRA
+    /// wants ~10x, 5e-4, as adapters start at zero: the recipe says so when it sees LoRA at a full-tuning rate); weight
+    /// decay 0.01 on matrices, as BERT; beta2 0.999, the fine-tuning default; gradient clip 1.0, as HF's Trainer.
+    /// </summary>
+    [OptionGroup]
+    public OptimizerOptions Optimizer { get; set; } = new() { LearningRate = 5e-5, WeightDecay = 0.01, Beta2 = 0.999 };
 
     /// <summary>Warm-up share.</summary>
     [Description("share of the steps spent warming the learning rate up linearly from 0: 0.1, as BERT and sentence-transformers do")]
@@ -48,39 +54,15 @@ public sealed record EncoderTuneOptions
 
     /// <summary>Schedule.</summary>
     [Description("linear (decay to 0 after warm-up: run_glue's and sentence-transformers' WarmupLinear) or cosine")]
-    public string Schedule { get; set; } = "linear";
-
-    /// <summary>Weight decay.</summary>
-    [Description("AdamW weight decay on matrices only (biases and LayerNorm weights are not decayed): 0.01, as BERT")]
-    public double WeightDecay { get; set; } = 0.01;
-
-    /// <summary>Adam β2.</summary>
-    [Description("Adam beta2: 0.999, the fine-tuning default (beta1 is 0.9)")]
-    public double Beta2 { get; set; } = 0.999;
-
-    /// <summary>Gradient clip.</summary>
-    [Description("clip the global gradient norm to this (0 = off): 1.0, as HF's Trainer")]
-    public double GradClip { get; set; } = 1.0;
+    public LrSchedule Schedule { get; set; } = LrSchedule.Linear;
 
     /// <summary>LoRA instead of full tuning.</summary>
     [Description("train LoRA adapters on the encoder (frozen) and the head in full (PEFT's modules_to_save); final/ holds the merged model")]
     public bool Lora { get; set; }
 
-    /// <summary>LoRA rank.</summary>
-    [Description("LoRA rank r")]
-    public int LoraRank { get; set; } = 8;
-
-    /// <summary>LoRA alpha.</summary>
-    [Description("LoRA alpha (scaling = alpha / r): 16 = 2r, the common choice")]
-    public double LoraAlpha { get; set; } = 16;
-
-    /// <summary>LoRA dropout.</summary>
-    [Description("dropout on the LoRA branch's input: 0.1, PEFT's sequence-classification examples")]
-    public double LoraDropout { get; set; } = 0.1;
-
-    /// <summary>LoRA targets.</summary>
-    [Description("comma-separated layers to adapt: query, key, value, attention.output.dense, intermediate.dense, output.dense, or all-linear; all-linear (every Linear of the encoder; PEFT's own default for BERT is query,value)")]
-    public string LoraTargets { get; set; } = "all-linear";
+    /// <summary>LoRA's rank, alpha, dropout and targets (keys lora_rank, lora_alpha, lora_dropout, lora_targets): Tailor's one set of LoRA defaults.</summary>
+    [OptionGroup("lora_")]
+    public LoraOptions Adapter { get; set; } = new();
 
     /// <summary>Steps between dev measurements.</summary>
     [Description("steps between dev-accuracy measurements; 0 = once per epoch (always also at the end)")]
@@ -88,7 +70,7 @@ public sealed record EncoderTuneOptions
 
     /// <summary>Which weights end up in final/.</summary>
     [Description("best (the weights of the highest dev accuracy, first reached wins) or last (the weights after the last step)")]
-    public string Keep { get; set; } = "best";
+    public KeepWeights Keep { get; set; } = KeepWeights.Best;
 
     /// <summary>Steps between loss lines.</summary>
     [Description("steps between loss read-backs (the only host sync in the loop) and metrics lines")]
@@ -106,16 +88,9 @@ public sealed record EncoderTuneOptions
     [Description("continue from output/checkpoint with the same order and losses as an uninterrupted run")]
     public bool Resume { get; set; }
 
-    /// <summary>Device.</summary>
-    [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
-    public string Device { get; set; } = "cpu";
-
-    /// <summary>Threads.</summary>
-    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
-    public int? Threads { get; set; }
-
-    /// <summary>The peak learning rate in effect: <see cref="LearningRate"/>, or the default of full or LoRA tuning.</summary>
-    public double PeakLearningRate => LearningRate ?? (Lora ? 5e-4 : 5e-5);
+    /// <summary>Device and threads.</summary>
+    [OptionGroup]
+    public RuntimeOptions Runtime { get; set; } = new();
 
     /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
     public void Validate()
@@ -124,23 +99,27 @@ public sealed record EncoderTuneOptions
         {
             if (v <= 0) throw new TailorException($"{key} = {v}: must be positive.");
         }
+        Runtime.Validate();
+        Optimizer.Validate();
+        Adapter.Validate();
+        Tailor.Lora.EncoderLora.ParseTargets(Adapter.Targets, "lora_targets");
         Positive(Epochs, "epochs");
         Positive(Batch, "batch");
         Positive(LogInterval, "log_interval");
         Positive(CheckpointInterval, "checkpoint_interval");
-        Positive(LoraRank, "lora_rank");
         if (MaxLength < 3) throw new TailorException($"max_length = {MaxLength}: must be at least 3 (two special tokens and one of text).");
         if (EvalInterval < 0) throw new TailorException($"eval_interval = {EvalInterval}: must be 0 (each epoch) or positive.");
-        if (LearningRate is double lr && !(lr > 0)) throw new TailorException($"learning_rate = {lr}: must be positive.");
         if (!(WarmupRatio >= 0 && WarmupRatio < 1)) throw new TailorException($"warmup_ratio = {WarmupRatio}: must be in [0, 1).");
-        if (Schedule is not ("linear" or "cosine")) throw new TailorException($"schedule = {Schedule}: use linear or cosine.");
-        if (WeightDecay < 0) throw new TailorException($"weight_decay = {WeightDecay}: must be 0 or more.");
-        if (Beta2 is < 0 or >= 1) throw new TailorException($"beta2 = {Beta2}: must be in [0, 1).");
-        if (GradClip < 0) throw new TailorException($"grad_clip = {GradClip}: must be 0 (off) or positive.");
-        if (!(LoraAlpha > 0)) throw new TailorException($"lora_alpha = {LoraAlpha}: must be positive.");
-        if (!(LoraDropout >= 0 && LoraDropout < 1)) throw new TailorException($"lora_dropout = {LoraDropout}: must be in [0, 1).");
-        if (Keep is not ("best" or "last")) throw new TailorException($"keep = {Keep}: use best or last.");
-        Tailor.Lora.EncoderLora.ParseTargets(LoraTargets, "lora_targets");
-        Tailor.Torch.TorchRuntime.CheckThreads(Threads);
+        if (Schedule is not (LrSchedule.Linear or LrSchedule.Cosine)) throw new TailorException($"schedule = {RecipeOptions.Name(Schedule)}: use linear or cosine.");
     }
+}
+
+/// <summary>Which weights an encoder fine-tune writes to final/.</summary>
+public enum KeepWeights
+{
+    /// <summary>The weights of the highest dev accuracy (the first step to reach it wins).</summary>
+    Best,
+
+    /// <summary>The weights after the last step.</summary>
+    Last,
 }

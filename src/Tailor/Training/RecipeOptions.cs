@@ -12,19 +12,40 @@ namespace Tailor.Training;
 /// <c>key: value</c> lines), then <c>--key value</c> overrides. Keys are the properties' snake_case names; on the
 /// command line kebab-case works too. Every property carries a <see cref="DescriptionAttribute"/> with its reason, and
 /// <see cref="Describe{T}"/> prints all of them at the start of a run.
+/// A property marked <see cref="OptionGroupAttribute"/> holds a shared group (runtime, CPU speed, optimizer, LoRA): its
+/// options read as the owner's own, flat, with the group's key prefix; the group's record holds their defaults, reasons
+/// and its one validator. Enum options take their members' snake_case names (<c>truncate_prompt_left</c>).
 /// </summary>
 public static class RecipeOptions
 {
     /// <summary>The option keys of <typeparamref name="T"/> in declaration order (snake_case).</summary>
-    public static IReadOnlyList<string> Keys<T>() => [.. Properties<T>().Select(p => SnakeCase(p.Name))];
+    public static IReadOnlyList<string> Keys<T>() => [.. Slots<T>().Select(s => s.Key)];
 
     /// <summary>Every option of <paramref name="options"/> as (snake_case key, value), in declaration order.</summary>
     public static IEnumerable<(string Key, object? Value)> Values<T>(T options) =>
-        Properties<T>().Select(p => (SnakeCase(p.Name), p.GetValue(options)));
+        Slots<T>().Select(s => (s.Key, s.Get(options!)));
 
     /// <summary>The reason text of each key.</summary>
-    public static string Reason<T>(string key) =>
-        Properties<T>().First(p => SnakeCase(p.Name) == key).GetCustomAttribute<DescriptionAttribute>()?.Description ?? "";
+    public static string Reason<T>(string key) => Slots<T>().First(s => s.Key == key).Reason;
+
+    /// <summary>Whether the option <paramref name="key"/> of <typeparamref name="T"/> takes a list (repeatable flag, JSON array).</summary>
+    public static bool IsList<T>(string key) => Slots<T>().First(s => s.Key == key).Type == typeof(IReadOnlyList<string>);
+
+    /// <summary>
+    /// The value placeholder of the option <paramref name="key"/> in help: null for a true/false switch (a nullable one
+    /// stays null until given), the choices
+    /// for an enum (<c>auto|fp32|bf16</c>), else <c>VALUE</c>.
+    /// </summary>
+    public static string? ValueHint<T>(string key)
+    {
+        var type = Slots<T>().First(s => s.Key == key).Type;
+        if (type == typeof(bool) || type == typeof(bool?)) return null;
+        var inner = Nullable.GetUnderlyingType(type) ?? type;
+        return inner.IsEnum ? string.Join('|', Enum.GetNames(inner).Select(SnakeCase)) : "VALUE";
+    }
+
+    /// <summary>The option-file and command-line text of an enum member: its name in snake_case (<c>TruncatePromptLeft</c> → <c>truncate_prompt_left</c>).</summary>
+    public static string Name(Enum value) => SnakeCase((value ?? throw new ArgumentNullException(nameof(value))).ToString());
 
     /// <summary>Defaults, then <paramref name="file"/> (if any), then <paramref name="overrides"/> (key → value text).</summary>
     public static T Load<T>(string? file, IEnumerable<KeyValuePair<string, string>> overrides) where T : new() =>
@@ -53,13 +74,12 @@ public static class RecipeOptions
     public static string Describe<T>(T options)
     {
         var sb = new StringBuilder();
-        var props = Properties<T>().ToList();
-        int width = props.Max(p => SnakeCase(p.Name).Length + Format(p.GetValue(options)).Length) + 5;
-        foreach (var p in props)
+        var slots = Slots<T>();
+        int width = slots.Max(s => s.Key.Length + Format(s.Get(options!)).Length) + 5;
+        foreach (var s in slots)
         {
-            string left = $"{SnakeCase(p.Name)} = {Format(p.GetValue(options))}";
-            string reason = p.GetCustomAttribute<DescriptionAttribute>()?.Description ?? "";
-            sb.Append("  ").Append(left.PadRight(width)).Append("# ").AppendLine(reason);
+            string left = $"{s.Key} = {Format(s.Get(options!))}";
+            sb.Append("  ").Append(left.PadRight(width)).Append("# ").AppendLine(s.Reason);
         }
         return sb.ToString();
     }
@@ -68,12 +88,15 @@ public static class RecipeOptions
     public static string ToJson<T>(T options)
     {
         var obj = new JsonObject();
-        foreach (var p in Properties<T>())
+        foreach (var slot in Slots<T>())
         {
-            obj[SnakeCase(p.Name)] = p.GetValue(options) switch
+            obj[slot.Key] = slot.Get(options!) switch
             {
                 null => null,
                 string s => JsonValue.Create(s),
+                Enum e => JsonValue.Create(SnakeCase(e.ToString())),
+                TimeSpan t => JsonValue.Create(t.TotalSeconds),
+                IReadOnlyList<string> list => new JsonArray([.. list.Select(x => JsonValue.Create(x))]),
                 bool b => JsonValue.Create(b),
                 int i => JsonValue.Create(i),
                 long l => JsonValue.Create(l),
@@ -101,22 +124,65 @@ public static class RecipeOptions
         return sb.ToString();
     }
 
-    private static IEnumerable<PropertyInfo> Properties<T>() =>
-        typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.CanWrite && p.GetCustomAttribute<DescriptionAttribute>() is not null)
+    /// <summary>One option: its key, and the property that holds it (inside a group when <see cref="Group"/> is set).</summary>
+    private sealed record Slot(string Key, PropertyInfo Property, PropertyInfo? Group)
+    {
+        public Type Type => Property.PropertyType;
+
+        public string Reason => Property.GetCustomAttribute<DescriptionAttribute>()?.Description ?? "";
+
+        public object? Get(object owner) => Property.GetValue(Group is null ? owner : Group.GetValue(owner));
+
+        /// <summary>
+        /// Sets the option. A group is copied before it is changed and the copy put back, so a record made with
+        /// <c>with</c> (which shares its groups with the original) never changes the original's options.
+        /// </summary>
+        public void Set(object owner, object? value)
+        {
+            if (Group is null)
+            {
+                Property.SetValue(owner, value);
+                return;
+            }
+            object group = Group.GetValue(owner) ?? throw new InvalidOperationException($"option group {Group.Name} is null");
+            object copy = MemberwiseCloneMethod.Invoke(group, null)!;
+            Property.SetValue(copy, value);
+            Group.SetValue(owner, copy);
+        }
+    }
+
+    private static readonly MethodInfo MemberwiseCloneMethod =
+        typeof(object).GetMethod("MemberwiseClone", BindingFlags.NonPublic | BindingFlags.Instance)!;
+
+    private static IEnumerable<PropertyInfo> Described(Type type) =>
+        type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite && (p.GetCustomAttribute<DescriptionAttribute>() is not null || p.GetCustomAttribute<OptionGroupAttribute>() is not null))
             .OrderBy(p => p.MetadataToken);
+
+    /// <summary>The options of <typeparamref name="T"/> in declaration order, each group's in its place.</summary>
+    private static List<Slot> Slots<T>()
+    {
+        var slots = new List<Slot>();
+        foreach (var p in Described(typeof(T)))
+        {
+            if (p.GetCustomAttribute<OptionGroupAttribute>() is { } group)
+                slots.AddRange(Described(p.PropertyType).Select(q => new Slot(group.Prefix + SnakeCase(q.Name), q, p)));
+            else slots.Add(new Slot(SnakeCase(p.Name), p, null));
+        }
+        return slots;
+    }
 
     private static void Set<T>(object options, string key, string? value, string where)
     {
         string normalized = key.Trim().TrimStart('-').Replace('-', '_');
-        var prop = Properties<T>().FirstOrDefault(p => SnakeCase(p.Name) == normalized)
+        var slot = Slots<T>().FirstOrDefault(s => s.Key == normalized)
             ?? throw new TailorException($"{where}: unknown option '{key}'. Known: {string.Join(", ", Keys<T>())}.");
-        var type = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
-        bool nullable = !prop.PropertyType.IsValueType || Nullable.GetUnderlyingType(prop.PropertyType) is not null;
+        var type = Nullable.GetUnderlyingType(slot.Type) ?? slot.Type;
+        bool nullable = !slot.Type.IsValueType || Nullable.GetUnderlyingType(slot.Type) is not null;
         if (value is null || value == "null")
         {
-            if (!nullable) throw new TailorException($"{where}: {normalized} cannot be null.");
-            prop.SetValue(options, null);
+            if (!nullable || type == typeof(IReadOnlyList<string>)) throw new TailorException($"{where}: {normalized} cannot be null.");
+            slot.Set(options, null);
             return;
         }
         object parsed;
@@ -124,20 +190,50 @@ public static class RecipeOptions
         if (type == typeof(string)) parsed = value;
         else if (type == typeof(int) && int.TryParse(value, NumberStyles.Integer, inv, out int i)) parsed = i;
         else if (type == typeof(long) && long.TryParse(value, NumberStyles.Integer, inv, out long l)) parsed = l;
+        else if (type == typeof(ulong) && ulong.TryParse(value, NumberStyles.Integer, inv, out ulong u)) parsed = u;
         else if (type == typeof(double) && double.TryParse(value, NumberStyles.Float, inv, out double d) && double.IsFinite(d)) parsed = d;
         else if (type == typeof(bool) && bool.TryParse(value, out bool b)) parsed = b;
-        else throw new TailorException($"{where}: {normalized} = '{value}' is not a valid {TypeName(type)}.");
-        prop.SetValue(options, parsed);
+        else if (type == typeof(TimeSpan) && double.TryParse(value, NumberStyles.Float, inv, out double seconds) && double.IsFinite(seconds)
+                 && Math.Abs(seconds) < TimeSpan.MaxValue.TotalSeconds) parsed = TimeSpan.FromSeconds(seconds);
+        else if (type.IsEnum)
+        {
+            var names = Enum.GetNames(type);
+            string? match = names.FirstOrDefault(n => SnakeCase(n) == value.Trim());
+            if (match is null)
+                throw new TailorException(Bad(where, normalized, value, $"use {string.Join(", ", names.Select(SnakeCase).Take(names.Length - 1))} or {SnakeCase(names[^1])}."));
+            parsed = Enum.Parse(type, match);
+        }
+        else if (type == typeof(IReadOnlyList<string>)) parsed = ParseList(value);
+        else throw new TailorException(Bad(where, normalized, value, $"not a valid {TypeName(type)}."));
+        slot.Set(options, parsed);
     }
 
-    private static string TypeName(Type t) => t == typeof(int) || t == typeof(long) ? "whole number"
-        : t == typeof(double) ? "number" : t == typeof(bool) ? "true/false" : t.Name;
+    /// <summary>A bad value's message: <c>--key value: what</c> for a flag, <c>file:line: key = 'value': what</c> in a file.</summary>
+    private static string Bad(string where, string key, string value, string what) =>
+        where.StartsWith("--", StringComparison.Ordinal) ? $"{where} {value}: {what}" : $"{where}: {key} = '{value}': {what}";
+
+    /// <summary>A list option's text: a JSON array of strings (from a file, or a flag given several times), else one item.</summary>
+    private static IReadOnlyList<string> ParseList(string value)
+    {
+        if (!value.StartsWith('[')) return [value];
+        try { return JsonSerializer.Deserialize<string[]>(value) ?? []; }
+        catch (JsonException) { return [value]; }
+    }
+
+    private static string TypeName(Type t) => t == typeof(int) || t == typeof(long) || t == typeof(ulong) ? "whole number"
+        : t == typeof(double) ? "number" : t == typeof(TimeSpan) ? "number of seconds" : t == typeof(bool) ? "true/false" : t.Name;
+
+    /// <summary>An option's value as option files and the command line write it (<c>null</c>, <c>true</c>, <c>truncate_prompt_left</c>, <c>0.001</c>).</summary>
+    public static string Text(object? value) => Format(value);
 
     private static string Format(object? value) => value switch
     {
         null => "null",
         string s => s,
         bool b => b ? "true" : "false",
+        Enum e => SnakeCase(e.ToString()),
+        TimeSpan t => t.TotalSeconds.ToString("G", CultureInfo.InvariantCulture),
+        IReadOnlyList<string> list => JsonSerializer.Serialize(list),
         double d => d.ToString("G", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
@@ -156,6 +252,7 @@ public static class RecipeOptions
                 null => null,
                 JsonValue v when v.TryGetValue<string>(out var s) => s,
                 JsonValue v => v.ToJsonString(),
+                JsonArray a when a.All(x => x is JsonValue xv && xv.TryGetValue<string>(out _)) => a.ToJsonString(),
                 _ => throw new TailorException($"{file}: option '{key}' must be a single value, not {node.GetValueKind()}."),
             };
             yield return (key, value, 0);
@@ -181,4 +278,17 @@ public static class RecipeOptions
             yield return (key, value is "" or "~" or "null" ? null : value, n);
         }
     }
+}
+
+/// <summary>
+/// Marks an options record's property that holds a shared group of options (<c>RuntimeOptions</c>,
+/// <c>OptimizerOptions</c>, <c>LoraOptions</c>): the group's options are read, printed and saved as the owner's own
+/// keys, each after <see cref="Prefix"/>.
+/// </summary>
+/// <param name="prefix">Put before each of the group's keys (<c>lora_</c> makes <c>Rank</c> the key <c>lora_rank</c>).</param>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class OptionGroupAttribute(string prefix = "") : Attribute
+{
+    /// <summary>Put before each of the group's keys.</summary>
+    public string Prefix { get; } = prefix;
 }

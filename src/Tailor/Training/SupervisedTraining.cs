@@ -62,12 +62,12 @@ public static class SupervisedTraining
         progress ??= _ => { };
         void Say(string message) => progress(new TrainProgress(0, o.MaxSteps, null, 0, 0, TimeSpan.Zero, TimeSpan.Zero, null, message));
         var clock = Stopwatch.StartNew();
-        var device = TorchRuntime.SelectDevice(o.Device);
+        var device = TorchRuntime.SelectDevice(o.Runtime.Device);
         var group = ProcessGroups.For(device);   // under mpirun: --batch is per rank, rank 0 alone writes and reports
         if (group.Rank != 0) progress = _ => { };
-        TorchRuntime.SetThreads(o.Threads);
+        TorchRuntime.SetThreads(o.Runtime.Threads);
         Checkpoint.RefuseModelFolder(o.Output);
-        bool bf16 = CpuTuning.Choose(o.Precision, o.MklAvx512, o.MallocTuning, device, Say).Bf16;
+        bool bf16 = CpuTuning.Choose(o.Speed, device, Say).Bf16;
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
         if (group.Rank == 0) foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
@@ -75,6 +75,7 @@ public static class SupervisedTraining
             throw new TailorException($"{checkpointDir} exists: pass --resume to continue that run, or choose another --output.");
         if (o.Resume && !Directory.Exists(checkpointDir))
             throw new TailorException($"--resume: {checkpointDir} does not exist; nothing to resume.");
+        if (o.Resume) Checkpoint.RefuseChangedAdapter(checkpointDir, o.Lora ? o.Adapter.ToConfig(o.Model) : null);
 
         // The rows are --sequence tokens long: refuse one the model has no positions for before anything is allocated.
         var modelConfig = CausalLMs.ReadConfig(o.Model);
@@ -96,12 +97,7 @@ public static class SupervisedTraining
         LoraConfig? lora = null;
         if (o.Lora)
         {
-            lora = new LoraConfig
-            {
-                Rank = o.LoraRank, Alpha = o.LoraAlpha, Dropout = o.LoraDropout, BaseModelNameOrPath = o.Model,
-                TargetModules = [.. RecipeOptions.List(o.LoraTargets)],
-            };
-            lora.Validate("--lora-*");
+            lora = o.Adapter.ToConfig(o.Model);
             if (o.Resume) LoraAdapter.Load(model, checkpointDir);
             else
             {
@@ -116,7 +112,7 @@ public static class SupervisedTraining
             Say($"full tuning: {model.parameters().Sum(p => p.numel()):N0} trainable parameters");
         }
         model.train();
-        using var optimizer = Optimizers.AdamW(model, o.LearningRate, o.WeightDecay, o.Beta1, o.Beta2);
+        using var optimizer = Optimizers.AdamW(model, o.Optimizer.LearningRate, o.Optimizer.WeightDecay, o.Optimizer.Beta1, o.Optimizer.Beta2);
         long startStep = 0;
         string metricsPath = Path.Combine(o.Output, "metrics.jsonl");
         Directory.CreateDirectory(o.Output);
@@ -178,7 +174,7 @@ public static class SupervisedTraining
                 interrupted = true;
                 break;
             }
-            double lr = Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.LearningRate, o.MinLearningRate);
+            double lr = Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.Optimizer.LearningRate, o.MinLearningRate);
             Optimizers.SetLearningRate(optimizer, lr);
             manual_seed(Seeds.BatchSeed(o.Seed, step, -1));   // dropout masks depend on (seed, step) only
             var micros = Enumerable.Range(0, o.GradAccum).Select(m => rows.Batch(step * o.GradAccum + m, o.Seed)).ToList();
@@ -205,7 +201,7 @@ public static class SupervisedTraining
                     trainedTokens += micro.Sum(Targets);
                 }
                 DataParallel.AllReduceGradients(group, model.parameters());   // each rank's share summed: the global batch's gradient
-                if (o.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), o.GradClip);
+                if (o.Optimizer.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), o.Optimizer.GradClip);
                 optimizer.step();
                 optimizer.zero_grad();
             }
@@ -292,7 +288,7 @@ public static class SupervisedTraining
             ["prompt_format"] = data.Format == PromptFormat.ChatMl ? "chatml" : "plain",
             ["base_model"] = o.Model,
             ["tasks"] = new JsonArray([.. data.Tasks.Select(t => JsonValue.Create(t))]),
-            ["template_pool"] = data.Stage == "instruct" ? o.Pool : null,
+            ["template_pool"] = data.Stage == "instruct" ? RecipeOptions.Name(o.Pool) : null,
             ["lora"] = o.Lora,
             ["merged"] = o.Lora && o.Merge,
             ["steps"] = steps,

@@ -1,5 +1,7 @@
 using System.ComponentModel;
 
+using Tailor.Data.Instructions;
+using Tailor.Lora;
 using Tailor.Torch;
 
 namespace Tailor.Training;
@@ -46,7 +48,7 @@ public sealed record TuneOptions
 
     /// <summary>Template pool used for training.</summary>
     [Description("instruct only: train (9 clear phrasings per task) or vague ('Do something with this text', for the instruction-quality ablation); the eval pool is never trained on")]
-    public string Pool { get; set; } = "train";
+    public TemplatePool Pool { get; set; } = TemplatePool.Train;
 
     /// <summary>Mixture size cap.</summary>
     [Description("instruct and multi-task finetune: examples-proportional mixing cap K (T5/FLAN): a task counts as at most K examples, so big translation sets do not drown sentiment")]
@@ -62,7 +64,7 @@ public sealed record TuneOptions
 
     /// <summary>Truncation policy.</summary>
     [Description("longer examples: truncate_prompt_left (keep the response whole, cut the prompt's start) or drop")]
-    public string Truncation { get; set; } = "truncate_prompt_left";
+    public TruncationPolicy Truncation { get; set; } = TruncationPolicy.TruncatePromptLeft;
 
     /// <summary>Pack several examples per row.</summary>
     [Description("pack several examples per row with a block-diagonal attention mask and restarted positions (no leakage between them); false pads one example per row")]
@@ -84,49 +86,24 @@ public sealed record TuneOptions
     [Description("linear warm-up steps: the optimizer's moments start at zero even from a pre-trained model")]
     public long WarmupSteps { get; set; } = 25;
 
-    /// <summary>Peak learning rate.</summary>
-    [Description("peak learning rate: half the small base's pre-training peak for full tuning; LoRA usually wants ~1e-3 (set it with --lora)")]
-    public double LearningRate { get; set; } = 5e-4;
+    /// <summary>
+    /// AdamW. Peak 5e-4: half the small base's pre-training peak for full tuning (LoRA usually wants ~1e-3: set it with
+    /// --lora); weight decay 0.01, light, as the data are small and the steps few.
+    /// </summary>
+    [OptionGroup]
+    public OptimizerOptions Optimizer { get; set; } = new() { LearningRate = 5e-4, WeightDecay = 0.01 };
 
     /// <summary>Final learning rate.</summary>
     [Description("learning rate at the end of the cosine decay")]
     public double MinLearningRate { get; set; } = 5e-5;
 
-    /// <summary>Weight decay on matrices.</summary>
-    [Description("AdamW weight decay on matrices only; light, as the data are small and the steps few")]
-    public double WeightDecay { get; set; } = 0.01;
-
-    /// <summary>Adam β1.</summary>
-    [Description("Adam beta1")]
-    public double Beta1 { get; set; } = 0.9;
-
-    /// <summary>Adam β2.</summary>
-    [Description("Adam beta2: 0.95 as in pre-training")]
-    public double Beta2 { get; set; } = 0.95;
-
-    /// <summary>Gradient norm clip.</summary>
-    [Description("clip the global gradient norm to this (0 = off)")]
-    public double GradClip { get; set; } = 1.0;
-
     /// <summary>Train LoRA adapters instead of all weights.</summary>
     [Description("train LoRA adapters (the base frozen) instead of every weight")]
     public bool Lora { get; set; }
 
-    /// <summary>LoRA rank.</summary>
-    [Description("LoRA rank r")]
-    public int LoraRank { get; set; } = 16;
-
-    /// <summary>LoRA alpha.</summary>
-    [Description("LoRA alpha (scaling = alpha / r)")]
-    public double LoraAlpha { get; set; } = 32;
-
-    /// <summary>LoRA dropout.</summary>
-    [Description("dropout on the LoRA branch's input")]
-    public double LoraDropout { get; set; } = 0.05;
-
-    /// <summary>LoRA targets.</summary>
-    [Description("comma-separated HF module names to adapt (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear")]
-    public string LoraTargets { get; set; } = "all-linear";
+    /// <summary>LoRA's rank, alpha, dropout and targets (keys lora_rank, lora_alpha, lora_dropout, lora_targets).</summary>
+    [OptionGroup("lora_")]
+    public LoraOptions Adapter { get; set; } = new();
 
     /// <summary>Merge LoRA into the base at the end.</summary>
     [Description("with --lora: also write final/, the base with the adapters merged in (the adapter alone is always written to adapter/)")]
@@ -156,47 +133,19 @@ public sealed record TuneOptions
     [Description("continue from output/checkpoint with the same data order and loss sequence as an uninterrupted run")]
     public bool Resume { get; set; }
 
-    /// <summary>Numeric precision.</summary>
-    [Description("auto, fp32 or bf16 autocast (matmuls in bfloat16; weights, optimizer, loss stay fp32). auto = bf16 where the CPU computes bf16 natively (AVX-512 BF16, AMX: 1.4x fp32 steps on a Zen 5, measured side by side), fp32 elsewhere (emulated bf16 is far slower)")]
-    public string Precision { get; set; } = "auto";
+    /// <summary>The CPU speed options (precision, MKL's AVX-512 kernels, malloc tuning).</summary>
+    [OptionGroup]
+    public CpuSpeedOptions Speed { get; set; } = new();
 
-    /// <summary>Let MKL take its AVX-512 kernels on AMD CPUs.</summary>
-    [Description("auto, true or false: make libtorch's bundled oneMKL use its AVX-512 kernels on AMD CPUs (it picks AVX2 on non-Intel CPUs; 1.4-2.3x fp32 steps here) by patching an undocumented MKL internal in memory. auto = wherever the CPU has AVX-512 and the patch verifies itself, else one line and MKL's own choice; true = an error if it cannot. Losses match the plain path (tested)")]
-    public string MklAvx512 { get; set; } = "auto";
-
-    /// <summary>Keep large blocks in glibc's heap.</summary>
-    [Description("auto, true or false: stop glibc's mmap/munmap of every large tensor each step (mallopt M_MMAP_MAX 0, no trimming); +5-8% steps here, freed memory stays in the process. auto = on wherever glibc is the C library")]
-    public string MallocTuning { get; set; } = "auto";
-
-    /// <summary>Device.</summary>
-    [Description("cpu, or cuda where TorchSharp's CUDA package is installed")]
-    public string Device { get; set; } = "cpu";
-
-    /// <summary>Threads.</summary>
-    [Description("intra-op threads, at most 4 per core; null = libtorch's default (all cores)")]
-    public int? Threads { get; set; }
+    /// <summary>Device and threads.</summary>
+    [OptionGroup]
+    public RuntimeOptions Runtime { get; set; } = new();
 
     /// <summary>The task list of <see cref="Tasks"/>.</summary>
     public IReadOnlyList<string> TaskList() => Training.RecipeOptions.List(Tasks);
 
     /// <summary>The files of <see cref="Data"/>.</summary>
     public IReadOnlyList<string> DataFiles() => Training.RecipeOptions.List(Data);
-
-    /// <summary>The template pool of <see cref="Pool"/>.</summary>
-    public Tailor.Data.Instructions.TemplatePool TemplatePool() => Pool switch
-    {
-        "train" => Tailor.Data.Instructions.TemplatePool.Train,
-        "vague" => Tailor.Data.Instructions.TemplatePool.Vague,
-        _ => throw new TailorException($"pool = {Pool}: use train or vague (the eval pool is held out for evaluation)."),
-    };
-
-    /// <summary>The truncation policy of <see cref="Truncation"/>.</summary>
-    public Tailor.Data.Instructions.TruncationPolicy TruncationPolicy() => Truncation switch
-    {
-        "truncate_prompt_left" => Tailor.Data.Instructions.TruncationPolicy.TruncatePromptLeft,
-        "drop" => Tailor.Data.Instructions.TruncationPolicy.Drop,
-        _ => throw new TailorException($"truncation = {Truncation}: use truncate_prompt_left or drop."),
-    };
 
     /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
     public void Validate()
@@ -205,8 +154,12 @@ public sealed record TuneOptions
         {
             if (v <= 0) throw new TailorException($"{key} = {v}: must be positive.");
         }
+        Runtime.Validate();
+        Optimizer.Validate();
+        Optimizer.ValidateSchedule(MinLearningRate, WarmupSteps);
+        Adapter.Validate();
+        if (Lora) Adapter.ToConfig(Model).Validate("lora_targets");
         Positive(Examples, "examples");
-        Tailor.Torch.TorchRuntime.CheckThreads(Threads);
         Positive(Sequence, "sequence");
         Positive(Batch, "batch");
         Positive(GradAccum, "grad_accum");
@@ -216,18 +169,7 @@ public sealed record TuneOptions
         Positive(EvalInterval, "eval_interval");
         Positive(CheckpointInterval, "checkpoint_interval");
         if (DevExamples < 0) throw new TailorException($"dev_examples = {DevExamples}: must be 0 (no dev loss) or more.");
-        if (WarmupSteps < 0) throw new TailorException($"warmup_steps = {WarmupSteps}: must be 0 or more.");
-        if (!(LearningRate > 0)) throw new TailorException($"learning_rate = {LearningRate}: must be positive.");
-        if (MinLearningRate < 0 || MinLearningRate > LearningRate)
-            throw new TailorException($"min_learning_rate = {MinLearningRate}: must be between 0 and learning_rate.");
-        if (WeightDecay < 0) throw new TailorException($"weight_decay = {WeightDecay}: must be 0 or more.");
-        if (GradClip < 0) throw new TailorException($"grad_clip = {GradClip}: must be 0 (off) or positive.");
-        if (Beta1 is < 0 or >= 1 || Beta2 is < 0 or >= 1) throw new TailorException("beta1 and beta2 must be in [0, 1).");
-        if (!CpuTuning.PrecisionValues.Contains(Precision)) throw new TailorException($"precision = {Precision}: use auto, fp32 or bf16.");
-        if (!CpuTuning.SwitchValues.Contains(MklAvx512)) throw new TailorException($"mkl_avx512 = {MklAvx512}: use auto, true or false.");
-        if (!CpuTuning.SwitchValues.Contains(MallocTuning)) throw new TailorException($"malloc_tuning = {MallocTuning}: use auto, true or false.");
         if (Merge && !Lora) throw new TailorException("merge = true needs lora = true: full tuning already writes the whole model to final/.");
-        _ = TemplatePool();
-        _ = TruncationPolicy();
+        if (Pool == TemplatePool.Eval) throw new TailorException("pool = eval: the eval pool is held out for evaluation; use train or vague.");
     }
 }

@@ -35,7 +35,7 @@ public sealed class EvaluateModelTests : IDisposable
 
     private EvalOptions Options(string output) => new()
     {
-        Model = Model(), Output = Path.Combine(_dir, output), Threads = 1, Limit = 3, MaxNewTokensScale = 0.25,
+        Model = Model(), Output = Path.Combine(_dir, output), Runtime = new() { Threads = 1 }, Limit = 3, MaxNewTokensScale = 0.25,
         TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
     };
 
@@ -68,7 +68,7 @@ public sealed class EvaluateModelTests : IDisposable
     [Fact]
     public void A_chat_model_is_asked_with_every_held_out_template_and_results_round_trip()
     {
-        var o = Options("chat") with { Format = "chatml", TemplateMode = "all", Tasks = "sentiment,translation-en-fr" };
+        var o = Options("chat") with { Format = EvalFormat.Chatml, TemplateMode = TemplateMode.All, Tasks = "sentiment,translation-en-fr" };
         var (run, items) = Evaluate.Run(o);
         Assert.Equal("chat", run.Kind);
         Assert.Equal(2 * 3 * 3, items.Count);
@@ -94,7 +94,7 @@ public sealed class EvaluateModelTests : IDisposable
     [Fact]
     public void Base_prompts_with_shots_fit_the_context_and_start_with_solved_examples()
     {
-        var (run, items) = Evaluate.Run(Options("shots") with { Shots = 2, Tasks = "summarization", Format = "base" });
+        var (run, items) = Evaluate.Run(Options("shots") with { Shots = 2, Tasks = "summarization", Format = EvalFormat.Base });
         Assert.Equal(2, run.Shots);
         Assert.All(items, i => Assert.True(i.Prompt.Split("In one line:").Length is >= 2 and <= 4, i.Prompt));
         Assert.Contains(items, i => i.Prompt.Split("In one line:").Length >= 3);

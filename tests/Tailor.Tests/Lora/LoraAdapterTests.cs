@@ -97,7 +97,7 @@ public sealed class LoraAdapterTests : IDisposable
     {
         using var model = Base();
         long total = model.parameters().Sum(p => p.numel());
-        var report = LoraAdapter.Apply(model, new LoraConfig());                  // r 8 on q_proj and v_proj
+        var report = LoraAdapter.Apply(model, new LoraConfig { Rank = 8, TargetModules = ["q_proj", "v_proj"] });
 
         // q_proj 32→32 and v_proj 32→16 in each of 2 layers: 8·(32+32) + 8·(32+16) = 896 per layer.
         long expected = 2 * (8 * (32 + 32) + 8 * (32 + 16));
@@ -236,7 +236,7 @@ public sealed class LoraAdapterTests : IDisposable
     public void Adapter_config_json_has_pefts_layout()
     {
         using var model = Base();
-        var config = new LoraConfig { BaseModelNameOrPath = "models/tiny" };
+        var config = new LoraConfig { Rank = 8, Alpha = 16, TargetModules = ["q_proj", "v_proj"], BaseModelNameOrPath = "models/tiny" };
         LoraAdapter.Apply(model, config);
         string folder = Path.Combine(_temp.Path, "adapter");
         LoraAdapter.Save(model, folder, config);

@@ -229,7 +229,7 @@ public sealed class Gpt2Tests : IDisposable
         // Seven prompts of different lengths through 3 rows: rows refill mid-flight and reach the 64-position context.
         var cases = Gpt2Fixture.Reference()["input_ids"];
         var requests = Enumerable.Range(0, 7).Select(i => (Prompt: cases[i % 2].narrow(0, 0, 2 + i).data<long>().Select(x => (int)x).ToArray(), Max: 6 + i * 7)).ToArray();
-        using var engine = new GenerationEngine(model.Model, ids => model.Tokenizer.Decode(ids), [], new EngineOptions { MaxBatch = 3, QueueCapacity = 16 });
+        using var engine = new GenerationEngine(model.Model, ids => model.Tokenizer.Decode(ids), [], new EngineOptions { MaxBatch = 3, Queue = 16 });
         var handles = requests.Select(r => engine.Submit(r.Prompt, new SamplingOptions { MaxNewTokens = r.Max })).ToArray();
         var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
         for (int i = 0; i < requests.Length; i++)

@@ -18,7 +18,7 @@ public sealed class MainJobTests : IDisposable
 
     private RunOptions Options() => new()
     {
-        Profile = "smoke", Output = Path.Combine(_dir, "run"), Threads = 1, Limit = 6, Resamples = 200,
+        Profile = RunProfileName.Smoke, Output = Path.Combine(_dir, "run"), Runtime = new() { Threads = 1 }, Limit = 6, Resamples = 200,
         BaseModels = "small=" + Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small") + ",base=" + Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small"),
         TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
         Afinn = Path.Combine(InstructionFixtures.RepoRoot, "data", "baselines", "afinn-165.json"),

@@ -97,8 +97,8 @@ public sealed class FinetuneEncoderTests : IDisposable
 
     private EncoderTuneOptions Options(string model, string output) => new()
     {
-        Model = model, Output = Path.Combine(_root, output), TaskData = TaskData(), Epochs = 12, Batch = 8, LearningRate = 5e-3,
-        MaxLength = 32, LogInterval = 4, CheckpointInterval = 1000, Threads = 1,
+        Model = model, Output = Path.Combine(_root, output), TaskData = TaskData(), Epochs = 12, Batch = 8, Optimizer = new EncoderTuneOptions().Optimizer with { LearningRate = 5e-3 },
+        MaxLength = 32, LogInterval = 4, CheckpointInterval = 1000, Runtime = new() { Threads = 1 },
     };
 
     [Theory]
@@ -142,7 +142,7 @@ public sealed class FinetuneEncoderTests : IDisposable
     public void Lora_trains_adapters_and_writes_the_merged_model_with_the_frozen_weights_untouched()
     {
         string bert = TinyBert();
-        var o = Options(bert, "lora") with { Lora = true, LoraRank = 8, LoraAlpha = 16, LearningRate = 1e-2, Epochs = 30 };
+        var o = Options(bert, "lora") with { Lora = true, Adapter = new() { Rank = 8, Alpha = 16, Dropout = 0.1 }, Optimizer = new EncoderTuneOptions().Optimizer with { LearningRate = 1e-2 }, Epochs = 30 };
         var result = FinetuneEncoder.Run(o);
 
         // Only the mechanics are checked here: through rank-8 adapters a frozen *random* encoder barely learns this task
@@ -167,6 +167,9 @@ public sealed class FinetuneEncoderTests : IDisposable
         var first = FinetuneEncoder.Run(Options(bert, "parts") with { Epochs = 2 }, p => { if (p.Step == 8 && p.Loss is not null) stop.Cancel(); }, stop.Token);
         Assert.True(first.Interrupted);
         Assert.Equal(8, first.Steps);
+        // A resume that would change what the checkpoint's tensors are is refused before anything is loaded.
+        var changed = Assert.Throws<TailorException>(() => FinetuneEncoder.Run(Options(bert, "parts") with { Epochs = 2, Resume = true, Lora = true }));
+        Assert.Contains("Resume with --lora false (given true)", changed.Message, StringComparison.Ordinal);
         var rest = FinetuneEncoder.Run(Options(bert, "parts") with { Epochs = 2, Resume = true });
         Assert.Equal(whole.Losses.Where(l => l.Step > 8).ToList(), rest.Losses);
         Assert.Equal(whole.Test, rest.Test);
@@ -184,8 +187,8 @@ public sealed class FinetuneEncoderTests : IDisposable
         Directory.CreateDirectory(decoder);
         File.WriteAllText(Path.Combine(decoder, "config.json"), """{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}""");
         Assert.Contains("BERT or RoBERTa", Assert.Throws<TailorException>(() => FinetuneEncoder.Run(Options(decoder, "dec"))).Message, StringComparison.Ordinal);
-        Assert.Contains("keep", Assert.Throws<TailorException>(() => FinetuneEncoder.Run(Options(bert, "keep") with { Keep = "first" })).Message, StringComparison.Ordinal);
-        Assert.Contains("not a Linear layer", Assert.Throws<TailorException>(() => FinetuneEncoder.Run(Options(bert, "targets") with { Lora = true, LoraTargets = "q_proj" })).Message, StringComparison.Ordinal);
+        Assert.Contains("--keep first: use best or last", Assert.Throws<TailorException>(() => RecipeOptions.Load<EncoderTuneOptions>(null, [KeyValuePair.Create("keep", "first")])).Message, StringComparison.Ordinal);
+        Assert.Contains("not a Linear layer", Assert.Throws<TailorException>(() => FinetuneEncoder.Run(Options(bert, "targets") with { Lora = true, Adapter = new() { Targets = "q_proj" } })).Message, StringComparison.Ordinal);
 
         // A train split with a single label, and a test item whose label the train split never uses.
         string odd = Path.Combine(_root, "odd");

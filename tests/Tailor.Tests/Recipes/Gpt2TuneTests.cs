@@ -28,9 +28,10 @@ public sealed class Gpt2TuneTests : IDisposable
         Model = Gpt2Fixture.MakeFolder(Path.Combine(_dir, "base")), Output = Path.Combine(_dir, output), Task = "sentiment",
         TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"),
         Templates = InstructionFixtures.TemplatesFolder,
-        Examples = 32, Sequence = 64, Batch = 4, MaxSteps = 4, WarmupSteps = 1, LearningRate = 3e-3, MinLearningRate = 3e-4,
-        LogInterval = 1, EvalInterval = 4, CheckpointInterval = 2, DevExamples = 4, Threads = 1,
-        Lora = lora, LoraRank = 4, LoraAlpha = 8, LoraDropout = 0.1, Merge = lora,
+        Examples = 32, Sequence = 64, Batch = 4, MaxSteps = 4, WarmupSteps = 1, MinLearningRate = 3e-4,
+        Optimizer = new TuneOptions().Optimizer with { LearningRate = 3e-3 },
+        LogInterval = 1, EvalInterval = 4, CheckpointInterval = 2, DevExamples = 4, Runtime = new() { Threads = 1 },
+        Lora = lora, Adapter = new() { Rank = 4, Alpha = 8, Dropout = 0.1 }, Merge = lora,
     };
 
     private static double[] Losses(string output) => [.. File.ReadLines(Path.Combine(output, "metrics.jsonl"))

@@ -1,5 +1,6 @@
 using Tailor.Evaluation;
 using Tailor.Pipeline;
+using Tailor.Training;
 
 namespace Tailor.Tests.Recipes;
 
@@ -8,40 +9,49 @@ public sealed class OptionValidationTests
 {
     [Theory]
     [InlineData("none", "exactly one of --model")]
-    [InlineData("split", "split = train")]
+    [InlineData("split", "--split train: use test or dev")]
     [InlineData("imdb-dev", "sentiment-imdb is a test set only")]
     [InlineData("words", "max_input_words = -1")]
     [InlineData("task", "unknown task 'poetry'")]
     [InlineData("baseline", "baseline = magic")]
-    [InlineData("format", "format = json")]
+    [InlineData("format", "--format json: use auto, base, plain or chatml")]
     public void Eval_options_name_the_bad_value(string which, string message)
     {
         var ok = new EvalOptions { Model = "m" };
+        if (which is "split" or "format")
+        {
+            var pair = KeyValuePair.Create(which, which == "split" ? "train" : "json");
+            Assert.Contains(message, Assert.Throws<TailorException>(() => RecipeOptions.Load<EvalOptions>(null, [pair])).Message);
+            return;
+        }
         var bad = which switch
         {
             "none" => new EvalOptions(),
-            "split" => ok with { Split = "train" },
-            "imdb-dev" => ok with { Split = "dev" },
+            "imdb-dev" => ok with { Split = EvalSplit.Dev },
             "words" => ok with { MaxInputWords = -1 },
             "task" => ok with { Tasks = "sentiment,poetry" },
             "baseline" => new EvalOptions { Baseline = "magic" },
-            _ => ok with { Format = "json" },
+            _ => ok,
         };
         Assert.Contains(message, Assert.Throws<TailorException>(bad.Validate).Message);
         ok.Validate();
     }
 
     [Theory]
-    [InlineData("profile", "profile = fast")]
+    [InlineData("profile", "--profile fast: use default, full or smoke")]
     [InlineData("name", "names are letters")]
     [InlineData("twice", "given twice")]
     [InlineData("task", "unknown task 'sentiment-imdb'")]
     [InlineData("steps", "steps and steps_large must be positive")]
     public void Run_options_name_the_bad_value(string which, string message)
     {
+        if (which == "profile")
+        {
+            Assert.Contains(message, Assert.Throws<TailorException>(() => RecipeOptions.Load<RunOptions>(null, [KeyValuePair.Create("profile", "fast")])).Message);
+            return;
+        }
         var bad = which switch
         {
-            "profile" => new RunOptions { Profile = "fast" },
             "name" => new RunOptions { BaseModels = "my base=models/x" },
             "twice" => new RunOptions { BaseModels = "a=x,a=y" },
             "task" => new RunOptions { Tasks = "sentiment,sentiment-imdb" },
@@ -55,7 +65,7 @@ public sealed class OptionValidationTests
     {
         var d = new RunOptions().Resolve();
         Assert.Equal((300, 1, 32L, 128, false), (d.Limit!.Value, d.Shots!.Value, d.Steps!.Value, d.MaxInputWords!.Value, d.KshotAllBases!.Value));
-        var full = new RunOptions { Profile = "full", Limit = 500 }.Resolve();
+        var full = new RunOptions { Profile = RunProfileName.Full, Limit = 500 }.Resolve();
         Assert.Equal((500, 0, true), (full.Limit!.Value, full.MaxInputWords!.Value, full.FinetuneAllBases!.Value));
         Assert.Equal([("small", "models/tailor-base-small"), ("base", "models/tailor-base")], d.Bases());
     }

@@ -40,7 +40,7 @@ public sealed class PretrainTests : IDisposable
         MaxSteps = 24, WarmupSteps = 4, LogInterval = 1, EvalInterval = 12, EvalWindows = 8, CheckpointInterval = 8,
         // MKL settles its kernels at a process's first matmul: this test host may have done one before any patch, a
         // fresh child process has not, so a test that compares the two must not let auto patch either side.
-        MklAvx512 = "false",
+        Speed = new() { MklAvx512 = Tailor.Torch.Toggle.False },
     };
 
     private string? _corpus;

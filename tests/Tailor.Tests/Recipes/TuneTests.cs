@@ -45,9 +45,10 @@ public sealed class TuneTests : IDisposable
         Model = Base(), Output = Path.Combine(_dir, output), Task = null,
         TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"),
         Templates = InstructionFixtures.TemplatesFolder,
-        Examples = 96, Sequence = 192, Batch = 4, MaxSteps = 6, WarmupSteps = 2, LearningRate = 3e-3, MinLearningRate = 3e-4,
-        LogInterval = 1, EvalInterval = 3, CheckpointInterval = 2, DevExamples = 4, Threads = 1,
-        Lora = lora, LoraRank = 4, LoraAlpha = 8, LoraDropout = 0.1,
+        Examples = 96, Sequence = 192, Batch = 4, MaxSteps = 6, WarmupSteps = 2, MinLearningRate = 3e-4,
+        Optimizer = new TuneOptions().Optimizer with { LearningRate = 3e-3 },
+        LogInterval = 1, EvalInterval = 3, CheckpointInterval = 2, DevExamples = 4, Runtime = new() { Threads = 1 },
+        Lora = lora, Adapter = new() { Rank = 4, Alpha = 8, Dropout = 0.1 },
     };
 
     private static double[] Losses(string output) => [.. File.ReadLines(Path.Combine(output, "metrics.jsonl"))
@@ -80,7 +81,7 @@ public sealed class TuneTests : IDisposable
     [Fact]
     public void Instruct_with_the_vague_pool_trains_on_vague_phrasings_only()
     {
-        var o = Options("vague") with { Pool = "vague", MaxSteps = 1 };
+        var o = Options("vague") with { Pool = TemplatePool.Vague, MaxSteps = 1 };
         var data = Instruct.BuildData(o, TextTokenizer.Load(Base()), _ => { });
         var tokenizer = TextTokenizer.Load(Base());
         var vague = TaskTemplates.LoadAll(o.Templates).Values.SelectMany(s => s.Pool(TemplatePool.Vague))
@@ -165,6 +166,29 @@ public sealed class TuneTests : IDisposable
     }
 
     [Fact]
+    public void A_resume_that_changes_the_adapter_is_refused_before_anything_is_loaded()
+    {
+        var o = Options("adapter", lora: true) with { MaxSteps = 2 };
+        Instruct.Run(o);
+        string checkpoint = Path.Combine(o.Output, "checkpoint");
+        var before = Directory.GetFiles(o.Output, "*", SearchOption.AllDirectories).ToDictionary(f => f, File.ReadAllBytes);
+
+        var rank = Assert.Throws<TailorException>(() => Instruct.Run(o with { Resume = true, Adapter = o.Adapter with { Rank = 8 } }));
+        Assert.Contains("Resume with --lora-rank 4 (given 8)", rank.Message, StringComparison.Ordinal);
+        var targets = Assert.Throws<TailorException>(() => Instruct.Run(o with { Resume = true, Adapter = o.Adapter with { Targets = "q_proj,v_proj" } }));
+        Assert.Contains("--lora-targets q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj (given q_proj,v_proj)", targets.Message, StringComparison.Ordinal);
+        var full = Assert.Throws<TailorException>(() => Instruct.Run(o with { Resume = true, Lora = false }));
+        Assert.Contains($"{checkpoint} holds a LoRA adapter", full.Message, StringComparison.Ordinal);
+
+        // Refused up front: nothing in the run folder changed (recipe.json and metrics.jsonl included).
+        Assert.All(before, kv => Assert.Equal(kv.Value, File.ReadAllBytes(kv.Key)));
+        var plain = Options("plain-adapter") with { MaxSteps = 2 };
+        Instruct.Run(plain);
+        var lora = Assert.Throws<TailorException>(() => Instruct.Run(plain with { Resume = true, Lora = true }));
+        Assert.Contains("is a full-tuning checkpoint", lora.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Lora_writes_a_peft_adapter_and_the_merged_model_gives_the_same_logits()
     {
         var o = Options("lora", lora: true) with { Merge = true, MaxSteps = 4 };
@@ -196,7 +220,7 @@ public sealed class TuneTests : IDisposable
         Assert.Contains("max_position_embeddings", sequence.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(_dir, "long", "recipe.json")));
 
-        var threads = Assert.Throws<TailorException>(() => Instruct.Run(Options("threads") with { Threads = 100_000 }));
+        var threads = Assert.Throws<TailorException>(() => Instruct.Run(Options("threads") with { Runtime = new() { Threads = 100_000 } }));
         Assert.StartsWith("--threads 100000: at most", threads.Message, StringComparison.Ordinal);
 
         // The probe: --output at an existing model folder overwrote its recipe.json.
@@ -214,10 +238,11 @@ public sealed class TuneTests : IDisposable
     [Fact]
     public void Bad_options_are_refused_with_the_key_named()
     {
-        Assert.Contains("pool = creative", Assert.Throws<TailorException>(() => (Options("x") with { Pool = "creative" }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("--pool creative: use train, eval or vague", Assert.Throws<TailorException>(() => RecipeOptions.Load<TuneOptions>(null, [KeyValuePair.Create("pool", "creative")])).Message, StringComparison.Ordinal);
+        Assert.Contains("pool = eval: the eval pool is held out", Assert.Throws<TailorException>(() => (Options("x") with { Pool = TemplatePool.Eval }).Validate()).Message, StringComparison.Ordinal);
         Assert.Contains("merge = true needs lora", Assert.Throws<TailorException>(() => (Options("x") with { Merge = true }).Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("mkl_avx512 = yes: use auto, true or false", Assert.Throws<TailorException>(() => (Options("x") with { MklAvx512 = "yes" }).Validate()).Message, StringComparison.Ordinal);
-        Assert.Contains("malloc_tuning = 1: use auto, true or false", Assert.Throws<TailorException>(() => (Options("x") with { MallocTuning = "1" }).Validate()).Message, StringComparison.Ordinal);
+        Assert.Contains("--mkl-avx512 yes: use auto, true or false", Assert.Throws<TailorException>(() => RecipeOptions.Load<TuneOptions>(null, [KeyValuePair.Create("mkl_avx512", "yes")])).Message, StringComparison.Ordinal);
+        Assert.Contains("--malloc-tuning 1: use auto, true or false", Assert.Throws<TailorException>(() => RecipeOptions.Load<TuneOptions>(null, [KeyValuePair.Create("malloc_tuning", "1")])).Message, StringComparison.Ordinal);
         var e = Assert.Throws<TailorException>(() => Instruct.Run(Options("x") with { Tasks = "sentiment,poetry" }));
         Assert.Contains("poetry.json", e.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(_dir, "x", "checkpoint")));

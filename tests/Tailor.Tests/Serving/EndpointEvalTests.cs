@@ -21,10 +21,10 @@ public sealed class EndpointEvalTests : IDisposable
         string folder = ServingTestSupport.SaveChatModel(Path.Combine(_dir, "model"), maxPositions: 512);
         var common = new EvalOptions
         {
-            Tasks = "sentiment,translation-en-de", Limit = 4, Threads = 1, MaxNewTokensScale = 0.25, Loglik = false,
+            Tasks = "sentiment,translation-en-de", Limit = 4, Runtime = new() { Threads = 1 }, MaxNewTokensScale = 0.25, Loglik = false,
             TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
         };
-        var local = Evaluate.Run(common with { Model = folder, Output = Path.Combine(_dir, "local"), Format = "chatml" });
+        var local = Evaluate.Run(common with { Model = folder, Output = Path.Combine(_dir, "local"), Format = EvalFormat.Chatml });
 
         var (model, server) = await ServingTestSupport.StartAsync(folder);
         await using (server)

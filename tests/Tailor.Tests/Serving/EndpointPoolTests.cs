@@ -66,7 +66,7 @@ public sealed class EndpointPoolTests : IDisposable
         var (second, secondUrl) = Serve(folder);
         var common = new EvalOptions
         {
-            Tasks = "sentiment,translation-en-de", Limit = 6, Threads = 1, MaxNewTokensScale = 0.25, Loglik = false,
+            Tasks = "sentiment,translation-en-de", Limit = 6, Runtime = new() { Threads = 1 }, MaxNewTokensScale = 0.25, Loglik = false,
             TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
         };
         var one = Evaluate.Run(common with { Endpoint = first, Output = Path.Combine(_dir, "one") });

@@ -256,7 +256,7 @@ public sealed class ServerTests(ServingModels models) : IClassFixture<ServingMod
     [Fact]
     public async Task A_full_queue_answers_429_and_a_client_that_disconnects_cancels_its_generation()
     {
-        var (model, server) = await ServingTestSupport.StartAsync(models.Long, new EngineOptions { MaxBatch = 1, QueueCapacity = 0 });
+        var (model, server) = await ServingTestSupport.StartAsync(models.Long, new EngineOptions { MaxBatch = 1, Queue = 0 });
         await using var _ = server;
         using var __ = model;
         // A long streamed request takes the only row.

@@ -64,7 +64,7 @@ public sealed class ServingChatClientTests(ServingModels models) : IClassFixture
         var toolError = await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync("hi", new ChatOptions { Tools = [tool] }));
         Assert.Contains("Tools", toolError.Message, StringComparison.Ordinal);
         var topP = await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync("hi", new ChatOptions { TopP = 0 }));
-        Assert.Contains("top-p", topP.Message, StringComparison.Ordinal);
+        Assert.Contains("top_p", topP.Message, StringComparison.Ordinal);
         var image = await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync(
             [new ChatMessage(ChatRole.User, [new DataContent(new byte[] { 1, 2, 3 }, "image/png")])]));
         Assert.Contains("text only", image.Message, StringComparison.Ordinal);

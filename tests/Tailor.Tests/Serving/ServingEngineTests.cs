@@ -16,7 +16,7 @@ public sealed class ServingEngineTests
     private static LlamaForCausalLM Model(long seed = 7) => LlamaForCausalLM.FromConfig(LlamaTests.TinyGqa(), seed);
 
     private static GenerationEngine Engine(LlamaForCausalLM model, int maxBatch, int queue = 64, IEnumerable<int>? eos = null) =>
-        new(model, Decode, eos ?? [], new EngineOptions { MaxBatch = maxBatch, QueueCapacity = queue });
+        new(model, Decode, eos ?? [], new EngineOptions { MaxBatch = maxBatch, Queue = queue });
 
     private static int[] Prompt(int seed, int length) => [.. Enumerable.Range(0, length).Select(i => 1 + (seed * 7 + i * 3) % 49)];
 

@@ -36,7 +36,7 @@ internal static class ServingTestSupport
         {
             Port = 0,
             ApiKey = apiKey,
-            DrainTimeout = drain ?? TimeSpan.FromSeconds(10),
+            Drain = drain ?? TimeSpan.FromSeconds(10),
         });
         return (model, server);
     }

@@ -30,19 +30,19 @@ public sealed class ScheduleTests
     [Fact]
     public void The_pretrain_schedule_option_picks_cosine_by_default_and_wsd_with_a_fifth_of_the_steps_as_decay()
     {
-        var cosine = new PretrainOptions { MaxSteps = 100, WarmupSteps = 10, LearningRate = 1.0, MinLearningRate = 0.1 };
+        var cosine = new PretrainOptions { MaxSteps = 100, WarmupSteps = 10, Optimizer = new() { LearningRate = 1.0, WeightDecay = 0.1 }, MinLearningRate = 0.1 };
         Assert.Equal(Optimizers.CosineWithWarmup(50, 10, 100, 1.0, 0.1), Pretrain.LearningRate(cosine, 50));
-        var wsd = cosine with { Schedule = "wsd" };
+        var wsd = cosine with { Schedule = LrSchedule.Wsd };
         Assert.Equal(1.0, Pretrain.LearningRate(wsd, 79));
         Assert.Equal(0.55, Pretrain.LearningRate(wsd, 90), 12);
         Assert.Equal(0.325, Pretrain.LearningRate(wsd with { DecaySteps = 40 }, 90), 12);
     }
 
     [Theory]
-    [InlineData("linear", null, "schedule = linear: use cosine or wsd.")]
-    [InlineData("wsd", 0L, "decay_steps = 0: must be positive and at most max_steps - warmup_steps = 90.")]
-    [InlineData("wsd", 91L, "decay_steps = 91: must be positive and at most max_steps - warmup_steps = 90.")]
-    public void A_bad_schedule_or_decay_length_is_refused_with_the_option_named(string schedule, long? decay, string message)
+    [InlineData(LrSchedule.Linear, null, "schedule = linear: use cosine or wsd.")]
+    [InlineData(LrSchedule.Wsd, 0L, "decay_steps = 0: must be positive and at most max_steps - warmup_steps = 90.")]
+    [InlineData(LrSchedule.Wsd, 91L, "decay_steps = 91: must be positive and at most max_steps - warmup_steps = 90.")]
+    public void A_bad_schedule_or_decay_length_is_refused_with_the_option_named(LrSchedule schedule, long? decay, string message)
     {
         var o = new PretrainOptions { MaxSteps = 100, WarmupSteps = 10, Schedule = schedule, DecaySteps = decay };
         Assert.Equal(message, Assert.Throws<TailorException>(o.Validate).Message);

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Tailor.Model;
 using Tailor.Torch;
+using Tailor.Training;
 using TorchSharp;
 
 namespace Tailor.Evaluation.Answering;
@@ -28,12 +29,12 @@ internal sealed class EncoderAnswerer : Answerer
         var labels = config.Labels;
         foreach (string name in o.TaskList())
         {
-            var task = EvalTask.Get(name, o.TaskData, o.Split);
+            var task = EvalTask.Get(name, o.TaskData, RecipeOptions.Name(o.Split));
             Check(task, labels, folder);
         }
         foreach (string file in o.DataFiles()) Check(EvalTask.FromUserFile(file).Task, labels, folder);
-        TorchRuntime.SetThreads(o.Threads);
-        _device = TorchRuntime.SelectDevice(o.Device);
+        TorchRuntime.SetThreads(o.Runtime.Threads);
+        _device = TorchRuntime.SelectDevice(o.Runtime.Device);
         _encoder = PretrainedEncoder.Load(folder);
         if (_device.type != TorchSharp.DeviceType.CPU) _encoder.Module.to(_device);
         _classifier = _encoder.Classifier!;

@@ -25,7 +25,7 @@ internal sealed class EndpointAnswerer : Answerer
         for (int i = o.EndpointModel is null ? 1 : 0; i < _pool.Addresses.Count && _pool.Addresses.Count > 1; i++)
             if (!_pool.Models(i).Contains(_model))   // one model behind every server, or the results would mix models
                 throw new TailorException($"endpoint {_pool.Addresses[i]} does not serve model {_model}; list servers of one model, or give --endpoint-model.");
-        Format = o.Format is "auto" or "chatml" ? "chatml" : "base";
+        Format = o.Format is EvalFormat.Auto or EvalFormat.Chatml ? "chatml" : "base";
         Kind = Format == "chatml" ? "chat" : "base";
         Name = o.Name ?? _model;
         say($"endpoint {string.Join(", ", _pool.Addresses)}: model {_model}, {(Format == "chatml" ? "chat completions" : "completions")}");

@@ -3,6 +3,7 @@ using Tailor.Generation;
 using Tailor.Model;
 using Tailor.Text;
 using Tailor.Torch;
+using Tailor.Training;
 
 namespace Tailor.Evaluation.Answering;
 
@@ -16,15 +17,15 @@ internal sealed class ModelAnswerer : Answerer
     public ModelAnswerer(EvalOptions o, Action<string> say)
     {
         _o = o;
-        TorchRuntime.SetThreads(o.Threads);
-        var device = TorchRuntime.SelectDevice(o.Device);
+        TorchRuntime.SetThreads(o.Runtime.Threads);
+        var device = TorchRuntime.SelectDevice(o.Runtime.Device);
         _model = PretrainedModel.Load(o.Model!, device);
         string folder = o.Model!;
         Name = o.Name ?? DefaultName(folder);
         Source = folder;
         Hash = File.Exists(Path.Combine(folder, Formats.HfCheckpoint.WeightsFile)) ? StableHash.Sha256File(Path.Combine(folder, Formats.HfCheckpoint.WeightsFile))[..16] : "sharded";
         string? marker = TunedModelMarker.PromptFormatOf(folder);
-        Format = o.Format != "auto" ? o.Format
+        Format = o.Format != EvalFormat.Auto ? RecipeOptions.Name(o.Format)
             : marker == "chatml" ? "chatml" : marker == "plain" ? "plain"
             : _model.Tokenizer.ChatTemplate is not null ? "chatml" : "base";
         Kind = Format switch { "chatml" => "chat", "plain" => "finetuned", _ => "base" };

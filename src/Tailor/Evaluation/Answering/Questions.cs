@@ -74,7 +74,7 @@ public static class Questions
                 if (File.Exists(Path.Combine(o.Templates, task.TemplateTask + ".json")))
                 {
                     set = TaskTemplates.Load(Path.Combine(o.Templates, task.TemplateTask + ".json"));
-                    pool = set.Pool(o.Pool switch { "train" => TemplatePool.Train, "vague" => TemplatePool.Vague, _ => TemplatePool.Eval });
+                    pool = set.Pool(o.Pool);
                 }
                 for (int i = 0; i < records.Count; i++)
                 {
@@ -89,7 +89,7 @@ public static class Questions
                              new ChatMessage(ChatRole.User, Ask(input))], null)) { Shots = shots.Count });
                         continue;
                     }
-                    var chosen = o.TemplateMode == "all" ? pool : [pool[(int)((StableHash.Of(r.Id) ^ (ulong)o.Seed) % (ulong)pool.Count)]];
+                    var chosen = o.TemplateMode == TemplateMode.All ? pool : [pool[(int)((StableHash.Of(r.Id) ^ (ulong)o.Seed) % (ulong)pool.Count)]];
                     foreach (var template in chosen)
                     {
                         ChatMessage[] ShotTurns(int k) => [.. shots.Take(k).SelectMany(s => new[]
