@@ -1,6 +1,7 @@
 using Tailor.Recipes;
 using Tailor.Evaluation.Report;
 using Tailor.Evaluation.Statistics;
+using Tailor.Report.Charts;
 
 namespace Tailor.Cli.Commands;
 
@@ -49,7 +50,7 @@ public sealed class CompareCommand : Command
             NoContamination = cl.Flag("--no-contamination"),
             Examples = cl.Int("--examples", 3, 0, 100),
         };
-        var report = Compare.Run(options, s => Console.Error.WriteLine(s));
+        var report = Compare.Run(options, s => Console.Error.WriteLine(s), new ScottPlotCharts());
         Console.WriteLine(report.Claims.ToText());
         Console.WriteLine($"report: {Path.Combine(options.Output, "report.html")}");
         return 0;
