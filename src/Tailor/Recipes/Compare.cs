@@ -74,23 +74,23 @@ public static class Compare
 
     /// <summary>
     /// Writes results.json, report.md (with chart-forest.png and chart-tasks.png beside it) and report.html (every chart
-    /// embedded) into <paramref name="folder"/>; the charts are <paramref name="renderer"/>'s (none when it is null).
+    /// embedded) into <paramref name="folder"/>; the charts are <paramref name="charts"/>'s (none when it is null).
     /// </summary>
-    public static void Write(ComparisonReport report, string folder, IReportCharts? renderer = null)
+    public static void Write(ComparisonReport report, string folder, IReportCharts? charts = null)
     {
-        renderer ??= NoReportCharts.Instance;
         ArgumentNullException.ThrowIfNull(report);
+        charts ??= NoReportCharts.Instance;
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(report, ComparisonReport.Json) + "\n");
-        var charts = renderer.Render(report);
+        var drawn = charts.Render(report);
         // report.md shows the first screen's charts from PNG files beside it; report.html embeds every chart.
         var besideMarkdown = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var chart in charts.Where(c => c.Id is "chart-forest" or "chart-tasks"))
+        foreach (var chart in drawn.Where(c => c.Id is "chart-forest" or "chart-tasks"))
         {
             File.WriteAllBytes(Path.Combine(folder, chart.Id + ".png"), chart.Png);
             besideMarkdown.Add(chart.Id);
         }
-        File.WriteAllText(Path.Combine(folder, "report.md"), ReportWriter.Markdown(report, besideMarkdown, renderer.Notice));
-        File.WriteAllText(Path.Combine(folder, "report.html"), ReportWriter.Html(report, charts, renderer.Notice));
+        File.WriteAllText(Path.Combine(folder, "report.md"), ReportWriter.Markdown(report, besideMarkdown, charts.Notice));
+        File.WriteAllText(Path.Combine(folder, "report.html"), ReportWriter.Html(report, drawn, charts.Notice));
     }
 }
