@@ -1,5 +1,6 @@
 using Tailor.Recipes;
 using Tailor.Evaluation.Report;
+using Tailor.Report.Charts;
 
 namespace Tailor.Cli.Commands;
 
@@ -22,7 +23,7 @@ public sealed class CompareCommand : Command
         if (cl is null) return 0;
         var options = RecipeCommandLine.Load(cl, new CompareOptions()) with { Inputs = cl.Positionals };
         RecipeCommandLine.Validate<CompareOptions>(options.Validate);
-        var report = Compare.Run(options, s => Console.Error.WriteLine(s));
+        var report = Compare.Run(options, s => Console.Error.WriteLine(s), new ScottPlotCharts());
         Console.WriteLine(report.Claims.ToText());
         Console.WriteLine($"report: {Path.Combine(options.Output, "report.html")}");
         return 0;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Tailor.Training;
 using Tailor.Pipeline;
+using Tailor.Report.Charts;
 
 namespace Tailor.Cli.Commands;
 
@@ -56,7 +57,7 @@ public sealed class RunCommand : Command
         Console.CancelKeyPress += onCancel;
         try
         {
-            var result = MainJob.Run(options, events, cancel.Token);
+            var result = MainJob.Run(options, events, new ScottPlotCharts(), cancel.Token);
             bar.Finish();
             Console.WriteLine();
             Console.WriteLine(result.MainTable);

@@ -26,12 +26,13 @@ namespace Tailor.Pipeline;
 /// </summary>
 public static class MainJob
 {
-    /// <summary>Runs (or resumes) the job.</summary>
-    public static RunResult Run(RunOptions options, RunEvents? events = null, CancellationToken cancel = default)
+    /// <summary>Runs (or resumes) the job; the report's charts are <paramref name="charts"/>'s (none when it is null).</summary>
+    public static RunResult Run(RunOptions options, RunEvents? events = null, IReportCharts? charts = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         var o = options.Resolve();
         events ??= new RunEvents();
+        charts ??= NoReportCharts.Instance;
         var clock = Stopwatch.StartNew();
         string folder = ChooseFolder(o);
         Directory.CreateDirectory(folder);
@@ -167,8 +168,8 @@ public static class MainJob
         string mainTable = "";
         stages.Add(("report", "report", "main table, paired statistics, claims, report.md/html",
             () => Hash("report", o.Resamples.ToString(CultureInfo.InvariantCulture), o.Seed.ToString(CultureInfo.InvariantCulture),
-                string.Join(",", evaluations.Keys.Select(k => StagePrint(folder, "eval-" + k))), code),
-            _ => mainTable = WriteReport(folder, reportFolder, evaluations, roles, o, say)));
+                string.Join(",", evaluations.Keys.Select(k => StagePrint(folder, "eval-" + k))), code, charts.GetType().FullName!),
+            _ => mainTable = WriteReport(folder, reportFolder, evaluations, roles, o, say, charts)));
 
         // Run the plan.
         var records = new List<StageRecord>();
@@ -225,7 +226,7 @@ public static class MainJob
     }
 
     private static string WriteReport(string folder, string reportFolder, IReadOnlyDictionary<string, string> evaluations,
-        IReadOnlyDictionary<string, (string Role, string Base)> roles, RunOptions o, Action<string> say)
+        IReadOnlyDictionary<string, (string Role, string Base)> roles, RunOptions o, Action<string> say, IReportCharts charts)
     {
         Directory.CreateDirectory(reportFolder);
         var runs = evaluations.Values.Select(e => EvalRun.Load(e).Run).ToList();
@@ -247,7 +248,7 @@ public static class MainJob
                 ? [.. Directory.GetDirectories(Path.Combine(folder, "models")).Where(d => File.Exists(Path.Combine(d, "metrics.jsonl"))).Order(StringComparer.Ordinal)]
                 : [], Baseline = evaluations.Keys.First(k => roles[k].Role == "base"),
             NoContamination = false,
-        }, say);
+        }, say, charts);
         File.WriteAllText(Path.Combine(reportFolder, "claims.md"), MainTable.ClaimsMarkdown(report.Claims, o.Limit!.Value));
         return table;
     }

@@ -20,8 +20,11 @@ public static class Compare
         "comparisons use the items both models answered; the bootstrap resamples units with replacement (seeded SplitMix64), " +
         "corpus metrics (BLEU, chrF, macro-F1) are recomputed from summed per-unit statistics on each resample";
 
-    /// <summary>Runs the comparison and writes report.md, report.html and results.json into <see cref="CompareOptions.Output"/>.</summary>
-    public static ComparisonReport Run(CompareOptions o, Action<string>? say = null)
+    /// <summary>
+    /// Runs the comparison and writes report.md, report.html and results.json into <see cref="CompareOptions.Output"/>,
+    /// with the charts <paramref name="charts"/> draws (none, and a line that says so, when it is null).
+    /// </summary>
+    public static ComparisonReport Run(CompareOptions o, Action<string>? say = null, IReportCharts? charts = null)
     {
         ArgumentNullException.ThrowIfNull(o);
         say ??= _ => { };
@@ -64,26 +67,30 @@ public static class Compare
         var report = new ComparisonReport(DateTime.UtcNow, "tailor " + typeof(Compare).Assembly.GetName().Version, reference.Name,
             o.Seed, o.Resamples, PairingText, [.. models.Select(m => m.Entry)], tasks, claims, contamination, curves, warnings);
         report = report with { Summary = ReportSummary.Sentences(report) };
-        Write(report, o.Output);
+        Write(report, o.Output, charts);
         say($"wrote {Path.Combine(o.Output, "report.html")}, report.md and results.json");
         return report;
     }
 
-    /// <summary>Writes results.json, report.md (with chart-forest.png and chart-tasks.png beside it) and report.html (every chart embedded) into <paramref name="folder"/>.</summary>
-    public static void Write(ComparisonReport report, string folder)
+    /// <summary>
+    /// Writes results.json, report.md (with chart-forest.png and chart-tasks.png beside it) and report.html (every chart
+    /// embedded) into <paramref name="folder"/>; the charts are <paramref name="charts"/>'s (none when it is null).
+    /// </summary>
+    public static void Write(ComparisonReport report, string folder, IReportCharts? charts = null)
     {
         ArgumentNullException.ThrowIfNull(report);
+        charts ??= NoReportCharts.Instance;
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "results.json"), JsonSerializer.Serialize(report, ComparisonReport.Json) + "\n");
-        var charts = ReportCharts.Render(report);
+        var drawn = charts.Render(report);
         // report.md shows the first screen's charts from PNG files beside it; report.html embeds every chart.
         var besideMarkdown = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var chart in charts.Where(c => c.Id is "chart-forest" or "chart-tasks"))
+        foreach (var chart in drawn.Where(c => c.Id is "chart-forest" or "chart-tasks"))
         {
             File.WriteAllBytes(Path.Combine(folder, chart.Id + ".png"), chart.Png);
             besideMarkdown.Add(chart.Id);
         }
-        File.WriteAllText(Path.Combine(folder, "report.md"), ReportWriter.Markdown(report, besideMarkdown));
-        File.WriteAllText(Path.Combine(folder, "report.html"), ReportWriter.Html(report, charts));
+        File.WriteAllText(Path.Combine(folder, "report.md"), ReportWriter.Markdown(report, besideMarkdown, charts.Notice));
+        File.WriteAllText(Path.Combine(folder, "report.html"), ReportWriter.Html(report, drawn, charts.Notice));
     }
 }

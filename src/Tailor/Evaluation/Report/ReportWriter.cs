@@ -41,8 +41,11 @@ public static class ReportWriter
     /// <summary>The report as Markdown.</summary>
     public static string Markdown(ComparisonReport r) => Markdown(r, null);
 
-    /// <summary>The report as Markdown; <paramref name="chartFiles"/> names the charts written beside it as ID.png.</summary>
-    public static string Markdown(ComparisonReport r, IReadOnlySet<string>? chartFiles)
+    /// <summary>
+    /// The report as Markdown; <paramref name="chartFiles"/> names the charts written beside it as ID.png;
+    /// <paramref name="chartsNotice"/>, when given, is said under the summary (why there are no charts).
+    /// </summary>
+    public static string Markdown(ComparisonReport r, IReadOnlySet<string>? chartFiles, string? chartsNotice = null)
     {
         ArgumentNullException.ThrowIfNull(r);
         var sb = new StringBuilder();
@@ -51,6 +54,7 @@ public static class ReportWriter
         sb.Append("## Summary\n\n");
         foreach (string sentence in r.Summary ?? ReportSummary.Sentences(r)) sb.Append("- ").Append(sentence).Append('\n');
         sb.Append('\n');
+        if (chartsNotice is not null) sb.Append('*').Append(chartsNotice).Append("*\n\n");
         if (chartFiles?.Contains("chart-forest") == true)
             sb.Append("![Forest plot: every claim's effects with 95% intervals](chart-forest.png)\n\n").Append(ForestHint).Append("\n\n");
 
@@ -156,8 +160,11 @@ public static class ReportWriter
         return sb.ToString();
     }
 
-    /// <summary>The report as one self-contained HTML page with <paramref name="charts"/> embedded as base64 PNG.</summary>
-    public static string Html(ComparisonReport r, IReadOnlyList<ReportChart> charts)
+    /// <summary>
+    /// The report as one self-contained HTML page with <paramref name="charts"/> embedded as base64 PNG;
+    /// <paramref name="chartsNotice"/>, when given, is said under the summary (why there are no charts).
+    /// </summary>
+    public static string Html(ComparisonReport r, IReadOnlyList<ReportChart> charts, string? chartsNotice = null)
     {
         ArgumentNullException.ThrowIfNull(r);
         ArgumentNullException.ThrowIfNull(charts);
@@ -174,6 +181,7 @@ public static class ReportWriter
         h.Append("<section id=\"summary\" class=\"summary\">\n<ul>\n");
         foreach (string sentence in r.Summary ?? ReportSummary.Sentences(r)) h.Append("<li>").Append(E(sentence)).Append("</li>\n");
         h.Append("</ul>\n</section>\n");
+        if (chartsNotice is not null) h.Append("<p id=\"no-charts\" class=\"hint\">").Append(E(chartsNotice)).Append("</p>\n");
         foreach (var chart in charts.Where(c => c.Id == "chart-forest")) Figure(h, chart);
         if (charts.Any(c => c.Id == "chart-forest")) h.Append(CultureInfo.InvariantCulture, $"<p class=\"hint\">{E(ForestHint)}</p>\n");
 

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Tailor.Evaluation;
 using Tailor.Evaluation.Report;
 using Tailor.Recipes;
+using Tailor.Report.Charts;
 using static Tailor.Tests.Evaluation.Report.RunFixtures;
 using TempDir = Tailor.Tests.Evaluation.Report.SyntheticEvals.TempDir;
 
@@ -20,7 +21,7 @@ public class FloorVerdictTests
         string data = WriteTaskData(tmp.Path);
         string output = Path.Combine(tmp.Path, "report");
         var report = Compare.Run(Options(output, data,
-            ClassicBaselines(tmp.Path, data), SilentBase(tmp.Path, data), DegenerateInstruct(tmp.Path, data)) with { Baseline = "base-small" });
+            ClassicBaselines(tmp.Path, data), SilentBase(tmp.Path, data), DegenerateInstruct(tmp.Path, data)) with { Baseline = "base-small" }, charts: new ScottPlotCharts());
         var claims = report.Claims.Rows.ToDictionary(c => c.Number);
         if (Environment.GetEnvironmentVariable("TAILOR_FIXTURE_REPORT_OUT") is { Length: > 0 } keep)   // to look at the report
             foreach (string f in Directory.GetFiles(output)) File.Copy(f, Path.Combine(Directory.CreateDirectory(keep).FullName, Path.GetFileName(f)), overwrite: true);

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Tailor.Recipes;
 using static Tailor.Tests.Evaluation.Report.SyntheticEvals;
 using Tailor.Evaluation.Report;
+using Tailor.Report.Charts;
 
 namespace Tailor.Tests.Evaluation.Report;
 
@@ -37,7 +38,7 @@ public class ReportBrowserTests
              "instruct-small": {"role": "instruct", "base": "small"}, "instruct-vague-small": {"role": "instruct-vague", "base": "small"}}
             """);
         string output = Path.Combine(tmp.Path, "report");
-        Compare.Run(new CompareOptions { Inputs = inputs, Output = output, Roles = roles, NoContamination = true, Resamples = 300 });
+        Compare.Run(new CompareOptions { Inputs = inputs, Output = output, Roles = roles, NoContamination = true, Resamples = 300 }, charts: new ScottPlotCharts());
         string page = "file://" + Path.Combine(output, "report.html");
 
         // Self-contained: nothing is fetched from elsewhere.

@@ -1,19 +1,15 @@
 using ScottPlot;
+using Tailor.Evaluation.Report;
 
-namespace Tailor.Evaluation.Report;
-
-/// <summary>A chart rendered to PNG for embedding.</summary>
-/// <param name="Id">Anchor id in the HTML.</param>
-/// <param name="Title">Caption.</param>
-/// <param name="Png">The PNG bytes.</param>
-public sealed record ReportChart(string Id, string Title, byte[] Png);
+namespace Tailor.Report.Charts;
 
 /// <summary>
 /// The report's charts, drawn with ScottPlot 5 (SkiaSharp) to PNG: the forest plot of every claim's effects, each task's
 /// primary metric with 95% intervals, floors and baselines, off-task rates, and training curves. Models at floor or
-/// degenerate on a task are drawn pale.
+/// degenerate on a task are drawn pale. Pass one to <c>Compare.Run</c> or <c>MainJob.Run</c>; the core library draws no
+/// charts by itself (<see cref="NoReportCharts"/>), so that it needs no charting package.
 /// </summary>
-public static class ReportCharts
+public sealed class ScottPlotCharts : IReportCharts
 {
     private static readonly Color[] Palette =
     [
@@ -21,8 +17,11 @@ public static class ReportCharts
         Color.FromHex("#76b7b2"), Color.FromHex("#edc948"), Color.FromHex("#b07aa1"), Color.FromHex("#9c755f"),
     ];
 
+    /// <summary>Null: this renderer draws the charts.</summary>
+    public string? Notice => null;
+
     /// <summary>Renders every chart the report has data for.</summary>
-    public static IReadOnlyList<ReportChart> Render(ComparisonReport report)
+    public IReadOnlyList<ReportChart> Render(ComparisonReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
         var charts = new List<ReportChart>();
