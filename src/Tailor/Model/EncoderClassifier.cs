@@ -1,3 +1,4 @@
+using Tailor.Formats;
 using Tailor.Text;
 using static TorchSharp.torch;
 
@@ -56,5 +57,29 @@ public static class EncoderClassifier
             }
         }
         return (tensor(ids, [inputs.Count, t], device: device), tensor(mask, [inputs.Count, t], device: device), tensor(types, [inputs.Count, t], device: device));
+    }
+
+    /// <summary>
+    /// Writes an HF classifier folder atomically: model.safetensors (float32, HF names), config.json (architectures,
+    /// id2label, label2id), the tokenizer (tokenizer.json plus the source folder's vocab and tokenizer configs), and
+    /// optionally tailor.json (<paramref name="marker"/>), a README.md model card and recipe.json.
+    /// </summary>
+    public static void Save(string target, IReadOnlyDictionary<string, Tensor> tensors, BertConfig config, PretrainedEncoder encoder,
+        string source, string? marker, string? card, string? recipeJson = null)
+    {
+        HfCheckpoint.Save(target, tensors, config.ToJson(), new HfSaveOptions
+        {
+            Dtype = ScalarType.Float32,
+            WriteExtraFiles = staging =>
+            {
+                encoder.Tokenizer.Save(staging);
+                foreach (string file in new[] { "vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json" })
+                    if (File.Exists(Path.Combine(source, file)) && !File.Exists(Path.Combine(staging, file)))
+                        File.Copy(Path.Combine(source, file), Path.Combine(staging, file));
+                if (marker is not null) File.WriteAllText(Path.Combine(staging, TunedModelMarker.FileName), marker);
+                if (card is not null) File.WriteAllText(Path.Combine(staging, "README.md"), card);
+                if (recipeJson is not null) File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
+            },
+        });
     }
 }

@@ -185,7 +185,7 @@ public static class FinetuneEncoder
             long epoch = step / perEpoch;
             if (epoch != orderEpoch)
             {
-                order = Permutation(trainInputs.Count, o.Seed, epoch);
+                order = Seeds.Permutation(trainInputs.Count, o.Seed, epoch);
                 orderEpoch = epoch;
             }
             var members = order!.Skip((int)(step % perEpoch) * o.Batch).Take(o.Batch).ToArray();
@@ -234,7 +234,7 @@ public static class FinetuneEncoder
                     if (o.Keep == KeepWeights.Best)
                     {
                         using var scope = NewDisposeScope();
-                        SaveClassifier(bestDir, EncoderLora.MergedStateDict(classifier), config, encoder, folder, null, null);
+                        EncoderClassifier.Save(bestDir, EncoderLora.MergedStateDict(classifier), config, encoder, folder, null, null);
                         note = " (best so far, saved to best/)";
                     }
                 }
@@ -276,7 +276,7 @@ public static class FinetuneEncoder
         }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
         string card = Card(o, task, folder, config, labels, train.Count, dev.Count, test.Count, step, kept, kept == "best" ? bestStep!.Value : step,
             devScore, testScore, clock.Elapsed);
-        SaveClassifier(final, model.state_dict(), config, encoder, folder, marker, card, recipeJson);
+        EncoderClassifier.Save(final, model.state_dict(), config, encoder, folder, marker, card, recipeJson);
         if (kept == "best") HfCheckpoint.TryDeleteFolder(bestDir);   // final/ now holds those weights
         return new EncoderTuneResult(o.Output, step, total, false, labels, losses, bestAccuracy, bestStep, kept, devScore, testScore, final, clock.Elapsed);
     }
@@ -289,30 +289,6 @@ public static class FinetuneEncoder
         var names = predicted.Select(p => labels[p]).ToList();
         var gold = records.Select(r => r.References[0]).ToList();
         return (Classification.Accuracy(gold, names), Classification.MacroF1(gold, names, labels));
-    }
-
-    /// <summary>
-    /// Writes an HF classifier folder atomically: model.safetensors (float32, HF names), config.json (architectures,
-    /// id2label, label2id), the tokenizer (tokenizer.json plus the source folder's vocab and tokenizer configs), and
-    /// optionally tailor.json, a README.md model card and recipe.json.
-    /// </summary>
-    private static void SaveClassifier(string target, IReadOnlyDictionary<string, Tensor> tensors, BertConfig config, PretrainedEncoder encoder,
-        string source, string? marker, string? card, string? recipeJson = null)
-    {
-        HfCheckpoint.Save(target, tensors, config.ToJson(), new HfSaveOptions
-        {
-            Dtype = ScalarType.Float32,
-            WriteExtraFiles = staging =>
-            {
-                encoder.Tokenizer.Save(staging);
-                foreach (string file in new[] { "vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json" })
-                    if (File.Exists(Path.Combine(source, file)) && !File.Exists(Path.Combine(staging, file)))
-                        File.Copy(Path.Combine(source, file), Path.Combine(staging, file));
-                if (marker is not null) File.WriteAllText(Path.Combine(staging, MarkerFile), marker);
-                if (card is not null) File.WriteAllText(Path.Combine(staging, "README.md"), card);
-                if (recipeJson is not null) File.WriteAllText(Path.Combine(staging, "recipe.json"), recipeJson);
-            },
-        });
     }
 
     /// <summary>A Hugging Face model card: what was trained, on what, how, and the scores.</summary>
@@ -345,13 +321,5 @@ public static class FinetuneEncoder
         sb.AppendLine();
         sb.AppendLine("Score it on more tasks with `tailor eval --model THIS_FOLDER --tasks sentiment,sentiment-imdb`.");
         return sb.ToString();
-    }
-
-    private static int[] Permutation(int n, long seed, long epoch)
-    {
-        var random = new Random(Seeds.BatchSeed(seed, epoch, 7));
-        int[] order = [.. Enumerable.Range(0, n)];
-        random.Shuffle(order);
-        return order;
     }
 }

@@ -12,4 +12,13 @@ public static class Seeds
         h ^= h >> 32;
         return (int)(h & 0x7FFFFFFF);
     }
+
+    /// <summary>A seeded permutation of 0..<paramref name="n"/>-1 for epoch <paramref name="epoch"/>: a pure function, so resume repeats it.</summary>
+    public static int[] Permutation(int n, long seed, long epoch)
+    {
+        var random = new Random(BatchSeed(seed, epoch, 7));
+        int[] order = [.. Enumerable.Range(0, n)];
+        random.Shuffle(order);
+        return order;
+    }
 }
