@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """sha256 of a tailor run's report/results.json without what differs between identical runs: the creation time, the
-run folder's paths and the measured speeds (items per second). Two runs of the same code, data and options print the
-same fingerprint; a refactoring that keeps every number keeps it too.
+measured speeds (items per second) and where the checkout lies (the run folder's keys, and every path inside the
+checkout written relative to it). Two runs of the same code, data and options print the same fingerprint, in any
+clone; a refactoring that keeps every number keeps it too.
 
 usage: scripts/results-fingerprint.py RUN_DIR_OR_RESULTS_JSON ..."""
 import hashlib
@@ -12,16 +13,37 @@ import sys
 VOLATILE = {"created", "folder", "path", "items_per_second"}
 
 
-def strip(node):
+def checkout_of(path):
+    """The checkout the run belongs to: the nearest folder above it holding the tailor script, else the run folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    here = folder
+    while True:
+        if os.path.isfile(os.path.join(here, "tailor")) and os.path.isdir(os.path.join(here, "src")):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return folder
+        here = parent
+
+
+def strip(node, root):
     if isinstance(node, dict):
-        return {k: strip(v) for k, v in node.items() if k not in VOLATILE}
+        return {k: strip(v, root) for k, v in node.items() if k not in VOLATILE}
     if isinstance(node, list):
-        return [strip(v) for v in node]
+        return [strip(v, root) for v in node]
+    if isinstance(node, str):
+        return node.replace(root + os.sep, "").replace(root, ".")
     return node
 
 
-for arg in sys.argv[1:] or sys.exit(__doc__):
-    path = os.path.join(arg, "report", "results.json") if os.path.isdir(arg) else arg
-    with open(path, encoding="utf-8") as f:
-        canonical = json.dumps(strip(json.load(f)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    print(hashlib.sha256(canonical.encode("utf-8")).hexdigest(), path)
+def main():
+    for arg in sys.argv[1:] or sys.exit(__doc__):
+        path = os.path.join(arg, "report", "results.json") if os.path.isdir(arg) else arg
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        canonical = json.dumps(strip(data, checkout_of(path)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        print(hashlib.sha256(canonical.encode("utf-8")).hexdigest(), path)
+
+
+if __name__ == "__main__":
+    main()
