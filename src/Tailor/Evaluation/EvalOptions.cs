@@ -88,6 +88,14 @@ public sealed record EvalOptions
     [Description("prompts generated together (left-padded, sorted by length so rows finish together)")]
     public int BatchSize { get; set; } = 24;
 
+    /// <summary>How answers are decoded.</summary>
+    [Description(Evaluation.Answering.EvalDecoders.Description)]
+    public string Decoder { get; set; } = Evaluation.Answering.EvalDecoders.Default;
+
+    /// <summary>Early stop of looping answers.</summary>
+    [Description(Evaluation.Answering.EvalDecoders.StopRepetitionDescription)]
+    public bool StopRepetition { get; set; } = true;
+
     /// <summary>Answer length cap factor.</summary>
     [Description("multiplies each task's answer-length cap (sentiment 4, summarization 32, translation 96 tokens)")]
     public double MaxNewTokensScale { get; set; } = 1.0;
@@ -127,6 +135,7 @@ public sealed record EvalOptions
         if (Limit < 0) throw new TailorException($"limit = {Limit}: must be 0 (all) or positive.");
         if (Shots is < 0 or > 16) throw new TailorException($"shots = {Shots}: must be between 0 and 16.");
         if (MaxInputWords < 0) throw new TailorException($"max_input_words = {MaxInputWords}: must be 0 (all) or positive.");
+        Evaluation.Answering.EvalDecoders.Check(Decoder);
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
         if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");
         if (Format is not ("auto" or "base" or "plain" or "chatml")) throw new TailorException($"format = {Format}: use auto, base, plain or chatml.");

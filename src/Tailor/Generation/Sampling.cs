@@ -29,6 +29,9 @@ public sealed record SamplingOptions
     /// <summary>Whether an end-of-sequence id ends generation.</summary>
     public bool StopAtEos { get; init; } = true;
 
+    /// <summary>Ends a row that has fallen into a loop, with finish reason "repetition" (null = off, as in HF generate).</summary>
+    public RepetitionStop? StopOnRepetition { get; init; }
+
     /// <summary>Throws a <see cref="TailorException"/> naming the first out-of-range option.</summary>
     public void Validate()
     {
@@ -38,6 +41,7 @@ public sealed record SamplingOptions
         if (!(TopP > 0 && TopP <= 1)) throw new TailorException($"top-p is {TopP}; it must be in (0, 1].");
         if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty)) throw new TailorException($"repetition penalty is {RepetitionPenalty}; it must be positive (1 = off).");
         if (Stop.Any(string.IsNullOrEmpty)) throw new TailorException("a stop string is empty; give non-empty stop strings.");
+        StopOnRepetition?.Validate();
     }
 }
 
