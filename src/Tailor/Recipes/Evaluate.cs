@@ -12,7 +12,7 @@ public sealed record EvalProgress(string Task, int Done, int Total, TimeSpan Ela
 /// <summary>
 /// <c>tailor eval</c>: asks a model (a folder, an OpenAI-compatible endpoint, or a classic baseline) every test item of
 /// each task, scores the answers with the exact metrics, flags off-task answers, and writes results.json and
-/// predictions.jsonl. Straight-line: choose items → phrase them → answer (batched greedy generation, stop at end of turn
+/// predictions.jsonl. Straight-line: choose items → phrase them → answer (greedy generation on the chosen decoder, stop at end of turn
 /// or newline; log-likelihood ranking for label tasks) → score → save.
 /// </summary>
 public static class Evaluate
