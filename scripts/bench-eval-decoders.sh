@@ -3,12 +3,13 @@
 #
 # Times `tailor eval --decoder` side by side on the same items with the same threads: for each model, padded (the old
 # path), engine, cpu and cpu-serial with the repetition stop off (pure decoding speed; their answers should equal
-# padded's), then cpu with the stop on (the default). The order of the decoders rotates each round so that a change in
+# padded's), then STOP_DECODER (engine, the default decoder) with the stop on (the default). The order of the decoders rotates each round so that a change in
 # the machine's load does not favour one. Prints items/s per task and decoder with the load average around each run,
 # how many answers differ from padded's, and what the repetition stop changed (answers cut, ROUGE-L/chrF, off-task).
 #
 # Environment: TASKS (default summarization,translation-en-de,sentiment), LIMIT (300), BATCH (48, the main job's
-# eval_batch), THREADS (2), ROUNDS (1), DECODERS (padded engine cpu cpu-serial), OUT (a new folder under /tmp).
+# eval_batch), THREADS (2), ROUNDS (1), DECODERS (padded engine cpu cpu-serial), STOP_DECODER (engine; empty = skip),
+# OUT (a new folder under /tmp).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 [ $# -ge 1 ] || { echo "usage: $0 MODEL_DIR [MODEL_DIR ...]" >&2; exit 2; }
@@ -18,6 +19,7 @@ BATCH="${BATCH:-48}"
 THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-1}"
 read -r -a DECODERS <<< "${DECODERS:-padded engine cpu cpu-serial}"
+STOP_DECODER="${STOP_DECODER-engine}"
 OUT="${OUT:-$(mktemp -d /tmp/bench-eval-decoders.XXXXXX)}"
 mkdir -p "$OUT"
 "$root/tailor" --help > /dev/null   # build once, outside the timings
@@ -41,7 +43,7 @@ for model in "$@"; do
     for i in $(seq 0 $((n - 1))); do
       run "$model" "$tag" "${DECODERS[$(( (i + round - 1) % n ))]}" false "$round"
     done
-    run "$model" "$tag" cpu true "$round"
+    [ -z "$STOP_DECODER" ] || run "$model" "$tag" "$STOP_DECODER" true "$round"
   done
 done
 
@@ -74,11 +76,12 @@ for tag in sorted(os.listdir(out)):
             n = sum(1 for p in preds if refp.get(key(p)) != p["prediction"])
             diff = f"{n} of {len(preds)}"
         print(f"| {dec} | {stop} | {rnd} | {la[0]}→{la[1]} | " + " | ".join(f"{ips.get(t, float('nan')):.2f}" for t in tasks) + f" | {diff} |")
-    # What the repetition stop changed: cpu with the stop against cpu without it, per task.
+    # What the repetition stop changed: the decoder with the stop against the same decoder without it, per task.
+    stop_decoder = os.environ.get("STOP_DECODER", "engine")
     for rnd in sorted({d.rsplit('-r', 1)[1] for d in runs}):
-        on, off = f"cpu-stoptrue-r{rnd}", f"cpu-stopfalse-r{rnd}"
+        on, off = f"{stop_decoder}-stoptrue-r{rnd}", f"{stop_decoder}-stopfalse-r{rnd}"
         if on not in data or off not in data: continue
-        print(f"\nrepetition stop, round {rnd} (cpu with it vs cpu without it):\n")
+        print(f"\nrepetition stop, round {rnd} ({stop_decoder} with it vs without it):\n")
         print("| task | answers cut (finish_reason repetition) | answers changed | tokens/item off→on | metric off→on | off-task off→on | repetition off-task off→on |")
         print("|---|---|---|---|---|---|---|")
         res_on, p_on, _ = data[on]; res_off, p_off, _ = data[off]

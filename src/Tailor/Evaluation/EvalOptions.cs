@@ -85,7 +85,7 @@ public sealed record EvalOptions
     public bool Loglik { get; set; } = true;
 
     /// <summary>Batch size.</summary>
-    [Description("prompts generated together (left-padded, sorted by length so rows finish together)")]
+    [Description("prompts generated together, sorted longest first: the engine's rows (a finished row is replaced at once), the cpu decoder's prefill batch, or one padded batch (see decoder)")]
     public int BatchSize { get; set; } = 24;
 
     /// <summary>How answers are decoded.</summary>
