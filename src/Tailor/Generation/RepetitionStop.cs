@@ -3,8 +3,9 @@ namespace Tailor.Generation;
 /// <summary>
 /// Ends a row whose output has fallen into a loop: its last tokens are one unit of 1 to <see cref="MaxPeriod"/> tokens
 /// repeated back to back at least <see cref="MinRepeats"/> times, covering at least <see cref="MinSpan"/> tokens
-/// ("de les de les de les …", "........"). Greedy decoding of a loop never leaves it: each repeat makes the next one
-/// more likely, so the rest of the answer would be the same unit until the token cap. A pure function of the ids.
+/// ("de les de les de les …", "........"). Each repeat makes the next one more likely, so under greedy decoding the rest
+/// of the answer is mostly more of the same, up to the token cap or until the model ends the line inside the loop
+/// (measured in docs/evaluation.md). A pure function of the ids.
 /// </summary>
 /// <remarks>
 /// The defaults are set so that ordinary text does not trip it: a real sentence may repeat a word or a short phrase two
