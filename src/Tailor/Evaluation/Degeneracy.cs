@@ -46,7 +46,7 @@ public static partial class Degeneracy
         {
             string answer = Normalize(item.Prediction, labels);
             counts[answer] = counts.GetValueOrDefault(answer) + 1;
-            if (OffTask.IsDegenerate(OffTask.Words(item.Prediction))) repeated++;
+            if (item.FinishReason == "repetition" || OffTask.IsDegenerate(OffTask.Words(item.Prediction))) repeated++;
             if (targetLanguage is not null && OffTask.LanguageId(item.Prediction) is string lang && lang != targetLanguage) wrongLanguage++;
             if (item.OffTask) off++;
         }

@@ -88,8 +88,16 @@ public sealed record EvalOptions
     public bool Loglik { get; set; } = true;
 
     /// <summary>Batch size.</summary>
-    [Description("prompts generated together (left-padded, sorted by length so rows finish together)")]
+    [Description("prompts generated together, sorted longest first: the engine's rows (a finished row is replaced at once), the cpu decoder's prefill batch, or one padded batch (see decoder)")]
     public int BatchSize { get; set; } = 24;
+
+    /// <summary>How answers are decoded.</summary>
+    [Description(Evaluation.Answering.EvalDecoders.Description)]
+    public string Decoder { get; set; } = Evaluation.Answering.EvalDecoders.Default;
+
+    /// <summary>Early stop of looping answers.</summary>
+    [Description(Evaluation.Answering.EvalDecoders.StopRepetitionDescription)]
+    public bool StopRepetition { get; set; } = true;
 
     /// <summary>Answer length cap factor.</summary>
     [Description("multiplies each task's answer-length cap (sentiment 4, summarization 32, translation 96 tokens)")]
@@ -125,6 +133,7 @@ public sealed record EvalOptions
         if (Limit < 0) throw new TailorException($"limit = {Limit}: must be 0 (all) or positive.");
         if (Shots is < 0 or > 16) throw new TailorException($"shots = {Shots}: must be between 0 and 16.");
         if (MaxInputWords < 0) throw new TailorException($"max_input_words = {MaxInputWords}: must be 0 (all) or positive.");
+        Evaluation.Answering.EvalDecoders.Check(Decoder);
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
         if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");
         if (TaskList().Count == 0 && DataFiles().Count == 0) throw new TailorException("no tasks: give --tasks and/or --data.");

@@ -22,6 +22,9 @@ namespace Tailor.Evaluation;
 /// <c>loglik_norm_correct</c> for log-likelihood ranking.</param>
 /// <param name="Input">The test input as the model was given it (after <c>--max-input-words</c>), without prompt or
 /// template; <c>tailor compare</c> builds the no-model floors from it. Null in folders written before it was recorded.</param>
+/// <param name="FinishReason">Why generation ended: stop (end of turn or newline), length (the task's token cap) or
+/// repetition (the answer fell into a loop and was cut, <c>--stop-repetition</c>); null for log-likelihood scoring,
+/// baselines, endpoints and folders written before it was recorded.</param>
 public sealed record EvalItem(
     string Task,
     string Id,
@@ -33,7 +36,8 @@ public sealed record EvalItem(
     string? OffTaskReason,
     int GeneratedTokens,
     IReadOnlyDictionary<string, double> Scores,
-    string? Input = null)
+    string? Input = null,
+    string? FinishReason = null)
 {
     /// <summary>The pairing key: task, id and template.</summary>
     [JsonIgnore]

@@ -144,6 +144,65 @@ public sealed class CpuDecoder
         _logits = new float[_vocab];
     }
 
+    // A decoder that reads another's weights and rotary tables (never written after construction) with its own cache and scratch.
+    private CpuDecoder(CpuDecoder weights, int threads)
+    {
+        (_layers, _hidden, _heads, _kvHeads, _headDim, _ff, _vocab, _capacity, _eps) =
+            (weights._layers, weights._hidden, weights._heads, weights._kvHeads, weights._headDim, weights._ff, weights._vocab, weights._capacity, weights._eps);
+        (_embed, _head, _finalNorm, _layer, _cos, _sin) = (weights._embed, weights._head, weights._finalNorm, weights._layer, weights._cos, weights._sin);
+        Threads = Math.Max(1, threads);
+        _keys = new float[_layers][];
+        _values = new float[_layers][];
+        for (int i = 0; i < _layers; i++)
+        {
+            _keys[i] = new float[_kvHeads * _capacity * _headDim];
+            _values[i] = new float[_kvHeads * _capacity * _headDim];
+        }
+        _x = new float[_hidden];
+        _h = new float[_hidden];
+        _qkv = new float[(_heads + 2 * _kvHeads) * _headDim];
+        _attn = new float[_heads * _headDim];
+        _proj = new float[_hidden];
+        _gateUp = new float[2 * _ff];
+        _act = new float[_ff];
+        _scores = new float[_capacity];
+        _logits = new float[_vocab];
+    }
+
+    /// <summary>
+    /// A second decoder over the same weights (shared, not copied) with its own cache, for decoding another sequence on
+    /// another thread at the same time; <paramref name="threads"/> for its matrix-vector products.
+    /// </summary>
+    public CpuDecoder Share(int threads = 1) => new(this, threads);
+
+    /// <summary>
+    /// Takes a sequence prefilled elsewhere (by <see cref="LlamaForCausalLM.Forward"/> into a <see cref="KvCache"/>, RoPE
+    /// applied to the keys), replacing what was cached. <paramref name="keys"/>[l] and <paramref name="values"/>[l] are
+    /// layer l's cache as float32, row-major (B, KV, <paramref name="columns"/>, D); columns [<paramref name="from"/>,
+    /// from + <paramref name="length"/>) of row <paramref name="row"/> become positions [0, length) here. Columns before
+    /// <paramref name="from"/> are left padding of a batched prefill, whose RoPE positions count from the row's first real
+    /// token, so these are the keys of an unpadded prefill. The next <see cref="Forward"/> continues at position length.
+    /// </summary>
+    public void LoadPrefill(IReadOnlyList<float[]> keys, IReadOnlyList<float[]> values, int columns, int row, int from, int length)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentNullException.ThrowIfNull(values);
+        if (keys.Count != _layers || values.Count != _layers) throw new ArgumentException($"give one key and one value array per layer ({_layers}).", nameof(keys));
+        if (length < 1 || length > _capacity || from < 0 || from + length > columns)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"columns [{from}, {from + length}) must lie in [0, {columns}) and hold at most {_capacity} positions.");
+        int d = _headDim;
+        for (int l = 0; l < _layers; l++)
+        {
+            for (int g = 0; g < _kvHeads; g++)
+            {
+                int source = ((row * _kvHeads + g) * columns + from) * d;                  // one head's positions are contiguous in both layouts
+                keys[l].AsSpan(source, length * d).CopyTo(_keys[l].AsSpan(g * _capacity * d, length * d));
+                values[l].AsSpan(source, length * d).CopyTo(_values[l].AsSpan(g * _capacity * d, length * d));
+            }
+        }
+        Length = length;
+    }
+
     /// <summary>Threads used for the matrix-vector products.</summary>
     public int Threads { get; }
 

@@ -7,13 +7,13 @@ namespace Tailor.Generation;
 /// <param name="Row">Index of the prompt in the batch.</param>
 /// <param name="Id">The token id, or -1 on the closing event of a row.</param>
 /// <param name="Delta">Text that became final with this token (held back while it could start a stop string or is mid-character).</param>
-/// <param name="FinishReason">Null while the row runs; "stop" (EOS or a stop string) or "length" on its last event.</param>
+/// <param name="FinishReason">Null while the row runs; "stop" (EOS or a stop string), "length" or "repetition" (<see cref="SamplingOptions.StopOnRepetition"/>) on its last event.</param>
 public readonly record struct TokenEvent(int Row, int Id, string Delta, string? FinishReason);
 
 /// <summary>The finished output of one prompt.</summary>
 /// <param name="Ids">New token ids, EOS excluded; with a stop string, up to the token that completed it.</param>
 /// <param name="Text">New text, cut before the first stop string.</param>
-/// <param name="FinishReason">"stop" or "length".</param>
+/// <param name="FinishReason">"stop", "length" or "repetition".</param>
 /// <param name="PromptTokens">Prompt length in tokens.</param>
 public sealed record GenerationResult(IReadOnlyList<int> Ids, string Text, string FinishReason, int PromptTokens);
 
@@ -130,6 +130,7 @@ public sealed class TextGenerator
                 var (delta, stopHit) = row.Accept(id, _decode);
                 string? reason = stopHit ? "stop"
                     : row.Generated.Count >= options.MaxNewTokens || longest + row.Generated.Count >= capacity ? "length"
+                    : options.StopOnRepetition?.IsLooping(row.Generated) == true ? "repetition"
                     : null;
                 if (reason is not null) delta += row.Finish();
                 yield return new TokenEvent(r, id, delta, reason);
@@ -177,6 +178,7 @@ public sealed class TextGenerator
             var (delta, stopHit) = row.Accept(id, _decode);
             string? reason = stopHit ? "stop"
                 : row.Generated.Count >= options.MaxNewTokens || prompt.Count + row.Generated.Count >= capacity ? "length"
+                : options.StopOnRepetition?.IsLooping(row.Generated) == true ? "repetition"
                 : null;
             if (reason is not null) delta += row.Finish();
             yield return new TokenEvent(0, id, delta, reason);

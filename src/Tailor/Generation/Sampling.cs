@@ -39,6 +39,9 @@ public sealed record SamplingOptions
     [Description("stop at the model's end-of-text token")]
     public bool StopAtEos { get; init; } = true;
 
+    /// <summary>Ends a row that has fallen into a loop, with finish reason "repetition" (null = off, as in HF generate).</summary>
+    public RepetitionStop? StopOnRepetition { get; init; }
+
     /// <summary>Throws a <see cref="TailorException"/> naming the first out-of-range option.</summary>
     public void Validate()
     {
@@ -48,6 +51,7 @@ public sealed record SamplingOptions
         if (!(TopP > 0 && TopP <= 1)) throw new TailorException($"top_p = {TopP}: must be in (0, 1].");
         if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty)) throw new TailorException($"repetition_penalty = {RepetitionPenalty}: must be positive (1 = off).");
         if (Stop.Any(string.IsNullOrEmpty)) throw new TailorException("a stop string is empty; give non-empty stop strings.");
+        StopOnRepetition?.Validate();
     }
 }
 

@@ -12,7 +12,7 @@ public sealed record EvalProgress(string Task, int Done, int Total, TimeSpan Ela
 /// <summary>
 /// <c>tailor eval</c>: asks a model (a folder, an OpenAI-compatible endpoint, or a classic baseline) every test item of
 /// each task, scores the answers with the exact metrics, flags off-task answers, and writes results.json and
-/// predictions.jsonl. Straight-line: choose items → phrase them → answer (batched greedy generation, stop at end of turn
+/// predictions.jsonl. Straight-line: choose items → phrase them → answer (greedy generation on the chosen decoder, stop at end of turn
 /// or newline; log-likelihood ranking for label tasks) → score → save.
 /// </summary>
 public static class Evaluate
@@ -60,9 +60,10 @@ public static class Evaluate
                     scores["loglik_correct"] = ranks[i].Best;
                     scores["loglik_norm_correct"] = ranks[i].BestNorm;
                 }
-                string? reason = OffTask.Reason(task, q.Record.Input, a.Text);
+                // A loop cut short is a repetition however few words were kept (a run of dots is one "word").
+                string? reason = a.FinishReason == "repetition" ? "repetition" : OffTask.Reason(task, q.Record.Input, a.Text);
                 taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores,
-                    q.Record.Input));
+                    q.Record.Input, a.FinishReason));
             }
             var result = TaskScoring.Summarize(task, taskItems, answerer.Mode ?? (ranks is null ? "generation" : "generation+loglik"), clock.Elapsed.TotalSeconds);
             results.Add(result);

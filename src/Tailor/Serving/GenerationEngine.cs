@@ -415,7 +415,8 @@ public sealed class GenerationEngine : IDisposable
             return true;
         }
         var (delta, stopHit) = text.Accept(id, _decode);
-        string? reason = stopHit ? "stop" : text.Generated.Count >= request.Options.MaxNewTokens ? "length" : null;
+        string? reason = stopHit ? "stop" : text.Generated.Count >= request.Options.MaxNewTokens ? "length"
+            : request.Options.StopOnRepetition?.IsLooping(text.Generated) == true ? "repetition" : null;
         if (reason is null)
         {
             row.NextId = id;

@@ -84,6 +84,23 @@ public sealed class EvaluateModelTests : IDisposable
     }
 
     [Fact]
+    public void Every_decoder_gives_the_padded_batches_answers_and_records_why_each_ended()
+    {
+        EvalOptions With(string decoder) => Options(decoder) with
+        {
+            Decoder = decoder, BatchSize = 2, Limit = 5, Threads = 2, Tasks = "summarization,translation-en-de", Loglik = false, StopRepetition = false,
+        };
+        var padded = Evaluate.Run(With("padded")).Items;
+        Assert.All(padded, i => Assert.Contains(i.FinishReason, new[] { "stop", "length" }));
+        foreach (string decoder in new[] { "cpu", "cpu-serial", "engine" })
+        {
+            var items = Evaluate.Run(With(decoder)).Items;
+            Assert.Equal(padded.Select(i => (i.Prediction, i.GeneratedTokens, i.FinishReason)), items.Select(i => (i.Prediction, i.GeneratedTokens, i.FinishReason)));
+        }
+        Assert.Contains("decoder = gpu", Assert.Throws<TailorException>(() => (Options("x") with { Decoder = "gpu" }).Validate()).Message);
+    }
+
+    [Fact]
     public void Answers_do_not_depend_on_the_batch_size()
     {
         var one = Evaluate.Run(Options("b1") with { BatchSize = 1, Tasks = "summarization,translation-en-de", Loglik = false }).Items;

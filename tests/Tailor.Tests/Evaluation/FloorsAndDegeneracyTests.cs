@@ -70,5 +70,8 @@ public class FloorsAndDegeneracyTests
         Assert.Equal(0.25, w.WrongLanguageRate);
         var repeated = Degeneracy.Measure("m", [Answer("a b c a b c a b c a b c"), Answer("fine answer here")], null, null);
         Assert.Equal(0.5, repeated.RepetitionRate);
+        // A loop the repetition stop cut counts as repetition even when its few words do not show it.
+        var cut = Degeneracy.Measure("m", [Answer("................") with { FinishReason = "repetition" }, Answer("fine answer here")], null, null);
+        Assert.Equal(0.5, cut.RepetitionRate);
     }
 }

@@ -13,6 +13,8 @@ internal sealed class ModelAnswerer : Answerer
     private readonly PretrainedModel _model;
     private readonly ExampleEncoder? _encoder;
     private readonly TextGenerator _generator;
+    private readonly string _decoder;
+    private readonly CpuBatchGenerator? _cpu;
 
     public ModelAnswerer(EvalOptions o, Action<string> say)
     {
@@ -36,6 +38,14 @@ internal sealed class ModelAnswerer : Answerer
         }
         else if (Format == "plain") _encoder = new ExampleEncoder(_model.Tokenizer, PromptFormat.Plain, folder);
         _generator = _model.CreateGenerator();
+        _decoder = EvalDecoders.Resolve(o.Decoder, _model);
+        if (_decoder is "cpu" or "cpu-serial")
+        {
+            int threads = TorchSharp.torch.get_num_threads();
+            _cpu = new CpuBatchGenerator((LlamaForCausalLM)_model.Model, ids => _model.Tokenizer.Decode(ids, skipSpecial: true), _model.StopIds,
+                workers: _decoder == "cpu" ? Math.Min(threads, Environment.ProcessorCount) : 1, threads);
+        }
+        if (_decoder != o.Decoder) say($"decoder {o.Decoder} runs Llama/Qwen2 on the CPU only; this model decodes on {_decoder}");
         say($"model {Name}: {folder}, {_model.Config.NumHiddenLayers} layers, prompt format {Format} ({(marker is null ? "no tailor.json" : "tailor.json: " + marker)})");
     }
 
@@ -81,21 +91,20 @@ internal sealed class ModelAnswerer : Answerer
     {
         int maxNew = Math.Max(1, (int)Math.Round(task.MaxNewTokens * _o.MaxNewTokensScale));
         var prompts = questions.Select(q => Fit(q, maxNew)).ToArray();
-        var sampling = new SamplingOptions { MaxNewTokens = maxNew, Temperature = 0, Stop = ["\n"], StopAtEos = true };
-        var answers = new Answer[questions.Count];
+        var sampling = new SamplingOptions { MaxNewTokens = maxNew, Temperature = 0, Stop = ["\n"], StopAtEos = true,
+            StopOnRepetition = _o.StopRepetition ? new RepetitionStop() : null };
         // Longest first, so a slow batch shows early in the ETA and rows of a batch have similar lengths.
         var order = Enumerable.Range(0, prompts.Length).OrderByDescending(i => prompts[i].Length).ToArray();
-        int finished = 0;
-        for (int start = 0; start < order.Length; start += _o.BatchSize)
+        IReadOnlyList<int>[] sorted = [.. order.Select(i => prompts[i])];
+        var results = _decoder switch
         {
-            cancel.ThrowIfCancellationRequested();
-            var batch = order.Skip(start).Take(_o.BatchSize).ToArray();
-            var results = _generator.GenerateBatch([.. batch.Select(i => (IReadOnlyList<int>)prompts[i])], sampling, cancel);
-            for (int j = 0; j < batch.Length; j++)
-                answers[batch[j]] = new Answer(Show(prompts[batch[j]]), results[j].Text.Trim(), results[j].Ids.Count);
-            finished += batch.Length;
-            done(finished);
-        }
+            "cpu" or "cpu-serial" => _cpu!.Generate(sorted, sampling, _o.BatchSize, done, cancel),
+            "engine" => EvalDecoders.OnEngine(_model, sorted, sampling, _o.BatchSize, done, cancel),
+            _ => EvalDecoders.Padded(_generator, sorted, sampling, _o.BatchSize, done, cancel),
+        };
+        var answers = new Answer[questions.Count];
+        for (int j = 0; j < order.Length; j++)
+            answers[order[j]] = new Answer(Show(prompts[order[j]]), results[j].Text.Trim(), results[j].Ids.Count, results[j].FinishReason);
         return answers;
     }
 

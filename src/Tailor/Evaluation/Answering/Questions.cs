@@ -16,8 +16,8 @@ public sealed record Question(EvalRecord Record, string Template, Func<string, i
 /// <summary>A rendered prompt: chat messages (chat format) or text (base and plain formats).</summary>
 public sealed record Prompt(IReadOnlyList<ChatMessage>? Messages, string? Text);
 
-/// <summary>What a model answered.</summary>
-public sealed record Answer(string Prompt, string Text, int Tokens);
+/// <summary>What a model answered; <paramref name="FinishReason"/> is stop, length or repetition where the model generated it.</summary>
+public sealed record Answer(string Prompt, string Text, int Tokens, string? FinishReason = null);
 
 /// <summary>
 /// How test records become questions: a seeded subset, inputs cut to a word budget, and each record phrased for a prompt
