@@ -2,13 +2,13 @@
 # scripts/bench-eval-decoders.sh MODEL_DIR [MODEL_DIR ...]
 #
 # Times `tailor eval --decoder` side by side on the same items with the same threads: for each model, padded (the old
-# path), engine, cpu and cpu-serial with the repetition stop off (pure decoding speed; their answers should equal
+# path), engine, cpu and cpu_serial with the repetition stop off (pure decoding speed; their answers should equal
 # padded's), then STOP_DECODER (engine, the default decoder) with the stop on (the default). The order of the decoders rotates each round so that a change in
 # the machine's load does not favour one. Prints items/s per task and decoder with the load average around each run,
 # how many answers differ from padded's, and what the repetition stop changed (answers cut, ROUGE-L/chrF, off-task).
 #
 # Environment: TASKS (default summarization,translation-en-de,sentiment), LIMIT (300), BATCH (48, the main job's
-# eval_batch), THREADS (2), ROUNDS (1), DECODERS (padded engine cpu cpu-serial), STOP_DECODER (engine; empty = skip),
+# eval_batch), THREADS (2), ROUNDS (1), DECODERS (padded engine cpu cpu_serial), STOP_DECODER (engine; empty = skip),
 # OUT (a new folder under /tmp).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +18,7 @@ LIMIT="${LIMIT:-300}"
 BATCH="${BATCH:-48}"
 THREADS="${THREADS:-2}"
 ROUNDS="${ROUNDS:-1}"
-read -r -a DECODERS <<< "${DECODERS:-padded engine cpu cpu-serial}"
+read -r -a DECODERS <<< "${DECODERS:-padded engine cpu cpu_serial}"
 STOP_DECODER="${STOP_DECODER-engine}"
 OUT="${OUT:-$(mktemp -d /tmp/bench-eval-decoders.XXXXXX)}"
 mkdir -p "$OUT"

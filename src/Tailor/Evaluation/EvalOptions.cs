@@ -93,7 +93,7 @@ public sealed record EvalOptions
 
     /// <summary>How answers are decoded.</summary>
     [Description(Evaluation.Answering.EvalDecoders.Description)]
-    public string Decoder { get; set; } = Evaluation.Answering.EvalDecoders.Default;
+    public EvalDecoder Decoder { get; set; } = Evaluation.Answering.EvalDecoders.Default;
 
     /// <summary>Early stop of looping answers.</summary>
     [Description(Evaluation.Answering.EvalDecoders.StopRepetitionDescription)]
@@ -133,7 +133,6 @@ public sealed record EvalOptions
         if (Limit < 0) throw new TailorException($"limit = {Limit}: must be 0 (all) or positive.");
         if (Shots is < 0 or > 16) throw new TailorException($"shots = {Shots}: must be between 0 and 16.");
         if (MaxInputWords < 0) throw new TailorException($"max_input_words = {MaxInputWords}: must be 0 (all) or positive.");
-        Evaluation.Answering.EvalDecoders.Check(Decoder);
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
         if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");
         if (TaskList().Count == 0 && DataFiles().Count == 0) throw new TailorException("no tasks: give --tasks and/or --data.");
@@ -177,4 +176,20 @@ public enum TemplateMode
 
     /// <summary>Every template for every item (cost 3x).</summary>
     All,
+}
+
+/// <summary>How <c>tailor eval</c> decodes a model's answers (all greedy, same stop rules, same answers).</summary>
+public enum EvalDecoder
+{
+    /// <summary>Continuous batching on the serving engine's own thread.</summary>
+    Engine,
+
+    /// <summary>Batched libtorch prefill, then each row on the CpuDecoder, one row per core.</summary>
+    Cpu,
+
+    /// <summary>The same, one row at a time.</summary>
+    CpuSerial,
+
+    /// <summary>Padded batches that each decode until their longest row ends.</summary>
+    Padded,
 }

@@ -1,6 +1,7 @@
 using Tailor.Evaluation;
 using Tailor.Model;
 using Tailor.Recipes;
+using Tailor.Training;
 using Tailor.Tests.Data.Instructions;
 using Tailor.Text;
 using static TorchSharp.torch;
@@ -86,18 +87,18 @@ public sealed class EvaluateModelTests : IDisposable
     [Fact]
     public void Every_decoder_gives_the_padded_batches_answers_and_records_why_each_ended()
     {
-        EvalOptions With(string decoder) => Options(decoder) with
+        EvalOptions With(EvalDecoder decoder) => Options(RecipeOptions.Name(decoder)) with
         {
-            Decoder = decoder, BatchSize = 2, Limit = 5, Threads = 2, Tasks = "summarization,translation-en-de", Loglik = false, StopRepetition = false,
+            Decoder = decoder, BatchSize = 2, Limit = 5, Runtime = new() { Threads = 2 }, Tasks = "summarization,translation-en-de", Loglik = false, StopRepetition = false,
         };
-        var padded = Evaluate.Run(With("padded")).Items;
+        var padded = Evaluate.Run(With(EvalDecoder.Padded)).Items;
         Assert.All(padded, i => Assert.Contains(i.FinishReason, new[] { "stop", "length" }));
-        foreach (string decoder in new[] { "cpu", "cpu-serial", "engine" })
+        foreach (var decoder in new[] { EvalDecoder.Cpu, EvalDecoder.CpuSerial, EvalDecoder.Engine })
         {
             var items = Evaluate.Run(With(decoder)).Items;
             Assert.Equal(padded.Select(i => (i.Prediction, i.GeneratedTokens, i.FinishReason)), items.Select(i => (i.Prediction, i.GeneratedTokens, i.FinishReason)));
         }
-        Assert.Contains("decoder = gpu", Assert.Throws<TailorException>(() => (Options("x") with { Decoder = "gpu" }).Validate()).Message);
+        Assert.Contains("--decoder gpu: use engine, cpu, cpu_serial or padded", Assert.Throws<TailorException>(() => RecipeOptions.Load<EvalOptions>(null, [KeyValuePair.Create("decoder", "gpu")])).Message);
     }
 
     [Fact]

@@ -11,17 +11,17 @@ namespace Tailor.Evaluation.Answering;
 internal static class EvalDecoders
 {
     /// <summary>The default: the fastest in <c>scripts/bench-eval-decoders.sh</c> on a 2-core CPU (see <see cref="Description"/>).</summary>
-    public const string Default = "engine";
+    public const EvalDecoder Default = EvalDecoder.Engine;
 
     /// <summary>The option's help text, with the measurement that chose the default.</summary>
     public const string Description =
         "how answers are decoded (greedy, same stop rules, same answers up to float32 near-ties): engine (tailor serve's continuous batching on "
         + "its own thread: batch_size rows decoded together, a finished row replaced by the next prompt at once), cpu (prompts prefilled in "
-        + "batches of batch_size by libtorch, then each row decoded alone on the CpuDecoder, one row per core), cpu-serial (the same, one row "
+        + "batches of batch_size by libtorch, then each row decoded alone on the CpuDecoder, one row per core), cpu_serial (the same, one row "
         + "at a time), padded (batches of batch_size that each decode until their longest row ends: the path before the others). engine is the "
         + "default as the fastest measured (scripts/bench-eval-decoders.sh, 2 cores, 300 items of an instruction-tuned tailor-base-small: "
         + "4x padded's items/s on summaries, 14x on translations, 5.6x on sentiment; docs/evaluation.md); the CpuDecoder's one-row products "
-        + "lose to batched ones on small models. cpu and cpu-serial need Llama/Qwen2 on the CPU, else engine runs";
+        + "lose to batched ones on small models. cpu and cpu_serial need Llama/Qwen2 on the CPU, else engine runs";
 
     /// <summary>The help text of <see cref="EvalOptions.StopRepetition"/>.</summary>
     public const string StopRepetitionDescription =
@@ -31,18 +31,9 @@ internal static class EvalDecoders
         + "7.88 to 6.05 at a third of the tokens, ROUGE-L 0.0019 to 0.0015; docs/evaluation.md), and loops inside one word now count off-task "
         + "too; false = let loops run to the token cap, as before";
 
-    /// <summary>The accepted names.</summary>
-    public static readonly IReadOnlyList<string> Names = ["cpu", "cpu-serial", "engine", "padded"];
-
-    /// <summary>Throws a <see cref="TailorException"/> unless <paramref name="decoder"/> is one of <see cref="Names"/>.</summary>
-    public static void Check(string decoder)
-    {
-        if (!Names.Contains(decoder)) throw new TailorException($"decoder = {decoder}: use {string.Join(", ", Names)}.");
-    }
-
     /// <summary>The decoder that runs for <paramref name="model"/>: the CpuDecoder ones need Llama/Qwen2 on the CPU, else engine.</summary>
-    public static string Resolve(string decoder, PretrainedModel model) =>
-        decoder is "cpu" or "cpu-serial" && !(model.Model is LlamaForCausalLM && model.Model.Device.type == TorchSharp.DeviceType.CPU) ? "engine" : decoder;
+    public static EvalDecoder Resolve(EvalDecoder decoder, PretrainedModel model) =>
+        decoder is EvalDecoder.Cpu or EvalDecoder.CpuSerial && !(model.Model is LlamaForCausalLM && model.Model.Device.type == TorchSharp.DeviceType.CPU) ? EvalDecoder.Engine : decoder;
 
     /// <summary>Today's padded batches: <paramref name="batchSize"/> prompts at a time, each batch until its longest row ends.</summary>
     public static IReadOnlyList<GenerationResult> Padded(TextGenerator generator, IReadOnlyList<IReadOnlyList<int>> prompts, SamplingOptions sampling,
@@ -63,7 +54,7 @@ internal static class EvalDecoders
         int batchSize, Action<int> done, CancellationToken cancel)
     {
         using var engine = new GenerationEngine(model.Model, ids => model.Tokenizer.Decode(ids, skipSpecial: true), model.StopIds,
-            new EngineOptions { MaxBatch = batchSize, QueueCapacity = prompts.Count });
+            new EngineOptions { MaxBatch = batchSize, Queue = prompts.Count });
         var handles = prompts.Select(p => engine.Submit(p, sampling, cancel)).ToArray();
         var results = new GenerationResult[handles.Length];
         for (int i = 0; i < handles.Length; i++)

@@ -13,7 +13,7 @@ internal sealed class ModelAnswerer : Answerer
     private readonly PretrainedModel _model;
     private readonly ExampleEncoder? _encoder;
     private readonly TextGenerator _generator;
-    private readonly string _decoder;
+    private readonly EvalDecoder _decoder;
     private readonly CpuBatchGenerator? _cpu;
 
     public ModelAnswerer(EvalOptions o, Action<string> say)
@@ -39,13 +39,13 @@ internal sealed class ModelAnswerer : Answerer
         else if (Format == "plain") _encoder = new ExampleEncoder(_model.Tokenizer, PromptFormat.Plain, folder);
         _generator = _model.CreateGenerator();
         _decoder = EvalDecoders.Resolve(o.Decoder, _model);
-        if (_decoder is "cpu" or "cpu-serial")
+        if (_decoder is EvalDecoder.Cpu or EvalDecoder.CpuSerial)
         {
             int threads = TorchSharp.torch.get_num_threads();
             _cpu = new CpuBatchGenerator((LlamaForCausalLM)_model.Model, ids => _model.Tokenizer.Decode(ids, skipSpecial: true), _model.StopIds,
-                workers: _decoder == "cpu" ? Math.Min(threads, Environment.ProcessorCount) : 1, threads);
+                workers: _decoder == EvalDecoder.Cpu ? Math.Min(threads, Environment.ProcessorCount) : 1, threads);
         }
-        if (_decoder != o.Decoder) say($"decoder {o.Decoder} runs Llama/Qwen2 on the CPU only; this model decodes on {_decoder}");
+        if (_decoder != o.Decoder) say($"decoder {RecipeOptions.Name(o.Decoder)} runs Llama/Qwen2 on the CPU only; this model decodes on {RecipeOptions.Name(_decoder)}");
         say($"model {Name}: {folder}, {_model.Config.NumHiddenLayers} layers, prompt format {Format} ({(marker is null ? "no tailor.json" : "tailor.json: " + marker)})");
     }
 
@@ -98,8 +98,8 @@ internal sealed class ModelAnswerer : Answerer
         IReadOnlyList<int>[] sorted = [.. order.Select(i => prompts[i])];
         var results = _decoder switch
         {
-            "cpu" or "cpu-serial" => _cpu!.Generate(sorted, sampling, _o.BatchSize, done, cancel),
-            "engine" => EvalDecoders.OnEngine(_model, sorted, sampling, _o.BatchSize, done, cancel),
+            EvalDecoder.Cpu or EvalDecoder.CpuSerial => _cpu!.Generate(sorted, sampling, _o.BatchSize, done, cancel),
+            EvalDecoder.Engine => EvalDecoders.OnEngine(_model, sorted, sampling, _o.BatchSize, done, cancel),
             _ => EvalDecoders.Padded(_generator, sorted, sampling, _o.BatchSize, done, cancel),
         };
         var answers = new Answer[questions.Count];
