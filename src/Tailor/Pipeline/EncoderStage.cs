@@ -67,8 +67,8 @@ internal static class EncoderStage
             WriteExtraFiles = staging =>
             {
                 File.WriteAllBytes(Path.Combine(staging, "vocab.txt"), vocab);
-                File.WriteAllText(Path.Combine(staging, "README.md"), string.Create(CultureInfo.InvariantCulture,
-                    $"# {Path.GetFileName(target)}\n\nA tiny random BERT for the smoke profile of `tailor run`, with {encoder}'s vocabulary.\n\n| | |\n|---|---|\n{Provenance.RandomCardRow}\n| seed | {seed} |\n"));
+                File.WriteAllText(Path.Combine(staging, "README.md"),
+                    Provenance.RandomCard(Path.GetFileName(target), $"A tiny random BERT for the smoke profile of `tailor run`, with {encoder}'s vocabulary.", seed));
             },
         });
     }

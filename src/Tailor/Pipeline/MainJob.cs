@@ -246,6 +246,7 @@ public static class MainJob
         config.PadTokenId = tokenizer.PadId;
         using var model = LlamaForCausalLM.FromConfig(config, seed);
         ModelFolder.Save(target, model, tokenizer, ScalarType.Float32);
+        File.WriteAllText(Path.Combine(target, "README.md"), Provenance.RandomCard(Path.GetFileName(target), $"A tiny random base for the smoke profile of `tailor run`, with {tokenizerFolder}'s tokenizer.", seed));
     }
 
     private static string WriteReport(string folder, string reportFolder, IReadOnlyDictionary<string, string> evaluations,

@@ -66,6 +66,8 @@ public sealed class MainJobTests : IDisposable
         Assert.Equal(4, claim9.Evidence.Count);   // instruct-small and instruct-base, each on sentiment and sentiment-imdb
         Assert.Contains("| finetune-minilm | finetuned |", result.MainTable);
         Assert.Contains("| random (never trained), tuned here |", result.MainTable);
+        Assert.Contains("| base-small | base | ", result.MainTable);
+        Assert.DoesNotContain("origin not recorded", result.MainTable);   // the tiny random bases say so too
         Assert.Contains("random weights, never pre-trained (encoder-minilm); then finetune here", File.ReadAllText(Path.Combine(result.Report, "report.md")));
         var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Folder, Stages.ManifestFile)))!;
         Assert.True(manifest["finished"]!.GetValue<bool>());

@@ -42,6 +42,10 @@ public static class Provenance
     /// <summary>The model-card row the smoke profile writes into its random models.</summary>
     public const string RandomCardRow = "| initialisation | random, never trained |";
 
+    /// <summary>A model card for a model with random weights (the smoke profile's), with <see cref="RandomCardRow"/>.</summary>
+    public static string RandomCard(string name, string what, int seed) =>
+        string.Create(CultureInfo.InvariantCulture, $"# {name}\n\n{what}\n\n| | |\n|---|---|\n{RandomCardRow}\n| seed | {seed} |\n");
+
     /// <summary>Who made each catalogued real model (from its Hugging Face card).</summary>
     private static readonly Dictionary<string, string> Makers = new(StringComparer.Ordinal)
     {
