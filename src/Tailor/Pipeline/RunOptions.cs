@@ -190,7 +190,7 @@ public sealed record RunProfile(int Limit, int Shots, long Steps, int Batch, boo
     /// 32 steps of 8 x 512-token rows per tuning, inputs cut at 128 words and answer caps x0.75 (long package
     /// descriptions cost the most to prefill; the same cut for every model) — sized to fit about fifteen minutes on 2 cores.
     /// The encoder (all-MiniLM-L6-v2) is fine-tuned for one epoch on a seeded subset of 640 of the 1,383 sentiment train
-    /// examples: the whole split costs ~3.7 min of 2 cores (442 CPU-s; dev accuracy 0.904), 640 cost ~1.7 min (202 CPU-s)
+    /// examples: the whole split costs ~3.7 min of 2 cores (442 CPU-s; dev accuracy 0.904), 640 cost ~1.2-1.7 min (142-202 CPU-s)
     /// and keep dev accuracy at 0.884 (measured on the dev split, docs/encoders.md), inside the stage's ~2 minute budget.
     /// </summary>
     public static readonly RunProfile Default = new(300, 1, 32, 8, false, 128, 0.75, 32, 512, 640);
