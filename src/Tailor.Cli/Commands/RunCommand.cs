@@ -17,7 +17,8 @@ public sealed class RunCommand : Command
         var specs = RecipeCommandLine.Specs<RunOptions>();
         var cl = Parse(args, "tailor run [--profile default|full|smoke] [--KEY VALUE ...]",
             "Reproduces the experiment end to end: from each base model a task fine-tune (no instructions) and an instruction\n" +
-            "tune (plus, on the first base, one with vague instructions); evaluation of every model, the bases zero- and k-shot\n" +
+            "tune (plus, on the first base, one with vague instructions); a real pretrained encoder (--encoder, all-MiniLM-L6-v2)\n" +
+            "fine-tuned into a sentiment classifier, the seed's fine-tuned BERT; evaluation of every model, the bases zero- and k-shot\n" +
             "and classic baselines (AFINN, Lead-1, copy) on every test set; then the report: main table, paired statistics,\n" +
             "off-task rates, robustness, contamination and the claims table. Re-running skips stages whose inputs did not\n" +
             "change (--force true redoes them); an interrupted run resumes. Everything lands in runs/run-<timestamp>/.\n" +

@@ -132,6 +132,29 @@ public static class MainJob
             }
         }
 
+        // The seed's fine-tuned BERT: a real pretrained encoder tuned into a sentiment classifier (smoke: a tiny random BERT).
+        if (o.Encoder.Length > 0 && o.TaskList().Contains(EncoderStage.Task))
+        {
+            string shortName = EncoderStage.ShortName(o.Encoder), model = "finetune-" + shortName, output = Path.Combine(folder, "models", model);
+            string source = o.Encoder;
+            Func<string> encoderPrint = () => EncoderStage.Print(o.Encoder, folderHashes);
+            if (o.Profile == RunProfileName.Smoke)
+            {
+                string tiny = "encoder-" + shortName, target = Path.Combine(folder, "models", tiny);
+                var vocabularyPrint = encoderPrint;
+                stages.Add((tiny, "bases", $"tiny random BERT with {o.Encoder}'s vocabulary", () => Hash("tiny-bert", vocabularyPrint(), code), _ => EncoderStage.MakeTinyBert(o.Encoder, target, 1)));
+                (source, encoderPrint) = (target, () => StagePrint(folder, tiny));
+            }
+            var tune = EncoderStage.Options(source, output, o, profile);
+            var upstream = encoderPrint;
+            stages.Add((model, "train", $"finetune {(o.Profile == RunProfileName.Smoke ? "a tiny random BERT" : o.Encoder)} on {EncoderStage.Task}: {(tune.Examples > 0 ? $"{tune.Examples} seeded" : "all")} train examples, {tune.Epochs} epoch(s) of {tune.Batch}",
+                () => Hash(model, RecipeOptions.ToJson(tune with { Output = "", Model = "", Runtime = tune.Runtime with { Threads = null } }), upstream(), dataHash, code),
+                fp => EncoderStage.Train(tune, fp, events, cancel)));
+            modelFolders[model] = Path.Combine(output, "final");
+            modelPrints[model] = () => StagePrint(folder, model);
+            roles[model] = (EncoderClaim.Role, "-");
+        }
+
         // Evaluations: baselines, bases zero- and k-shot, every tuned model.
         var evaluations = new Dictionary<string, string>(StringComparer.Ordinal);
         var evalPlan = new List<(string Name, EvalOptions Options, Func<string> Upstream)>
@@ -154,7 +177,7 @@ public static class MainJob
             string output = Path.Combine(folder, "eval", name);
             var full = eo with
             {
-                Tasks = string.Join(',', evalTasks), TaskData = o.TaskData, Templates = o.Templates, Output = output, Limit = o.Limit!.Value,
+                Tasks = roles.TryGetValue(name, out var r) && r.Role == EncoderClaim.Role ? EncoderStage.Tasks : string.Join(',', evalTasks), TaskData = o.TaskData, Templates = o.Templates, Output = output, Limit = o.Limit!.Value,
                 Seed = o.Seed, Runtime = o.Runtime, BatchSize = o.EvalBatch,
                 MaxInputWords = o.MaxInputWords!.Value, MaxNewTokensScale = o.MaxNewTokensScale!.Value,
             };
@@ -223,6 +246,7 @@ public static class MainJob
         config.PadTokenId = tokenizer.PadId;
         using var model = LlamaForCausalLM.FromConfig(config, seed);
         ModelFolder.Save(target, model, tokenizer, ScalarType.Float32);
+        File.WriteAllText(Path.Combine(target, "README.md"), Provenance.RandomCard(Path.GetFileName(target), $"A tiny random base for the smoke profile of `tailor run`, with {tokenizerFolder}'s tokenizer.", seed));
     }
 
     private static string WriteReport(string folder, string reportFolder, IReadOnlyDictionary<string, string> evaluations,

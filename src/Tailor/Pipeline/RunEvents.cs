@@ -33,7 +33,7 @@ public sealed record StageRecord(string Name, string Kind, string Fingerprint, d
 /// <param name="Folder">The run folder.</param>
 /// <param name="Stages">Stages in order.</param>
 /// <param name="Evaluations">Evaluation folders by model name.</param>
-/// <param name="Roles">Role of each evaluated model (base, finetuned, instruct, instruct-vague, baseline) and its base.</param>
+/// <param name="Roles">Role of each evaluated model (base, base-kshot, finetuned, instruct, instruct-vague, baseline, encoder-finetuned) and its base.</param>
 /// <param name="MainTable">The main table in Markdown.</param>
 /// <param name="Report">The report folder (report.md, report.html, results.json).</param>
 /// <param name="Elapsed">Wall time.</param>

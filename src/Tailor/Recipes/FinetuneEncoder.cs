@@ -90,6 +90,14 @@ public static class FinetuneEncoder
         foreach (var (file, records) in new[] { (devFile, dev), (task.TestFile, test) })
             if (records.FirstOrDefault(r => !labels.Contains(r.References[0])) is { } odd)
                 throw new TailorException($"{file}: item {odd.Id} has label \"{odd.References[0]}\", which the train split never uses ({string.Join(", ", labels)}).");
+        if (o.Examples > 0 && o.Examples < train.Count)
+        {
+            // A seeded subset, kept in file order: the same seed and cap give the same examples.
+            int[] pick = Permutation(train.Count, o.Seed, -1)[..o.Examples];
+            Array.Sort(pick);
+            Say($"training on a seeded subset of {o.Examples:N0} of the {train.Count:N0} train examples (examples = {o.Examples})");
+            train = [.. pick.Select(i => train[i])];
+        }
         Say($"task {task.Name}: {train.Count:N0} train, {dev.Count:N0} dev, {test.Count:N0} test; labels {string.Join(", ", labels.Select((l, i) => $"{i}={l}"))}");
 
         // 2. Model: the encoder with a fresh head for these labels (seeded), unless the folder is already a classifier for them.

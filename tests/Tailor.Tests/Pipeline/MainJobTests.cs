@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Tailor.Evaluation;
+using Tailor.Evaluation.Report;
 using Tailor.Tests.Data.Instructions;
 using Tailor.Pipeline;
 
@@ -32,8 +33,8 @@ public sealed class MainJobTests : IDisposable
         string[] expected =
         [
             "base-small", "base-base", "finetune-small", "instruct-small", "instruct-vague-small", "finetune-base", "instruct-base",
-            "eval-classic-baselines", "eval-base-small", "eval-base-small-1shot", "eval-base-base", "eval-base-base-1shot",
-            "eval-finetune-small", "eval-instruct-small", "eval-instruct-vague-small", "eval-finetune-base", "eval-instruct-base", "report",
+            "encoder-minilm", "finetune-minilm", "eval-classic-baselines", "eval-base-small", "eval-base-small-1shot", "eval-base-base", "eval-base-base-1shot",
+            "eval-finetune-small", "eval-instruct-small", "eval-instruct-vague-small", "eval-finetune-base", "eval-instruct-base", "eval-finetune-minilm", "report",
         ];
         Assert.Equal(expected, started);
         Assert.All(result.Stages, s => Assert.False(s.Skipped));
@@ -41,7 +42,8 @@ public sealed class MainJobTests : IDisposable
         {
             var (run, items) = EvalRun.Load(folder);
             Assert.Equal(name, run.Name);
-            Assert.Equal(["sentiment", "sentiment-imdb", "summarization", "translation-en-de", "translation-en-fr"], run.Tasks.Select(t => t.Task));
+            Assert.Equal(name == "finetune-minilm" ? ["sentiment", "sentiment-imdb"] : ["sentiment", "sentiment-imdb", "summarization", "translation-en-de", "translation-en-fr"],
+                run.Tasks.Select(t => t.Task));
             Assert.NotEmpty(items);
         }
         Assert.Equal("instruct-vague", result.Roles["instruct-vague-small"].Role);
@@ -49,11 +51,24 @@ public sealed class MainJobTests : IDisposable
         Assert.Equal("finetuned", EvalRun.Load(result.Evaluations["finetune-small"]).Run.Kind);
         Assert.Contains("| instruct-small | chat |", result.MainTable);
         Assert.True(File.Exists(Path.Combine(result.Report, "main-table.md")));
-        Assert.Contains("[18/18] report", File.ReadAllText(Path.Combine(result.Folder, "run.log")));
+        Assert.Contains("[21/21] report", File.ReadAllText(Path.Combine(result.Folder, "run.log")));
         Assert.True(File.Exists(Path.Combine(result.Report, "roles.json")));
         foreach (string f in new[] { "report.md", "report.html", "results.json", "claims.md" })
             Assert.True(File.Exists(Path.Combine(result.Report, f)), f + " missing");
         Assert.Contains("instruction-tuned", File.ReadAllText(Path.Combine(result.Report, "claims.md")), StringComparison.OrdinalIgnoreCase);
+
+        // The seed's fine-tuned BERT (smoke: a tiny random BERT with MiniLM's vocabulary) is a classifier in its own role,
+        // claim 9 pits each instruct model against it on both sentiment sets, and the tables say where the weights came from.
+        Assert.Equal(("encoder-finetuned", "-"), result.Roles["finetune-minilm"]);
+        Assert.Equal("classifier", EvalRun.Load(result.Evaluations["finetune-minilm"]).Run.Tasks[0].Mode);
+        var claim9 = ComparisonReport.Load(Path.Combine(result.Report, "results.json")).Claims.Rows.Single(c => c.Number == 9);
+        Assert.NotEqual(Verdict.NotMeasured, claim9.Verdict);
+        Assert.Equal(4, claim9.Evidence.Count);   // instruct-small and instruct-base, each on sentiment and sentiment-imdb
+        Assert.Contains("| finetune-minilm | finetuned |", result.MainTable);
+        Assert.Contains("| random (never trained), tuned here |", result.MainTable);
+        Assert.Contains("| base-small | base | ", result.MainTable);
+        Assert.DoesNotContain("origin not recorded", result.MainTable);   // the tiny random bases say so too
+        Assert.Contains("random weights, never pre-trained (encoder-minilm); then finetune here", File.ReadAllText(Path.Combine(result.Report, "report.md")));
         var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Folder, Stages.ManifestFile)))!;
         Assert.True(manifest["finished"]!.GetValue<bool>());
         Assert.Equal(expected.Length, manifest["stages"]!.AsArray().Count);

@@ -159,6 +159,23 @@ public sealed class FinetuneEncoderTests : IDisposable
     }
 
     [Fact]
+    public void Examples_trains_on_a_seeded_subset_and_keeps_the_whole_split_s_labels()
+    {
+        string bert = TinyBert();
+        var capped = FinetuneEncoder.Run(Options(bert, "capped") with { Examples = 24, Epochs = 1, LogInterval = 1 });
+        Assert.Equal(3, capped.Steps);                                   // 24 of the 64 train examples, batches of 8
+        Assert.Equal(["negative", "positive"], capped.Labels);
+        Assert.Equal(3, capped.Losses.Count);
+        var marker = JsonNode.Parse(File.ReadAllText(Path.Combine(capped.FinalModel!, FinetuneEncoder.MarkerFile)))!;
+        Assert.Equal(24, marker["examples"]!.GetValue<int>());
+        // The same seed draws the same subset (the same losses); another seed another run.
+        Assert.Equal(capped.Losses, FinetuneEncoder.Run(Options(bert, "again") with { Examples = 24, Epochs = 1, LogInterval = 1 }).Losses);
+        Assert.NotEqual(capped.Losses, FinetuneEncoder.Run(Options(bert, "other") with { Examples = 24, Epochs = 1, LogInterval = 1, Seed = 99 }).Losses);
+        Assert.Equal(8, FinetuneEncoder.Run(Options(bert, "all") with { Examples = 1000, Epochs = 1 }).Steps);   // more than the split: all of it
+        Assert.Contains("examples = -1", Assert.Throws<TailorException>(() => FinetuneEncoder.Run(Options(bert, "neg") with { Examples = -1 })).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_run_stopped_and_resumed_repeats_the_uninterrupted_losses()
     {
         string bert = TinyBert();

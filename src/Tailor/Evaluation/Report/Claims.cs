@@ -19,7 +19,7 @@ internal interface IPairedStatistics
 }
 
 /// <summary>
-/// The eight claims about instruction tuning, each measured per base model (and per task where it says so) and judged.
+/// The nine claims about instruction tuning (the ninth, against a real pretrained encoder, is <see cref="EncoderClaim"/>), each measured per base model (and per task where it says so) and judged.
 /// Per claim, the p-values of its evidence are Holm-adjusted; a piece of evidence <b>supports</b> when its adjusted p is
 /// below <see cref="Alpha"/> in the claimed direction, is <b>against</b> when it is below in the other direction,
 /// <b>inconclusive</b> otherwise, and <b>uninformative</b> whenever the better-scoring model in it is at its task's floor
@@ -36,7 +36,7 @@ internal static class Claims
 
     public static ClaimsTable Evaluate(IReadOnlyList<ModelEntry> models, IReadOnlyList<TaskReport> tasks, IPairedStatistics stats)
     {
-        var bases = models.Where(m => m.Role is not null && m.Role != "baseline").Select(m => m.Base ?? "default").Distinct().ToList();
+        var bases = models.Where(m => m.Role is not null && m.Role is not ("baseline" or EncoderClaim.Role)).Select(m => m.Base ?? "default").Distinct().ToList();
         bases = [.. bases.OrderBy(b => stats.BaseSize(b) ?? double.NaN).ThenBy(b => Array.IndexOf(SizeOrder, b) is int i && i >= 0 ? i : SizeOrder.Length)];
         IEnumerable<ModelEntry> With(string role, string b) => models.Where(m => m.Role == role && (m.Base ?? "default") == b);
         var rows = new List<ClaimRow>();
@@ -73,6 +73,7 @@ internal static class Claims
         rows.Add(Row(7, "The gain depends on instruction quality: clear instructions beat vague ones", "primary-metric difference (instruct − instruct-vague), per task", "> 0",
             Gains("instruct", "instruct-vague", _ => true, false, true), "needs instruct and instruct-vague models of the same base"));
         rows.Add(BaseDependence(bases, With, tasks, stats));
+        rows.Add(Row(9, EncoderClaim.Text, EncoderClaim.Measure, "> 0", EncoderClaim.Evidence(bases, With, models, tasks, stats), EncoderClaim.Missing));
         return new ClaimsTable(rows);
     }
 

@@ -26,7 +26,7 @@ public sealed record CompareOptions
     public int Resamples { get; init; } = 1000;
 
     /// <summary>Roles file.</summary>
-    [Description("JSON: {\"FOLDER\": {\"role\": \"base|base-kshot|finetuned|instruct|instruct-vague|baseline\", \"base\": \"small\"}}; null = from results.json's kind")]
+    [Description("JSON: {\"FOLDER\": {\"role\": \"base|base-kshot|finetuned|instruct|instruct-vague|baseline|encoder-finetuned\", \"base\": \"small\"}}; null = from results.json's kind")]
     public string? Roles { get; init; }
 
     /// <summary>Training logs to draw.</summary>

@@ -11,7 +11,7 @@ namespace Tailor.Evaluation.Report;
 public static class Comparison
 {
     /// <summary>The roles a roles file may give.</summary>
-    public static readonly IReadOnlyList<string> KnownRoles = ["base", "base-kshot", "finetuned", "instruct", "instruct-vague", "baseline"];
+    public static readonly IReadOnlyList<string> KnownRoles = ["base", "base-kshot", "finetuned", "instruct", "instruct-vague", "baseline", EncoderClaim.Role];
 
     /// <summary>The primary metric of a task for the claims: accuracy for sentiment, rougeL for summaries, chrF for translation.</summary>
     public static string PrimaryMetric(string task, IReadOnlyCollection<string> available)

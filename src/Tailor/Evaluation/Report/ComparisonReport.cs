@@ -9,7 +9,7 @@ namespace Tailor.Evaluation.Report;
 /// <param name="Name">Display name (the evaluation folder's name).</param>
 /// <param name="Folder">The evaluation folder.</param>
 /// <param name="Kind">base, finetuned, chat or baseline (from results.json).</param>
-/// <param name="Role">base, finetuned, instruct, instruct-vague or baseline (roles file, else from the kind); null when unassigned.</param>
+/// <param name="Role">base, base-kshot, finetuned, instruct, instruct-vague, baseline or encoder-finetuned (roles file, else from the kind); null when unassigned.</param>
 /// <param name="Base">The base model it belongs to (roles file), e.g. small or base; <c>default</c> without a roles file.</param>
 /// <param name="Model">results.json's model field (folder, endpoint or baseline:NAME).</param>
 /// <param name="ModelHash">results.json's model hash.</param>

@@ -8,7 +8,7 @@ public static class MainTable
 {
     /// <summary>
     /// The main table: one row per model, the headline metric of each task (sentiment accuracy by generation and by
-    /// log-likelihood ranking, ROUGE-L, chrF and BLEU) and the off-task rate over all generated answers.
+    /// log-likelihood ranking, ROUGE-L, chrF and BLEU) the off-task rate over all generated answers, and where the model's pretrained weights came from (<see cref="Provenance"/>).
     /// </summary>
     public static string Markdown(IReadOnlyList<EvalRun> runs, int limit)
     {
@@ -22,8 +22,8 @@ public static class MainTable
         };
         columns = [.. columns.Where(c => runs.Any(r => r.Tasks.Any(t => t.Task == c.Task && t.Metrics.ContainsKey(c.Metric))))];
         var sb = new StringBuilder();
-        sb.Append("| model | kind | ").AppendJoin(" | ", columns.Select(c => c.Header)).Append(" | off-task |\n");
-        sb.Append("|---|---|").Append(string.Concat(columns.Select(_ => "---:|"))).Append("---:|\n");
+        sb.Append("| model | kind | ").AppendJoin(" | ", columns.Select(c => c.Header)).Append(" | off-task | weights |\n");
+        sb.Append("|---|---|").Append(string.Concat(columns.Select(_ => "---:|"))).Append("---:|---|\n");
         foreach (var r in runs)
         {
             sb.Append(CultureInfo.InvariantCulture, $"| {r.Name} | {r.Kind}{(r.Shots > 0 ? $" {r.Shots}-shot" : "")} |");
@@ -34,9 +34,9 @@ public static class MainTable
             }
             int n = r.Tasks.Sum(t => t.Items);
             double off = n == 0 ? 0 : r.Tasks.Sum(t => t.OffTaskRate * t.Items) / n;
-            sb.Append(CultureInfo.InvariantCulture, $" {off * 100:0.0}% |\n");
+            sb.Append(CultureInfo.InvariantCulture, $" {off * 100:0.0}% | {Provenance.Of(r.Model).Short} |\n");
         }
-        sb.Append(CultureInfo.InvariantCulture, $"\n{(limit == 0 ? "Whole test sets" : $"Seeded subsets of {limit} items per task")}; accuracy, ROUGE-L (stemmed, mean F) ×100; chrF and BLEU as sacreBLEU 2.6.0; off-task = share of answers that are empty, not a label, degenerate, in the wrong language or longer than the input.\n");
+        sb.Append(CultureInfo.InvariantCulture, $"\n{(limit == 0 ? "Whole test sets" : $"Seeded subsets of {limit} items per task")}; accuracy, ROUGE-L (stemmed, mean F) ×100; chrF and BLEU as sacreBLEU 2.6.0; off-task = share of answers that are empty, not a label, degenerate, in the wrong language or longer than the input; weights = where the pretrained weights came from (a real pretrained model, or pre-trained here with the tokens its model card records; report.md's models table says more).\n");
         return sb.ToString();
     }
 

@@ -154,8 +154,8 @@ public static class ReportWriter
             sb.Append('\n');
         }
         sb.Append("## Models\n\n");
-        Table(sb, ["model", "kind", "role", "base", "model path", "model hash", "data hash"],
-            r.Models.Select(m => new[] { m.Name, m.Kind, m.Role ?? "–", m.Base ?? "–", m.Model, m.ModelHash, m.DataHash }));
+        Table(sb, ["model", "kind", "role", "base", "weights", "model path", "model hash", "data hash"],
+            r.Models.Select(m => new[] { m.Name, m.Kind, m.Role ?? "–", m.Base ?? "–", Provenance.Of(m.Model).Text, m.Model, m.ModelHash, m.DataHash }));
         sb.Append("Pairing: ").Append(r.Pairing).Append(".\n");
         return sb.ToString();
     }
@@ -281,8 +281,8 @@ public static class ReportWriter
         if (r.Warnings.Count > 0)
             h.Append("<h2 id=\"warnings\">Warnings</h2>\n<ul>").Append(string.Join("", r.Warnings.Select(w => $"<li>{E(w)}</li>"))).Append("</ul>\n");
         h.Append("<h2>Models</h2>\n");
-        HtmlTable(h, "models-table", ["model", "kind", "role", "base", "model path", "model hash", "data hash"],
-            r.Models.Select(m => new[] { m.Name, m.Kind, m.Role ?? "–", m.Base ?? "–", m.Model, m.ModelHash, m.DataHash }));
+        HtmlTable(h, "models-table", ["model", "kind", "role", "base", "weights", "model path", "model hash", "data hash"],
+            r.Models.Select(m => new[] { m.Name, m.Kind, m.Role ?? "–", m.Base ?? "–", Provenance.Of(m.Model).Text, m.Model, m.ModelHash, m.DataHash }));
         h.Append(CultureInfo.InvariantCulture, $"<p class=\"hint\">Pairing: {E(r.Pairing)}.</p>\n");
         h.Append("</main>\n<script>\n").Append(ImageCheck).Append("</script>\n</body>\n</html>\n");
         return h.ToString();

