@@ -93,7 +93,7 @@ public static class FinetuneEncoder
         if (o.Examples > 0 && o.Examples < train.Count)
         {
             // A seeded subset, kept in file order: the same seed and cap give the same examples.
-            int[] pick = Permutation(train.Count, o.Seed, -1)[..o.Examples];
+            int[] pick = Seeds.Permutation(train.Count, o.Seed, -1)[..o.Examples];
             Array.Sort(pick);
             Say($"training on a seeded subset of {o.Examples:N0} of the {train.Count:N0} train examples (examples = {o.Examples})");
             train = [.. pick.Select(i => train[i])];
