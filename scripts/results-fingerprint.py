@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sha256 of a tailor run's report/results.json without what differs between identical runs: the creation time, the
-measured speeds (items per second) and where the checkout lies (the run folder's keys, and every path inside the
-checkout written relative to it). Two runs of the same code, data and options print the same fingerprint, in any
+measured speeds (items per second) and where the run lies (the run folder's keys; every path inside the run folder
+written relative to it, every other path inside the checkout relative to the checkout). Two runs of the same code, data and options print the same fingerprint, in any
 clone; a refactoring that keeps every number keeps it too.
 
 usage: scripts/results-fingerprint.py RUN_DIR_OR_RESULTS_JSON ..."""
@@ -26,12 +26,15 @@ def checkout_of(path):
         here = parent
 
 
-def strip(node, root):
+def strip(node, run, root):
     if isinstance(node, dict):
-        return {k: strip(v, root) for k, v in node.items() if k not in VOLATILE}
+        return {k: strip(v, run, root) for k, v in node.items() if k not in VOLATILE}
     if isinstance(node, list):
-        return [strip(v, root) for v in node]
+        return [strip(v, run, root) for v in node]
     if isinstance(node, str):
+        relative = os.path.relpath(run, root)
+        for prefix in (run, relative):
+            node = node.replace(prefix + os.sep, "<run>" + os.sep)
         return node.replace(root + os.sep, "").replace(root, ".")
     return node
 
@@ -41,7 +44,8 @@ def main():
         path = os.path.join(arg, "report", "results.json") if os.path.isdir(arg) else arg
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        canonical = json.dumps(strip(data, checkout_of(path)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        run = os.path.dirname(os.path.dirname(os.path.abspath(path)))   # RUN/report/results.json
+        canonical = json.dumps(strip(data, run, checkout_of(path)), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         print(hashlib.sha256(canonical.encode("utf-8")).hexdigest(), path)
 
 
