@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Tailor.Data;
 using Tailor.Generation;
 using Tailor.Model;
+using Tailor.Training;
 using static TorchSharp.torch;
 
 namespace Tailor.Recipes;
@@ -41,7 +42,7 @@ public static class ModelCard
             using var tokens = TokenFile.Open(file);
             if (tokens.Count < 3) continue;
             string source = Path.GetFileName(file)["valid.".Length..^".tok".Length];
-            bySource[source] = Pretrain.Evaluate(model.Model, tokens, (int)recipe["sequence"]!.GetValue<long>(), 48, 16, model.Model.Device);
+            bySource[source] = TokenWindows.MeanLoss(model.Model, tokens, (int)recipe["sequence"]!.GetValue<long>(), 48, 16, model.Model.Device);
         }
 
         var languages = LanguageMix(manifest, tokensDir, bySource);

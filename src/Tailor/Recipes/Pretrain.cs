@@ -113,14 +113,14 @@ public static class Pretrain
                 interrupted = true;
                 break;
             }
-            double lr = LearningRate(o, step);
+            double lr = o.LearningRateAt(step);
             Optimizers.SetLearningRate(optimizer, lr);
             using (var scope = NewDisposeScope())
             {
                 for (int micro = 0; micro < o.GradAccum; micro++)
                 {
                     // Rank r takes windows [r·B, r·B + B) of the global batch: N ranks of B read what one process of N·B would.
-                    FillBatch(trainFile, ids, o.Batch, o.Sequence, Seeds.BatchSeed(o.Seed, step, micro), skip: group.Rank * o.Batch);
+                    TokenWindows.FillRandom(trainFile, ids, o.Batch, o.Sequence, Seeds.BatchSeed(o.Seed, step, micro), skip: group.Rank * o.Batch);
                     var batch = tensor(ids, [o.Batch, o.Sequence + 1], device: device);             // (B, T+1)
                     var x = batch.narrow(1, 0, o.Sequence);                                         // (B, T)
                     var y = batch.narrow(1, 1, o.Sequence);                                         // (B, T)
@@ -157,11 +157,11 @@ public static class Pretrain
             }
             if (group.Rank == 0 && (done % o.EvalInterval == 0 || done == o.MaxSteps))
             {
-                lastValidation = Evaluate(model, validFile, o.Sequence, o.EvalWindows, o.Batch, device);
+                lastValidation = TokenWindows.MeanLoss(model, validFile, o.Sequence, o.EvalWindows, o.Batch, device);
                 var values = new Dictionary<string, double> { ["val_loss"] = lastValidation.Value, ["val_ppl"] = Math.Exp(lastValidation.Value) };
                 if (o.EvalBySource)
                     foreach (var (source, file) in validBySource)
-                        values["val_loss." + source] = Evaluate(model, file, o.Sequence, o.EvalWindows, o.Batch, device);
+                        values["val_loss." + source] = TokenWindows.MeanLoss(model, file, o.Sequence, o.EvalWindows, o.Batch, device);
                 metrics?.Write(done, values);
                 progress(new TrainProgress(done, o.MaxSteps, null, lr, 0, clock.Elapsed, TimeSpan.Zero, lastValidation,
                     $"step {done}: validation loss {lastValidation:F4}, perplexity {Math.Exp(lastValidation.Value):F2}"));
@@ -177,7 +177,7 @@ public static class Pretrain
         {
             foreach (var (source, file) in validBySource)
             {
-                using (file) bySource[source] = Evaluate(model, file, o.Sequence, o.EvalWindows, o.Batch, device);
+                using (file) bySource[source] = TokenWindows.MeanLoss(model, file, o.Sequence, o.EvalWindows, o.Batch, device);
             }
             ModelFolder.Save(Path.Combine(o.Output, "final"), model, tokenizer, ScalarType.Float32);
             File.WriteAllText(Path.Combine(o.Output, "final", "recipe.json"), RecipeOptions.ToJson(o));
@@ -187,54 +187,6 @@ public static class Pretrain
             foreach (var (_, file) in validBySource) file.Dispose();
         }
         return new PretrainResult(o.Output, step, step * tokensPerStep, lastValidation, bySource, interrupted, losses);
-    }
-
-    /// <summary>The learning rate of <paramref name="step"/> (counted from 0) under the options' schedule.</summary>
-    public static double LearningRate(PretrainOptions o, long step) => o.Schedule == LrSchedule.Wsd
-        ? Optimizers.WarmupStableDecay(step, o.WarmupSteps, o.MaxSteps, o.DecaySteps ?? Math.Max(1, o.MaxSteps / 5), o.Optimizer.LearningRate, o.MinLearningRate)
-        : Optimizers.CosineWithWarmup(step, o.WarmupSteps, o.MaxSteps, o.Optimizer.LearningRate, o.MinLearningRate);
-
-    /// <summary>
-    /// Fills <paramref name="ids"/> with <paramref name="batch"/> random windows of sequence + 1 tokens, after passing
-    /// over the first <paramref name="skip"/> windows of the same draw (another rank's share of the global batch).
-    /// </summary>
-    public static void FillBatch(TokenFile file, long[] ids, int batch, int sequence, int seed, int skip = 0)
-    {
-        var random = new Random(seed);
-        for (int b = 0; b < skip; b++) random.NextInt64(0, file.Count - sequence - 1);
-        for (int b = 0; b < batch; b++)
-        {
-            long start = random.NextInt64(0, file.Count - sequence - 1);
-            file.Read(start, ids.AsSpan(b * (sequence + 1), sequence + 1));
-        }
-    }
-
-    /// <summary>Mean next-token loss over <paramref name="windows"/> evenly spaced windows (the same ones every time).</summary>
-    public static double Evaluate(CausalLM model, TokenFile file, int sequence, int windows, int batch, Device device)
-    {
-        int t = (int)Math.Min(sequence, file.Count - 1);
-        long span = file.Count - t - 1;
-        int n = (int)Math.Max(1, Math.Min(windows, span + 1));
-        var starts = Enumerable.Range(0, n).Select(i => n == 1 ? 0 : i * span / (n - 1)).ToArray();
-        double total = 0;
-        bool wasTraining = model.training;
-        model.eval();
-        using (no_grad())
-        {
-            for (int i = 0; i < n; i += batch)
-            {
-                int rows = Math.Min(batch, n - i);
-                var ids = new long[rows * (t + 1)];
-                for (int r = 0; r < rows; r++) file.Read(starts[i + r], ids.AsSpan(r * (t + 1), t + 1));
-                using var scope = NewDisposeScope();
-                var all = tensor(ids, [rows, t + 1], device: device);
-                var logits = model.call(all.narrow(1, 0, t));
-                var loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), all.narrow(1, 1, t).reshape(-1));
-                total += loss.item<float>() * rows;
-            }
-        }
-        if (wasTraining) model.train();
-        return total / n;
     }
 
     private static (TokenFile Train, TokenFile Valid, List<(string Source, TokenFile File)> BySource) TokenizeOnce(

@@ -105,6 +105,11 @@ public sealed record PretrainOptions
     [OptionGroup]
     public RuntimeOptions Runtime { get; set; } = new();
 
+    /// <summary>The learning rate of <paramref name="step"/> (counted from 0) under these options' schedule.</summary>
+    public double LearningRateAt(long step) => Schedule == LrSchedule.Wsd
+        ? Optimizers.WarmupStableDecay(step, WarmupSteps, MaxSteps, DecaySteps ?? Math.Max(1, MaxSteps / 5), Optimizer.LearningRate, MinLearningRate)
+        : Optimizers.CosineWithWarmup(step, WarmupSteps, MaxSteps, Optimizer.LearningRate, MinLearningRate);
+
     /// <summary>Throws a <see cref="TailorException"/> naming the first bad value.</summary>
     public void Validate()
     {

@@ -1,4 +1,3 @@
-using Tailor.Recipes;
 using Tailor.Training;
 
 namespace Tailor.Tests.Training;
@@ -31,11 +30,11 @@ public sealed class ScheduleTests
     public void The_pretrain_schedule_option_picks_cosine_by_default_and_wsd_with_a_fifth_of_the_steps_as_decay()
     {
         var cosine = new PretrainOptions { MaxSteps = 100, WarmupSteps = 10, Optimizer = new() { LearningRate = 1.0, WeightDecay = 0.1 }, MinLearningRate = 0.1 };
-        Assert.Equal(Optimizers.CosineWithWarmup(50, 10, 100, 1.0, 0.1), Pretrain.LearningRate(cosine, 50));
+        Assert.Equal(Optimizers.CosineWithWarmup(50, 10, 100, 1.0, 0.1), cosine.LearningRateAt(50));
         var wsd = cosine with { Schedule = LrSchedule.Wsd };
-        Assert.Equal(1.0, Pretrain.LearningRate(wsd, 79));
-        Assert.Equal(0.55, Pretrain.LearningRate(wsd, 90), 12);
-        Assert.Equal(0.325, Pretrain.LearningRate(wsd with { DecaySteps = 40 }, 90), 12);
+        Assert.Equal(1.0, wsd.LearningRateAt(79));
+        Assert.Equal(0.55, wsd.LearningRateAt(90), 12);
+        Assert.Equal(0.325, (wsd with { DecaySteps = 40 }).LearningRateAt(90), 12);
     }
 
     [Theory]
