@@ -16,7 +16,7 @@ public sealed class EvalCommand : Command
     {
         var specs = RecipeCommandLine.Specs<EvalOptions>();
         var cl = Parse(args, "tailor eval (--model DIR | --endpoint URL | --baseline NAME) [--KEY VALUE ...]",
-            "Asks every test item of each task (greedy, stop at end of turn or newline), scores answers with sacreBLEU's BLEU and\n" +
+            "Asks every test item of each task (greedy; the answer ends at the end of turn or of its first line of text), scores answers with sacreBLEU's BLEU and\n" +
             "chrF, rouge-score's ROUGE, accuracy and macro-F1; ranks label options by log-likelihood; flags off-task answers.\n" +
             "Writes OUTPUT/results.json (per-task metrics, signatures, off-task rates, tokens/item, items/s, per template) and\n" +
             "OUTPUT/predictions.jsonl (one line per item, for `tailor compare`).\nDefaults and their reasons:", specs);

@@ -136,7 +136,7 @@ public sealed class CpuBatchGenerator
     // One row after its prefill: the loop of TextGenerator's CpuDecoder path, without streaming.
     private GenerationResult DecodeRow(CpuDecoder decoder, IReadOnlyList<int> prompt, float[] logits, Sampler sampler, SamplingOptions options, CancellationToken cancel)
     {
-        var row = new TextGenerator.RowState(prompt, sampler, options.Stop);
+        var row = new TextGenerator.RowState(prompt, sampler, options.Stop, options.StopAfterText);
         int capacity = Math.Min(prompt.Count + options.MaxNewTokens, decoder.Capacity);
         string reason;
         while (true)

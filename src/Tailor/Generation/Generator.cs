@@ -85,7 +85,7 @@ public sealed class TextGenerator
         if (longest >= maxPositions)
             throw new TailorException($"the prompt has {longest} tokens; the model's context is {maxPositions} (max_position_embeddings). Shorten it.");
         int capacity = Math.Min(longest + options.MaxNewTokens, maxPositions);
-        var rows = Enumerable.Range(0, b).Select(i => new RowState(prompts[i], new Sampler(options, i), options.Stop)).ToArray();
+        var rows = Enumerable.Range(0, b).Select(i => new RowState(prompts[i], new Sampler(options, i), options.Stop, options.StopAfterText)).ToArray();
         if (options.MaxNewTokens == 0)
         {
             for (int i = 0; i < b; i++) yield return new TokenEvent(i, -1, "", "length");
@@ -157,7 +157,7 @@ public sealed class TextGenerator
         if (prompt.Count >= decoder.Capacity)
             throw new TailorException($"the prompt has {prompt.Count} tokens; the model's context is {decoder.Capacity} (max_position_embeddings). Shorten it.");
         int capacity = Math.Min(prompt.Count + options.MaxNewTokens, decoder.Capacity);
-        var row = new RowState(prompt, new Sampler(options), options.Stop);
+        var row = new RowState(prompt, new Sampler(options), options.Stop, options.StopAfterText);
         if (options.MaxNewTokens == 0)
         {
             yield return new TokenEvent(0, -1, "", "length");
@@ -220,7 +220,7 @@ public sealed class TextGenerator
     private static float[] ToHost(Tensor logits) => logits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
 
     /// <summary>One row's text state: accepted ids, stop-string search and held-back text (shared with the serving engine).</summary>
-    internal sealed class RowState(IReadOnlyList<int> prompt, Sampler sampler, IReadOnlyList<string> stops)
+    internal sealed class RowState(IReadOnlyList<int> prompt, Sampler sampler, IReadOnlyList<string> stops, bool stopAfterText = false)
     {
         private readonly int _holdBack = stops.Count == 0 ? 0 : stops.Max(s => s.Length) - 1;
         private int _emitted;
@@ -239,6 +239,12 @@ public sealed class TextGenerator
             Seen.Add(id);
             Text = decode(Generated);
             int searchFrom = Math.Max(0, _emitted - _holdBack);
+            if (stopAfterText)
+            {
+                int text = 0;
+                while (text < Text.Length && char.IsWhiteSpace(Text[text])) text++;
+                searchFrom = Math.Max(searchFrom, text);
+            }
             int cut = -1;
             foreach (string s in stops)
             {

@@ -35,6 +35,12 @@ public sealed record SamplingOptions
     [Description("stop when this string appears (repeatable); it is not part of the text")]
     public IReadOnlyList<string> Stop { get; init; } = [];
 
+    /// <summary>
+    /// Stop strings count only once the text has a non-white-space character, so blank lines before an answer do not
+    /// end it empty (evaluation's "stop at the end of the line" for a base model that starts its answer on a new line).
+    /// </summary>
+    public bool StopAfterText { get; init; }
+
     /// <summary>Whether an end-of-sequence id ends generation.</summary>
     [Description("stop at the model's end-of-text token")]
     public bool StopAtEos { get; init; } = true;

@@ -250,7 +250,7 @@ public sealed class GenerationEngine : IDisposable
     private sealed class Row(Request request)
     {
         public Request Request { get; } = request;
-        public TextGenerator.RowState Text { get; } = new(request.Prompt, new Sampler(request.Options), request.Options.Stop);
+        public TextGenerator.RowState Text { get; } = new(request.Prompt, new Sampler(request.Options), request.Options.Stop, request.Options.StopAfterText);
         public long Start { get; set; }
         public long NextId { get; set; }
     }

@@ -85,6 +85,29 @@ public sealed class TaskScoringTests
     }
 
     [Fact]
+    public void Classification_shots_take_turns_over_the_labels_in_a_seeded_order()
+    {
+        // 90% negative: a plain random draw of 4 is all-negative two times in three.
+        var train = Enumerable.Range(0, 200).Select(i => new EvalRecord("t" + i, "x" + i, [i % 10 == 0 ? "positive" : "negative"], null)).ToList();
+        string[] options = ["negative", "positive"];
+        var lastLabels = new HashSet<string>();
+        for (long seed = 0; seed < 40; seed++)
+        {
+            var four = Questions.ShotsFor(train, options, 4, seed);
+            Assert.Equal(4, four.Count);
+            Assert.Equal(2, four.Count(r => r.References[0] == "positive"));
+            Assert.Equal(4, four.Select(r => r.Id).Distinct().Count());
+            lastLabels.Add(four[^1].References[0]);
+            var three = Questions.ShotsFor(train, options, 3, seed);
+            Assert.InRange(three.Count(r => r.References[0] == "positive"), 1, 2);
+            Assert.Equal(four, Questions.ShotsFor(train, options, 4, seed));
+        }
+        Assert.Equal(2, lastLabels.Count);   // the last example's label varies with the seed
+        // Not a classification task: a seeded subset, as before.
+        Assert.Equal(Questions.Subset(train, 4, 9), Questions.ShotsFor(train, [], 4, 9));
+    }
+
+    [Fact]
     public void User_task_files_are_checked_line_by_line()
     {
         string dir = Directory.CreateTempSubdirectory("tailor-evaldata-").FullName;

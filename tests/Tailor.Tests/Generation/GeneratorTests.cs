@@ -83,6 +83,25 @@ public class GeneratorTests
         Assert.Equal(cut.Text, streamed);
     }
 
+    [Theory]
+    [InlineData(false, "", 1)]
+    [InlineData(true, "\npositive", 4)]
+    public void A_newline_stop_waits_for_text_when_asked_so_blank_lines_before_an_answer_do_not_end_it(bool afterText, string text, int tokensUntilStop)
+    {
+        static string Piece(int id) => id switch { 1 => "\n", 2 => "posi", 3 => "tive", _ => "?" };
+        var row = new TextGenerator.RowState([0], new Sampler(new SamplingOptions()), ["\n"], afterText);
+        bool stopped = false;
+        int accepted = 0;
+        foreach (int id in new[] { 1, 2, 3, 1, 2 })
+        {
+            accepted++;
+            if (row.Accept(id, ids => string.Concat(ids.Select(Piece))).StopHit) { stopped = true; break; }
+        }
+        Assert.True(stopped);
+        Assert.Equal(text, row.Text);
+        Assert.Equal(tokensUntilStop, accepted);
+    }
+
     [Fact]
     public void Eos_ends_generation_and_is_not_output()
     {

@@ -6,7 +6,8 @@ namespace Tailor.Evaluation.Answering;
 /// <summary>
 /// A model behind an OpenAI-compatible server: chat completions for chat models (the server applies its own chat
 /// template), completions with the base prompt otherwise (--format base). Greedy (temperature 0), the task's
-/// answer cap as max_tokens, stop at a newline; several servers (a comma-separated list) share the items through
+/// answer cap as max_tokens, the answer being the first line with text (no stop string is sent: a server would end an
+/// answer at a newline before its first word, which a local model does not); several servers (a comma-separated list) share the items through
 /// an <see cref="EndpointPool"/>, four requests in flight per server.
 /// </summary>
 internal sealed class EndpointAnswerer : Answerer
@@ -69,13 +70,12 @@ internal sealed class EndpointAnswerer : Answerer
             }
             body["temperature"] = 0;
             body["max_tokens"] = maxNew;
-            body["stop"] = new JsonArray("\n");
             body["seed"] = 0;
             var json = _pool.Post(path, body.ToJsonString(), questions[i].Record.Id, cancel);
             var choice = json?["choices"]?[0];
             string answer = (Format == "chatml" ? choice?["message"]?["content"] : choice?["text"])?.GetValue<string>() ?? "";
             int tokens = json?["usage"]?["completion_tokens"]?.GetValue<int>() ?? 0;
-            answers[i] = new Answer(shown, answer.Split('\n')[0].Trim(), tokens);
+            answers[i] = new Answer(shown, answer.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) ?? "", tokens);
             done(Interlocked.Increment(ref finished));
         });
         foreach (string line in _pool.Describe()) _say($"{task.Name}: {line}");   // cumulative over the tasks so far

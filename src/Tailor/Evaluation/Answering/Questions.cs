@@ -36,6 +36,34 @@ public static class Questions
         return [.. keep.Select(i => records[i])];
     }
 
+    /// <summary>
+    /// The <paramref name="k"/> solved examples one item is asked with, drawn from <paramref name="train"/> with
+    /// <paramref name="seed"/>. For a classification task (two or more options) the labels take turns, starting from a
+    /// seeded one, so k shots hold every label ⌊k/L⌋ or ⌈k/L⌉ times: a random draw can show a small model four
+    /// "negative" examples and so measure the copying of the majority label rather than the task. The chosen examples
+    /// are then put in a seeded order, so the label of the last one (the one a model copies most) varies per item.
+    /// Other tasks take a seeded subset.
+    /// </summary>
+    public static IReadOnlyList<EvalRecord> ShotsFor(IReadOnlyList<EvalRecord> train, IReadOnlyList<string> options, int k, long seed)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        if (k <= 0 || train.Count == 0) return [];
+        var byLabel = options.Select(label => Subset([.. train.Where(r => r.References.Count > 0 && r.References[0] == label)], k, seed ^ (long)StableHash.Of(label)))
+            .Where(pool => pool.Count > 0).ToList();
+        if (options.Count < 2 || byLabel.Count < 2) return Subset(train, k, seed);
+        // Each label's examples in a seeded order, then round-robin over the labels from a seeded first one.
+        var queues = byLabel.Select(pool => new Queue<EvalRecord>(pool.OrderBy(r => StableHash.Mix(StableHash.Of(r.Id) ^ (ulong)seed)))).ToList();
+        int first = (int)(StableHash.Mix((ulong)seed) % (ulong)queues.Count);
+        var chosen = new List<EvalRecord>(k);
+        for (int j = 0; chosen.Count < k && queues.Any(q => q.Count > 0); j++)
+        {
+            var q = queues[(first + j) % queues.Count];
+            if (q.Count > 0) chosen.Add(q.Dequeue());
+        }
+        return [.. chosen.OrderBy(r => StableHash.Mix(StableHash.Of(r.Id) ^ (ulong)seed ^ 0x5eed))];
+    }
+
     /// <summary>Every record with its input cut to <paramref name="words"/> words (all records unchanged when 0).</summary>
     public static IReadOnlyList<EvalRecord> Cut(IReadOnlyList<EvalRecord> records, int words) =>
         words <= 0 ? records : [.. records.Select(r => r with { Input = Clip(r.Input, words) })];
@@ -48,7 +76,7 @@ public static class Questions
         ArgumentNullException.ThrowIfNull(records);
         IReadOnlyList<EvalRecord> train = o.Shots > 0 && task.TrainFile is not null && format is "base" or "chatml" ? task.Read(task.TrainFile!) : [];
         IReadOnlyList<EvalRecord> Shots(EvalRecord r) => train.Count == 0 ? [] :
-            [.. Subset(train, o.Shots, o.Seed ^ (long)StableHash.Of(r.Id)).Select(s => s with { Input = Clip(s.Input, 48) })];
+            [.. ShotsFor(train, task.Options, o.Shots, o.Seed ^ (long)StableHash.Of(r.Id)).Select(s => s with { Input = Clip(s.Input, 48) })];
 
         var questions = new List<Question>();
         switch (format)
