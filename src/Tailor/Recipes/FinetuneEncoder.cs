@@ -179,7 +179,7 @@ public static class FinetuneEncoder
         var losses = new List<(long, double)>();
         using var lossSum = zeros(1, device: device).DetachFromDisposeScope();
         var windowClock = Stopwatch.StartNew();
-        long windowTokens = 0, step = startStep;
+        long windowTokens = 0, step = startStep, windowStart = startStep;   // a resumed run's first window may be short
         bool interrupted = false;
         int[]? order = null;
         long orderEpoch = -1;
@@ -218,7 +218,8 @@ public static class FinetuneEncoder
             long done = step + 1;
             if (done % o.LogInterval == 0 || done == total)
             {
-                int window = (int)(done % o.LogInterval == 0 ? o.LogInterval : done % o.LogInterval);
+                int window = (int)(done - windowStart);
+                windowStart = done;
                 double loss = lossSum.item<float>() / window;
                 lossSum.zero_();
                 losses.Add((done, loss));

@@ -100,7 +100,7 @@ public static class Pretrain
         long tokensPerStep = (long)o.Batch * o.Sequence * o.GradAccum * group.Size;
         var ids = new long[o.Batch * (o.Sequence + 1)];
         var clock = Stopwatch.StartNew();
-        long windowTokens = 0, step = startStep;
+        long windowTokens = 0, step = startStep, windowStart = startStep;   // a resumed run's first window may be short
         var windowClock = Stopwatch.StartNew();
         double? lastValidation = null;
         bool interrupted = false;
@@ -143,7 +143,8 @@ public static class Pretrain
 
             if (done % o.LogInterval == 0 || done == o.MaxSteps)
             {
-                int stepsInWindow = (int)(done % o.LogInterval == 0 ? o.LogInterval : done % o.LogInterval);
+                int stepsInWindow = (int)(done - windowStart);
+                windowStart = done;
                 DataParallel.SumInPlace(group, lossSum);
                 double loss = lossSum.item<float>() / stepsInWindow;                                 // the one host sync
                 lossSum.zero_();

@@ -154,7 +154,7 @@ public static class SupervisedTraining
         var losses = new List<(long, double)>();
         using var lossSum = zeros(1, device: device).DetachFromDisposeScope();
         var windowClock = Stopwatch.StartNew();
-        long windowTokens = 0, tokensSeen = 0, trainedTokens = 0, step = startStep;
+        long windowTokens = 0, tokensSeen = 0, trainedTokens = 0, step = startStep, windowStart = startStep;   // a resumed run's first window may be short
         for (long s = 0; s < startStep; s++)
             for (int micro = 0; micro < o.GradAccum; micro++)
             {
@@ -209,7 +209,8 @@ public static class SupervisedTraining
 
             if (done % o.LogInterval == 0 || done == o.MaxSteps)
             {
-                int stepsInWindow = (int)(done % o.LogInterval == 0 ? o.LogInterval : done % o.LogInterval);
+                int stepsInWindow = (int)(done - windowStart);
+                windowStart = done;
                 DataParallel.SumInPlace(group, lossSum);
                 double loss = lossSum.item<float>() / stepsInWindow;
                 lossSum.zero_();

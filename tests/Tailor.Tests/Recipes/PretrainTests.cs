@@ -253,5 +253,24 @@ public sealed class PretrainTests : IDisposable
         Assert.Equal(24, Losses(output).Length);
     }
 
+    [Fact]
+    public void A_resumed_runs_first_loss_line_is_the_mean_of_the_steps_it_ran_not_of_a_whole_log_interval()
+    {
+        // Per-step losses of the uninterrupted run; then a run cancelled after step 5 and resumed logging every 4 steps:
+        // its first window holds steps 6-8 only, so its loss line at step 8 is their mean (not their sum / 4).
+        string wholeOutput = Path.Combine(_dir, "per-step");
+        Pretrain.Run(Options(wholeOutput));
+        var perStep = Losses(wholeOutput);
+        string output = Path.Combine(_dir, "every-4");
+        using var cancel = new CancellationTokenSource();
+        var first = Pretrain.Run(Options(output), p => { if (p.Step == 5) cancel.Cancel(); }, cancel.Token);
+        Assert.Equal(5, first.Steps);
+        Pretrain.Run(Options(output) with { LogInterval = 4, Resume = true });
+        var lines = File.ReadLines(Path.Combine(output, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).Where(n => n["loss"] is not null).ToList();
+        var at8 = lines.Single(n => n["step"]!.GetValue<long>() == 8)["loss"]!.GetValue<double>();
+        double expected = (perStep[5] + perStep[6] + perStep[7]) / 3;
+        Assert.True(Math.Abs(at8 - expected) < 1e-3 * expected, $"step 8: {at8} vs the mean of steps 6-8, {expected}");
+    }
+
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 }
