@@ -25,7 +25,6 @@ public static unsafe class CpuTuning
 {
     private static readonly object Gate = new();
     private static string? _mklOutcome;
-    private static string? _mallocOutcome;
 
     /// <summary>
     /// Makes the bundled oneMKL take its Intel (AVX-512) code paths. Call before the process's first matmul: MKL
@@ -39,12 +38,41 @@ public static unsafe class CpuTuning
         }
     }
 
-    /// <summary>Stops glibc from mmap-ing and trimming large blocks (see the class summary). Returns what it did (idempotent).</summary>
+    /// <summary>
+    /// Stops glibc from mmap-ing and trimming large blocks (see the class summary) until <see cref="RestoreMalloc"/>.
+    /// Returns what it did.
+    /// </summary>
     public static string TuneMalloc()
     {
         lock (Gate)
         {
-            return _mallocOutcome ??= SetMallocOptions();
+            return SetMallocOptions();
+        }
+    }
+
+    /// <summary>
+    /// Ends <see cref="TuneMalloc"/>: glibc's default thresholds again (blocks of 128 KiB and more mmap-ed, the heap
+    /// trimmed above 128 KiB) and every free page of the heap returned to the OS (malloc_trim). Without this a process
+    /// that trains and then does other work keeps its peak: the main job, which trains, then evaluates nine models in
+    /// one process, grew to 16.6 GB and was killed by the kernel's OOM killer.
+    /// </summary>
+    public static void RestoreMalloc()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        lock (Gate)
+        {
+            const int TrimThreshold = -1, MmapThreshold = -3, MmapMax = -4;   // glibc's malloc.h
+            try
+            {
+                mallopt(MmapMax, 65536);
+                mallopt(MmapThreshold, 128 * 1024);
+                mallopt(TrimThreshold, 128 * 1024);
+                malloc_trim(0);
+            }
+            catch (EntryPointNotFoundException)
+            {
+                // not glibc: TuneMalloc changed nothing either
+            }
         }
     }
 
@@ -53,7 +81,8 @@ public static unsafe class CpuTuning
     /// On the CPU, <c>auto</c> means the fastest path that trains to the same losses, decided from the CPU's features
     /// and measured on this project's machines (README, "Performance"; bench/compare-pytorch.sh):
     /// <list type="bullet">
-    /// <item>malloc tuning on (glibc): +5-8% on every fp32 and bf16 step; costs only that freed memory stays in the process.</item>
+    /// <item>malloc tuning on (glibc): +5-8% on every fp32 and bf16 step; freed memory stays in the process until the
+    /// returned path is disposed (the training loop's end), which restores glibc's defaults and trims the heap.</item>
     /// <item>oneMKL's AVX-512 kernels wherever the CPU has AVX-512 and the patch verifies itself (on Intel, MKL picks
     /// them anyway): 1.4-2.3x on fp32 steps, and the fp32 matmuls left under autocast; where the patch cannot apply,
     /// one line says so and MKL keeps its own choice.</item>
@@ -186,11 +215,24 @@ public static unsafe class CpuTuning
 
     [DllImport("libc")]
     private static extern int mallopt(int parameter, int value);
+
+    [DllImport("libc")]
+    private static extern int malloc_trim(nuint pad);
 }
 
-/// <summary>What <see cref="CpuTuning.Choose"/> resolved: bf16 autocast or fp32, and which speed-ups are in effect.</summary>
+/// <summary>
+/// What <see cref="CpuTuning.Choose"/> resolved: bf16 autocast or fp32, and which speed-ups are in effect. Dispose it
+/// when the training loop ends: the malloc tuning is for the loop only (<see cref="CpuTuning.RestoreMalloc"/>).
+/// </summary>
 /// <param name="Bf16">Train under CPU bf16 autocast.</param>
 /// <param name="MklAvx512">oneMKL takes its AVX-512 kernels.</param>
 /// <param name="MallocTuning">glibc keeps large blocks in the heap.</param>
 /// <param name="Description">The one line that names the path and why (for the log).</param>
-public sealed record TrainingPath(bool Bf16, bool MklAvx512, bool MallocTuning, string Description);
+public sealed record TrainingPath(bool Bf16, bool MklAvx512, bool MallocTuning, string Description) : IDisposable
+{
+    /// <summary>Ends the malloc tuning, if it was applied.</summary>
+    public void Dispose()
+    {
+        if (MallocTuning) CpuTuning.RestoreMalloc();
+    }
+}

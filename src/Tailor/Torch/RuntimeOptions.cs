@@ -42,7 +42,7 @@ public sealed record CpuSpeedOptions
     public Toggle MklAvx512 { get; init; } = Toggle.Auto;
 
     /// <summary>Keep large blocks in glibc's heap.</summary>
-    [Description("auto, true or false: stop glibc's mmap/munmap of every large tensor each step (mallopt M_MMAP_MAX 0, no trimming); +5-8% steps here, freed memory stays in the process. auto = on wherever glibc is the C library")]
+    [Description("auto, true or false: stop glibc's mmap/munmap of every large tensor each step (mallopt M_MMAP_MAX 0, no trimming) while the training loop runs; +5-8% steps here; when training ends, glibc's defaults come back and the freed heap goes back to the OS (malloc_trim). auto = on wherever glibc is the C library")]
     public Toggle MallocTuning { get; init; } = Toggle.Auto;
 }
 

@@ -67,7 +67,8 @@ public static class SupervisedTraining
         if (group.Rank != 0) progress = _ => { };
         TorchRuntime.SetThreads(o.Runtime.Threads);
         Checkpoint.RefuseModelFolder(o.Output);
-        bool bf16 = CpuTuning.Choose(o.Speed, device, Say).Bf16;
+        using var trainingPath = CpuTuning.Choose(o.Speed, device, Say);   // disposed at the end: the malloc tuning ends with training
+        bool bf16 = trainingPath.Bf16;
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         // A crash between the two renames of a checkpoint save leaves the previous checkpoint under a hidden name: put it back.
         if (group.Rank == 0) foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
