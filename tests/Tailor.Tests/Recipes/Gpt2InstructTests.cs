@@ -4,7 +4,9 @@ using Tailor.Generation;
 using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Recipes;
+using Tailor.Serving;
 using Tailor.Tests.Data.Instructions;
+using Tailor.Tests.Formats;
 using Tailor.Tests.Model;
 using Tailor.Text;
 using Tailor.Training;
@@ -104,6 +106,20 @@ public sealed class Gpt2InstructTests : IDisposable
         Export.Run(final, null, "hf", exported, "f32");
         using var again = PretrainedModel.Load(exported);
         Assert.Equal("Hello there.", AnswerAndStop(again));
+
+        // So does the GGUF export, in llama.cpp: the ChatML markers are single control tokens there too, EOS is
+        // <|im_end|>, and the greedy answer is Tailor's.
+        string gguf = Path.Combine(_dir, "chat.gguf");
+        Export.Run(final, null, "gguf", gguf, "f32");
+        var file = Gguf.Read(gguf);
+        Assert.Equal(50258u, file.Get<uint>("tokenizer.ggml.eos_token_id"));
+        using var llama = LlamaCpp.Load(gguf, context: 64);
+        Assert.Equal(50260, llama.VocabSize);
+        string prompt = ChatTemplate.Render([new ChatMessage(ChatRole.User, "Say goodbye.")], addGenerationPrompt: true);
+        var ids = tuned.Tokenizer.Encode(prompt, parseSpecial: true);
+        Assert.Equal(ids, llama.Tokenize(prompt));
+        var answer = tuned.CreateGenerator().Generate(ids, new SamplingOptions { MaxNewTokens = 6, StopAtEos = false });
+        Assert.Equal(answer.Ids, llama.Greedy(ids, 6));
     }
 
     [Fact]
@@ -147,6 +163,15 @@ public sealed class Gpt2InstructTests : IDisposable
         using var a = merged.Model.Forward(ids);
         using var b = based.Model.Forward(ids);
         Assert.True(a.allclose(b, rtol: 1e-4, atol: 1e-4), $"max diff {(a - b).abs().max().item<float>()}");
+
+        // tailor serve --adapter and tailor export --adapter take the same road.
+        using (var served = ServedModel.Load(o.Model, adapter))
+            Assert.Equal(Gpt2Vocabulary + 3, served.Model.Tokenizer.VocabSize);
+        string exported = Path.Combine(_dir, "exported-adapter");
+        Export.Run(o.Model, adapter, "hf", exported, "f32");
+        using (var reloaded = PretrainedModel.Load(exported))
+        using (var c = reloaded.Model.Forward(ids))
+            Assert.True(c.allclose(a, rtol: 1e-4, atol: 1e-4), $"export --adapter: max diff {(c - a).abs().max().item<float>()}");
 
         // Loading the adapter onto the ungrown base says how to do it right.
         using var plain = PretrainedModel.Load(o.Model);
