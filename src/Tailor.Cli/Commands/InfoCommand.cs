@@ -113,7 +113,8 @@ public sealed class InfoCommand : Command
         var c = Tailor.Lora.EncoderAdapter.ReadClassifierConfig(folder);
         var tensors = Tailor.Formats.Safetensors.ReadHeader(Path.Combine(folder, Tailor.Lora.LoraAdapter.AdapterWeightsFile)).Tensors;
         long parameters = tensors.Sum(t => t.Shape.Aggregate(1L, (a, d) => a * d));
-        string Field(string name) => adapterConfig.TryGetProperty(name, out var v) ? v.ToString() : "";
+        string Field(string name) => !adapterConfig.TryGetProperty(name, out var v) ? ""
+            : v.ValueKind == JsonValueKind.Array ? string.Join(",", v.EnumerateArray().Select(e => e.ToString())) : v.ToString();
         if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(new

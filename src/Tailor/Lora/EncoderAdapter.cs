@@ -18,7 +18,8 @@ namespace Tailor.Lora;
 /// <c>classifier.dense</c>/<c>classifier.out_proj</c>) and, when the base had none, the pooler
 /// (<c>base_model.model.bert.pooler.dense.weight</c>). PEFT adds <c>classifier</c> and <c>score</c> to
 /// <c>modules_to_save</c> of every SEQ_CLS adapter; <c>pooler</c> is listed first when it was trained.
-/// <c>base_model_name_or_path</c> is a pretrained encoder's name (all-MiniLM-L6-v2) or the base folder's full path; the
+/// <c>base_model_name_or_path</c> is a pretrained encoder's hub id (sentence-transformers/all-MiniLM-L6-v2; Tailor
+/// resolves it, or the short name, as <c>--model</c> does) or the base folder's full path; the
 /// label names, which PEFT does not keep, are in the folder's <c>tailor.json</c> (<c>labels</c>).
 /// </summary>
 /// <remarks>

@@ -132,8 +132,9 @@ public static class FinetuneEncoder
         {
             foreach (var p in model.parameters()) p.requires_grad = true;
         }
-        // The adapter names its base as --model did: a pretrained encoder's name, else the folder's full path.
-        string adapterBase = PretrainedEncoders.Find(o.Model) is not null ? o.Model : Path.GetFullPath(folder);
+        // The adapter names its base as PEFT would: a pretrained encoder's hub id (also when --model was its converted
+        // folder, as the CLI passes it), which Tailor resolves like --model and PEFT from the hub; else the folder's full path.
+        string adapterBase = (PretrainedEncoders.Find(o.Model) ?? PretrainedEncoders.Find(PretrainedEncoders.NameOf(folder) ?? ""))?.HubId ?? Path.GetFullPath(folder);
         long trainable = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
         Say($"{(o.Lora ? "LoRA" : "full")} tuning: {trainable:N0} of {model.parameters().Sum(p => p.numel()):N0} parameters train; peak learning rate {o.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}");
         if (o.Lora && o.Optimizer.LearningRate < 1e-4)

@@ -252,6 +252,20 @@ public sealed class FinetuneEncoderTests : IDisposable
     }
 
     [Fact]
+    public void An_encoder_adapter_names_a_pretrained_base_by_its_hub_id_and_resolves_it_back()
+    {
+        string folder = PretrainedEncoders.Resolve("all-MiniLM-L6-v2");
+        Assert.Equal("all-MiniLM-L6-v2", PretrainedEncoders.NameOf(folder));   // what the CLI hands the recipe for the name
+        Assert.Null(PretrainedEncoders.NameOf(TinyBert()));
+        string adapter = Path.Combine(_root, "named-adapter");
+        Directory.CreateDirectory(adapter);
+        File.WriteAllText(Path.Combine(adapter, "adapter_config.json"),
+            """{"peft_type": "LORA", "task_type": "SEQ_CLS", "base_model_name_or_path": "sentence-transformers/all-MiniLM-L6-v2"}""");
+        Assert.True(EncoderAdapter.IsAdapterFolder(adapter));
+        Assert.Equal(folder, EncoderAdapter.BaseFolder(adapter));
+    }
+
+    [Fact]
     public void Examples_trains_on_a_seeded_subset_and_keeps_the_whole_split_s_labels()
     {
         string bert = TinyBert();
