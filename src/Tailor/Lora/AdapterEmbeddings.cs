@@ -37,7 +37,7 @@ public static class AdapterEmbeddings
 
     /// <summary>
     /// Loads the base model <paramref name="baseFolder"/> for the adapter in <paramref name="adapterFolder"/>: as it is
-    /// when the adapter carries no embedding (or one of the base's size); otherwise grown to the adapter's embedding rows
+    /// when the adapter carries no embedding; otherwise grown to the adapter's embedding rows (if it has more)
     /// (<see cref="EmbeddingResize.Resize"/>; the new rows are overwritten when the adapter loads) with the adapter folder's
     /// tokenizer, which holds the added tokens, and config.json's eos/pad ids taken from it. The adapter itself is not
     /// applied: call <see cref="LoraAdapter.Load"/> next.
@@ -56,11 +56,13 @@ public static class AdapterEmbeddings
             var header = Safetensors.ReadHeader(weights);
             long? rows = header.Tensors.Where(t => names.Contains(t.Name) && t.Shape.Length == 2).Select(t => (long?)t.Shape[0]).FirstOrDefault();
             int baseRows = loaded.Config.VocabSize;
-            if (rows is null || rows == baseRows) return loaded;
+            bool hasTokenizer = File.Exists(Path.Combine(adapterFolder, TextTokenizer.TokenizerFileName));
+            if (rows is null || (rows == baseRows && !hasTokenizer)) return loaded;
             if (rows < baseRows || rows > LlamaConfig.MaxVocabSize)
                 throw new CheckpointFormatException(weights, names[0], $"the adapter's embedding has {rows} rows and the base {baseFolder} has {baseRows}; an adapter can only grow its base's vocabulary. Load it onto the base it was trained from.");
-            if (!File.Exists(Path.Combine(adapterFolder, TextTokenizer.TokenizerFileName)))
+            if (!hasTokenizer)
                 throw new TailorException($"{adapterFolder}: the adapter grows the vocabulary from {baseRows} to {rows} tokens but has no {TextTokenizer.TokenizerFileName} naming the new tokens. Copy the tokenizer files of the run that trained it into the folder.");
+            // The adapter's tokenizer names the added tokens, also when they took spare rows of the base (rows == baseRows).
             var tokenizer = TextTokenizer.Load(adapterFolder);
             if (tokenizer.VocabSize > rows)
                 throw new TailorException($"{adapterFolder}: {TextTokenizer.TokenizerFileName} has {tokenizer.VocabSize} tokens but the adapter's embedding only {rows} rows; the files belong to different runs.");

@@ -157,7 +157,7 @@ public static class SupervisedTraining
             }
             if (group.Rank != 0) return;
             if (lora is null) Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, at, recipeJson, group.Size);
-            else LoraAdapter.Save(model, checkpointDir, lora, Extra);
+            else LoraAdapter.Save(model, checkpointDir, lora, Extra, saveEmbeddingLayers: chat is not null ? true : null);
         }
 
         using var metrics = group.Rank == 0 ? new MetricsLog(o.Output, append: o.Resume) : null;
@@ -265,7 +265,7 @@ public static class SupervisedTraining
                 {
                     tokenizer.Save(staging);   // the chat template travels with the adapter
                     Extra(staging);
-                });
+                }, saveEmbeddingLayers: chat is not null ? true : null);   // the added tokens' trained rows travel with it too
                 if (o.Merge)
                 {
                     LoraAdapter.Merge(model);
