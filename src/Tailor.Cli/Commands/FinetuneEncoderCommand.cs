@@ -35,7 +35,9 @@ public static class FinetuneEncoderCommand
                 "Fine-tunes a BERT/RoBERTa encoder (a folder, all-MiniLM-L6-v2 or snowflake-arctic-embed-xs) into a sequence\n" +
                 "classifier: a fresh head for the task's labels (sorted), full tuning or --lora true (adapters on the encoder, head in\n" +
                 "full), dev accuracy each epoch, the best weights kept. Writes final/: an HF Bert/RobertaForSequenceClassification\n" +
-                "folder (config.json with id2label, model.safetensors, tokenizer, README.md card with dev/test scores, tailor.json).\n" +
+                "folder (config.json with id2label, model.safetensors, tokenizer, README.md card with dev/test scores, tailor.json);\n" +
+                "with --lora true also adapter/: the same weights as a PEFT LoRA adapter (task_type SEQ_CLS, the head as\n" +
+                "modules_to_save, base_model_name_or_path the --model), which tailor eval and tailor info take like a model folder.\n" +
                 "Score it with `tailor eval --model RUN/final --tasks sentiment,sentiment-imdb`.\nDefaults and their reasons:", specs));
             Console.WriteLine(RecipeOptions.Describe(new EncoderTuneOptions()));
             return 0;
@@ -68,6 +70,7 @@ public static class FinetuneEncoderCommand
             if (result.Dev is var (da, df)) Console.WriteLine(string.Create(inv, $"  dev   accuracy {da:0.0000}  macro-F1 {df:0.0000}"));
             if (result.Test is var (ta, tf)) Console.WriteLine(string.Create(inv, $"  test  accuracy {ta:0.0000}  macro-F1 {tf:0.0000}"));
             Console.WriteLine($"model: {result.FinalModel}");
+            if (result.Adapter is not null) Console.WriteLine($"adapter: {result.Adapter} (PEFT LoRA, task_type SEQ_CLS; tailor eval and info take it)");
             return 0;
         }
         finally

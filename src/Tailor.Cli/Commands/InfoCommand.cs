@@ -16,13 +16,15 @@ public sealed class InfoCommand : Command
     {
         var cl = Parse(args, "tailor info MODEL_DIR|NAME [--json] [--tensors]",
             "Reads config.json and the safetensors headers of a Hugging Face model folder (no weights are loaded): Llama/Qwen2\n" +
-            "decoders, and BERT/RoBERTa encoders (with their labels and sentence-transformers pooling). MODEL_DIR may also be\n" +
+            "decoders, BERT/RoBERTa encoders (with their labels and sentence-transformers pooling) and an encoder classifier's\n" +
+            "LoRA adapter folder (PEFT SEQ_CLS: its base, labels and LoRA settings). MODEL_DIR may also be\n" +
             $"a pretrained encoder's name ({string.Join(", ", PretrainedEncoders.Names)}).", RecipeCommandLine.Specs<InfoOptions>(), 1);
         if (cl is null) return 0;
         if (cl.Positionals.Count == 0) throw new UsageException("give the model folder: tailor info MODEL_DIR.");
         var o = RecipeCommandLine.Load(cl, new InfoOptions());
         string folder = PretrainedEncoders.Resolve(cl.Positionals[0], m => Console.Error.WriteLine($"tailor: {m}"));
         if (BertConfig.IsEncoderFolder(folder)) return DescribeEncoder(folder, o.Json, o.Tensors);
+        if (Tailor.Lora.EncoderAdapter.IsAdapterFolder(folder)) return DescribeEncoderAdapter(folder, o.Json);
         var info = ModelInfo.Read(folder);
         if (o.Json)
         {
@@ -99,6 +101,41 @@ public sealed class InfoCommand : Command
             int width = tensors.Max(t => t.Name.Length) + 2;
             foreach (var t in tensors) Console.WriteLine($"    {t.Name.PadRight(width)}{t.Dtype,-5} [{string.Join(", ", t.Shape)}]");
         }
+        return 0;
+    }
+
+    // A PEFT SEQ_CLS adapter of an encoder classifier: its base, labels, LoRA settings and tensors.
+    private static int DescribeEncoderAdapter(string folder, bool json)
+    {
+        string configPath = Path.Combine(folder, Tailor.Lora.LoraAdapter.AdapterConfigFile);
+        var adapterConfig = JsonDocument.Parse(File.ReadAllText(configPath)).RootElement;
+        string baseFolder = Tailor.Lora.EncoderAdapter.BaseFolder(folder, m => Console.Error.WriteLine($"tailor: {m}"));
+        var c = Tailor.Lora.EncoderAdapter.ReadClassifierConfig(folder);
+        var tensors = Tailor.Formats.Safetensors.ReadHeader(Path.Combine(folder, Tailor.Lora.LoraAdapter.AdapterWeightsFile)).Tensors;
+        long parameters = tensors.Sum(t => t.Shape.Aggregate(1L, (a, d) => a * d));
+        string Field(string name) => !adapterConfig.TryGetProperty(name, out var v) ? ""
+            : v.ValueKind == JsonValueKind.Array ? string.Join(",", v.EnumerateArray().Select(e => e.ToString())) : v.ToString();
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                folder,
+                kind = "lora-adapter",
+                task_type = Tailor.Lora.EncoderAdapter.TaskType,
+                base_model = baseFolder,
+                architecture = c.Architectures.FirstOrDefault(),
+                labels = c.Labels,
+                parameters,
+                adapter_config = adapterConfig,
+                tensors = tensors.Select(t => new { name = t.Name, dtype = t.Dtype, shape = t.Shape }),
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+        Console.WriteLine(folder);
+        Console.WriteLine($"  adapter        PEFT LoRA, task_type {Tailor.Lora.EncoderAdapter.TaskType}, r {Field("r")}, alpha {Field("lora_alpha")}, targets {Field("target_modules")}, modules_to_save {Field("modules_to_save")}");
+        Console.WriteLine($"  base           {Field("base_model_name_or_path")} → {baseFolder} ({c.Architectures.FirstOrDefault()}, {c.NumHiddenLayers} layers, width {c.HiddenSize})");
+        Console.WriteLine($"  labels         {string.Join(", ", c.Labels.Select((l, i) => $"{i}={l}"))}");
+        Console.WriteLine($"  parameters     {parameters:N0} in {tensors.Count} tensors");
         return 0;
     }
 

@@ -38,8 +38,12 @@ public sealed class InstructCommand : TuneCommand
         "Instruction tuning: examples-proportional mixture (with a cap) of --tasks and --data files; every task example\n" +
         "phrased with a template of its train pool (--pool vague for the ablation) as a ChatML conversation; loss on the\n" +
         "answer and <|im_end|> only; packed rows with a block-diagonal mask. Writes final/ or adapter/ with tailor.json\n" +
-        "(prompt_format: chatml) and the chat template in tokenizer_config.json. The base's tokenizer must have\n" +
-        "<|im_start|> and <|im_end|> (GPT-2's has not: fine-tune GPT-2 with `tailor finetune`).";
+        "(prompt_format: chatml) and the chat template in tokenizer_config.json. A base whose tokenizer lacks\n" +
+        "<|im_start|>/<|im_end|> (GPT-2) gets them as special tokens, plus <|pad|> if it has no pad token, as TRL's\n" +
+        "setup_chat_format: the embedding and head grow by those rows (drawn near the mean of the old rows, as\n" +
+        "transformers' resize_token_embeddings), EOS becomes <|im_end|>. Full tuning trains the new rows with the rest;\n" +
+        "--lora trains them beside the adapters (the base's rows stay frozen) and adapter/ carries the grown embedding\n" +
+        "and head (PEFT's save_embedding_layers) and tokenizer.";
 
     protected override TuneOptions Defaults() => new() { Output = "runs/instruct", Task = null };
 

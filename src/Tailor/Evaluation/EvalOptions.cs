@@ -12,7 +12,7 @@ namespace Tailor.Evaluation;
 public sealed record EvalOptions
 {
     /// <summary>Model folder.</summary>
-    [Description("model folder (Hugging Face Llama/Qwen2 or GPT-2); its tailor.json or chat template decides how it is prompted (see format). A BERT/RoBERTa *ForSequenceClassification folder (tailor finetune of an encoder) answers label tasks with its arg-max label")]
+    [Description("model folder (Hugging Face Llama/Qwen2 or GPT-2); its tailor.json or chat template decides how it is prompted (see format). A BERT/RoBERTa *ForSequenceClassification folder (tailor finetune of an encoder) answers label tasks with its arg-max label, and so does its LoRA adapter folder (adapter/, PEFT SEQ_CLS: the base named by base_model_name_or_path with the adapter merged)")]
     public string? Model { get; set; }
 
     /// <summary>OpenAI-compatible server(s): one base URL, or several of the same model, comma-separated.</summary>

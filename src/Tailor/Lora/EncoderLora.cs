@@ -82,6 +82,13 @@ public static class EncoderLora
         return adapted;
     }
 
+    /// <summary>The LoRA layers of <paramref name="model"/> with their state-dict paths and target names, in module order.</summary>
+    public static IReadOnlyList<(string Path, string Name, LoraLinear Layer)> Adapters(ISequenceClassifier model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        return [.. Slots(model).Where(s => s.Module is LoraLinear).Select(s => (s.Path, s.Name, (LoraLinear)s.Module))];
+    }
+
     /// <summary>
     /// The classifier's weights under plain HF names with every adapter folded in (W + B·A·scaling), leaving the live
     /// model untouched: the tensors of a <c>*ForSequenceClassification</c> checkpoint. New tensors for adapted layers,

@@ -147,8 +147,13 @@ public static class LoraAdapter
     /// <param name="folder">The adapter folder to create or replace; its parent is created if needed.</param>
     /// <param name="config">The config the adapters were applied with; it must agree with the layers (rank, scaling, targets).</param>
     /// <param name="extraFiles">Optional: writes more files (tokenizer, optimizer state) into the staging folder before the swap.</param>
+    /// <param name="saveEmbeddingLayers">PEFT's <c>save_embedding_layers</c>: also write the whole input embedding and
+    /// output head (<c>base_model.model.transformer.wte.weight</c> / <c>base_model.model.model.embed_tokens.weight</c> and
+    /// <c>base_model.model.lm_head.weight</c>, both even when tied, as PEFT does). Null is PEFT's "auto": when the model's
+    /// vocab_size differs from that of config.json in <see cref="LoraConfig.BaseModelNameOrPath"/> (the vocabulary was
+    /// grown for ChatML, see <c>ChatVocabulary</c>), so the grown rows travel with the adapter.</param>
     /// <exception cref="TailorException">No LoRA layers, or <paramref name="config"/> does not describe them.</exception>
-    public static void Save(CausalLM model, string folder, LoraConfig config, Action<string>? extraFiles = null)
+    public static void Save(CausalLM model, string folder, LoraConfig config, Action<string>? extraFiles = null, bool? saveEmbeddingLayers = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(folder);
@@ -156,6 +161,8 @@ public static class LoraAdapter
         config.Validate();
         var tensors = StateDict(model);
         CheckConfigDescribesModel(model, config);
+        if (saveEmbeddingLayers ?? AdapterEmbeddings.VocabularyChanged(model, config.BaseModelNameOrPath))
+            foreach (var (layer, weight) in EmbeddingResize.Layers(model)) tensors[PeftPrefix + layer] = weight;
         // PEFT's fan_in_fan_out follows the layer type (PEFT itself sets it to true for Conv1D and false for Linear).
         // target_modules lists the model's own projections ("all-linear" resolved against this architecture, as PEFT stores it).
         var present = Slots(model).Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
@@ -194,7 +201,10 @@ public static class LoraAdapter
     /// <summary>
     /// Reads a PEFT LoRA adapter folder (<c>adapter_config.json</c> + <c>adapter_model.safetensors</c>), checks it against
     /// the model, then applies LoRA with that config (<see cref="Apply"/>: the rest of the model is frozen) and copies the
-    /// tensors in, converting dtype and device to the model's. Nothing is changed when a check fails.
+    /// tensors in, converting dtype and device to the model's. Nothing is changed when a check fails. When the file also
+    /// holds the input embedding and output head (PEFT's <c>save_embedding_layers</c>, written when the vocabulary was
+    /// grown), they are copied into the model's, whose rows must already match (<see cref="AdapterEmbeddings.LoadBase"/>
+    /// grows a base to its adapter's vocabulary).
     /// </summary>
     /// <param name="model">A base model without LoRA layers, its weights already loaded.</param>
     /// <param name="folder">The adapter folder.</param>
@@ -236,9 +246,15 @@ public static class LoraAdapter
             expected[$"{PeftPrefix}{slot.Path}.lora_B.weight"] = [outFeatures, config.Rank];
         }
 
+        var embeddings = EmbeddingResize.Layers(model).ToDictionary(l => PeftPrefix + l.Name, l => l.Weight, StringComparer.Ordinal);
         foreach (var info in header.Tensors)
         {
             string tensor = info.Name;
+            if (embeddings.TryGetValue(tensor, out var embedding))
+            {
+                AdapterEmbeddings.CheckShape(weightsPath, tensor, info.Shape, embedding);
+                continue;
+            }
             if (!TryParseAdapterKey(tensor, out string path, out bool isA))
                 throw new CheckpointFormatException(weightsPath, tensor, $"not a LoRA adapter tensor name; PEFT names them {PeftPrefix}<module path>.lora_A.weight / .lora_B.weight.");
             if (!slots.TryGetValue(path, out var slot))
@@ -268,6 +284,8 @@ public static class LoraAdapter
                 layer.LoraA.copy_(loaded[$"{PeftPrefix}{path}.lora_A.weight"]);
                 layer.LoraB.copy_(loaded[$"{PeftPrefix}{path}.lora_B.weight"]);
             }
+            foreach (var (tensor, weight) in embeddings)   // a grown vocabulary's embedding and head (PEFT's save_embedding_layers)
+                if (loaded.TryGetValue(tensor, out var value)) weight.copy_(value);
         }
         finally
         {

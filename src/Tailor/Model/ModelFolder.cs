@@ -71,6 +71,10 @@ public sealed class PretrainedModel : IDisposable
         }
     }
 
+    /// <summary>A loaded model under the name of <paramref name="folder"/>, taking ownership of <paramref name="model"/>
+    /// (a base grown to an adapter's vocabulary, see <c>AdapterEmbeddings.LoadBase</c>).</summary>
+    internal static PretrainedModel From(string folder, CausalLM model, TextTokenizer tokenizer) => new(folder, model, tokenizer);
+
     /// <summary>Frees the weights.</summary>
     public void Dispose() => Model.Dispose();
 }

@@ -45,6 +45,14 @@ public static class PretrainedEncoders
     /// <summary>The spec called <paramref name="name"/>, or null.</summary>
     public static PretrainedEncoderSpec? Find(string name) => All.FirstOrDefault(s => s.Name == name || s.HubId == name);
 
+    /// <summary>The name whose converted folder <paramref name="folder"/> is (<c>CacheRoot/models/NAME</c>); null for any other folder.</summary>
+    public static string? NameOf(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        return All.FirstOrDefault(s => Path.GetFullPath(Path.Combine(CacheRoot, "models", s.Name)) == full)?.Name;
+    }
+
     /// <summary>
     /// Where converted folders are cached: <c>$TAILOR_CACHE</c>, else <c>$XDG_CACHE_HOME/tailor</c>, else
     /// <c>~/.cache/tailor</c>; models go under <c>models/NAME</c>.

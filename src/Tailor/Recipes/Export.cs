@@ -67,7 +67,7 @@ public static class Export
                 : $"--dtype '{dtype}' is not a {format} dtype; use one of {string.Join(", ", allowed)}.");
         CheckOutput(modelFolder, output, format);
 
-        using var model = PretrainedModel.Load(modelFolder);
+        using var model = adapterFolder is null ? PretrainedModel.Load(modelFolder) : AdapterEmbeddings.LoadBase(modelFolder, adapterFolder);
         int merged = 0;
         if (adapterFolder is not null)
         {

@@ -29,9 +29,10 @@ namespace Tailor.Recipes;
 /// <param name="Test">Accuracy and macro-F1 of final/ on the test split (null without one or when interrupted).</param>
 /// <param name="FinalModel">final/: the HF *ForSequenceClassification folder; null when interrupted.</param>
 /// <param name="Elapsed">Wall time of the run.</param>
+/// <param name="Adapter">adapter/: with LoRA, the kept weights' adapter in PEFT's SEQ_CLS layout (<see cref="EncoderAdapter"/>); else null.</param>
 public sealed record EncoderTuneResult(string Output, long Steps, long TotalSteps, bool Interrupted, IReadOnlyList<string> Labels,
     IReadOnlyList<(long Step, double Loss)> Losses, double? BestDevAccuracy, long? BestStep, string Kept,
-    (double Accuracy, double MacroF1)? Dev, (double Accuracy, double MacroF1)? Test, string? FinalModel, TimeSpan Elapsed);
+    (double Accuracy, double MacroF1)? Dev, (double Accuracy, double MacroF1)? Test, string? FinalModel, TimeSpan Elapsed, string? Adapter = null);
 
 /// <summary>
 /// <c>tailor finetune --model ENCODER --task sentiment</c>: a BERT/RoBERTa encoder (a folder, or all-MiniLM-L6-v2 /
@@ -39,7 +40,7 @@ public sealed record EncoderTuneResult(string Output, long Steps, long TotalStep
 /// trained in full or with LoRA on the encoder and the head in full. Straight-line: data and labels → model (fresh
 /// head) → LoRA or all weights → AdamW (two groups) with warm-up and linear/cosine decay → one cross-entropy step per
 /// batch, dev accuracy each epoch or N steps, the best weights kept in best/ → checkpoint → final/ (merged, HF names,
-/// tokenizer, model card with dev and test scores).
+/// tokenizer, model card with dev and test scores), and with LoRA adapter/ (the same weights as a PEFT SEQ_CLS adapter).
 /// </summary>
 /// <remarks>
 /// Deterministic: the head and LoRA's A are drawn from the seed, epoch e's order is the permutation seeded by (seed, e),
@@ -72,6 +73,7 @@ public static class FinetuneEncoder
         Checkpoint.RefuseModelFolder(o.Output);
         string checkpointDir = Path.Combine(o.Output, "checkpoint");
         string bestDir = Path.Combine(o.Output, "best");
+        string bestAdapterDir = Path.Combine(o.Output, "best-adapter");   // with LoRA: best/'s weights as an adapter
         foreach (string action in HfCheckpoint.RecoverInterruptedSave(checkpointDir)) Say(action);
         if (!o.Resume && Directory.Exists(checkpointDir))
             throw new TailorException($"{checkpointDir} exists: pass --resume true to continue that run, or choose another --output.");
@@ -130,6 +132,9 @@ public static class FinetuneEncoder
         {
             foreach (var p in model.parameters()) p.requires_grad = true;
         }
+        // The adapter names its base as PEFT would: a pretrained encoder's hub id (also when --model was its converted
+        // folder, as the CLI passes it), which Tailor resolves like --model and PEFT from the hub; else the folder's full path.
+        string adapterBase = (PretrainedEncoders.Find(o.Model) ?? PretrainedEncoders.Find(PretrainedEncoders.NameOf(folder) ?? ""))?.HubId ?? Path.GetFullPath(folder);
         long trainable = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
         Say($"{(o.Lora ? "LoRA" : "full")} tuning: {trainable:N0} of {model.parameters().Sum(p => p.numel()):N0} parameters train; peak learning rate {o.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture)}");
         if (o.Lora && o.Optimizer.LearningRate < 1e-4)
@@ -244,6 +249,7 @@ public static class FinetuneEncoder
                     {
                         using var scope = NewDisposeScope();
                         EncoderClassifier.Save(bestDir, EncoderLora.MergedStateDict(classifier), config, encoder, folder, null, null);
+                        if (o.Lora) EncoderAdapter.Save(classifier, bestAdapterDir, adapterBase, o.Adapter.Dropout, trainInFull);
                         note = " (best so far, saved to best/)";
                     }
                 }
@@ -258,8 +264,24 @@ public static class FinetuneEncoder
         if (interrupted)
             return new EncoderTuneResult(o.Output, step, total, true, labels, losses, bestAccuracy, bestStep, RecipeOptions.Name(o.Keep), null, null, null, clock.Elapsed);
         model.eval();
-        if (o.Lora) EncoderLora.Merge(classifier);
         string kept = o.Keep == KeepWeights.Best && bestStep is not null ? "best" : "last";
+        string? adapter = o.Lora ? Path.Combine(o.Output, "adapter") : null;
+        if (adapter is not null)
+        {
+            // adapter/ holds the weights final/ holds: the last step's adapter, or best-adapter/ written beside best/.
+            if (kept == "last") EncoderAdapter.Save(classifier, adapter, adapterBase, o.Adapter.Dropout, trainInFull);
+            else if (Directory.Exists(bestAdapterDir))
+            {
+                if (Directory.Exists(adapter)) HfCheckpoint.TryDeleteFolder(adapter);   // an earlier run's, of this --output
+                Directory.Move(bestAdapterDir, adapter);
+            }
+            else
+            {
+                Say($"note: {bestAdapterDir} is missing (its checkpoint predates adapters), so no adapter/ of the best weights is written; final/ has them merged");
+                adapter = null;
+            }
+            EncoderLora.Merge(classifier);
+        }
         if (kept == "best") HfCheckpoint.LoadInto(model, bestDir);
         (double, double)? devScore = dev.Count > 0 ? Score(classifier, encoder, dev, labels, o.MaxLength, device) : null;
         (double, double)? testScore = test.Count > 0 ? Score(classifier, encoder, test, labels, o.MaxLength, device) : null;
@@ -286,8 +308,9 @@ public static class FinetuneEncoder
         string card = Card(o, task, folder, config, labels, train.Count, dev.Count, test.Count, step, kept, kept == "best" ? bestStep!.Value : step,
             devScore, testScore, clock.Elapsed);
         EncoderClassifier.Save(final, model.state_dict(), config, encoder, folder, marker, card, recipeJson);
+        if (adapter is not null) File.WriteAllText(Path.Combine(adapter, MarkerFile), marker);   // the labels, which PEFT's files do not keep
         if (kept == "best") HfCheckpoint.TryDeleteFolder(bestDir);   // final/ now holds those weights
-        return new EncoderTuneResult(o.Output, step, total, false, labels, losses, bestAccuracy, bestStep, kept, devScore, testScore, final, clock.Elapsed);
+        return new EncoderTuneResult(o.Output, step, total, false, labels, losses, bestAccuracy, bestStep, kept, devScore, testScore, final, clock.Elapsed, adapter);
     }
 
     /// <summary>Accuracy and macro-F1 (over the label set) of <paramref name="records"/>, in eval mode without gradients.</summary>

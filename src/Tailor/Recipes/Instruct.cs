@@ -9,7 +9,9 @@ namespace Tailor.Recipes;
 /// Instruction tuning (FLAN-style): a mixture of tasks, examples-proportional with a cap, each example phrased with an
 /// instruction template drawn from the task's train pool (or its vague pool, for the ablation) and laid out as a ChatML
 /// conversation (user: the instruction, assistant: the answer). The ChatML template is written into the tokenizer, so
-/// the model folder prompts the same way everywhere. Full or LoRA; the loop is <see cref="SupervisedTraining"/>.
+/// the model folder prompts the same way everywhere. Full or LoRA; the loop is <see cref="SupervisedTraining"/>. A base
+/// whose tokenizer lacks &lt;|im_start|&gt;/&lt;|im_end|&gt; (GPT-2) gets them first, its embeddings grown to match
+/// (<see cref="ChatVocabulary"/>, TRL's setup_chat_format).
 /// </summary>
 public static class Instruct
 {
@@ -19,7 +21,7 @@ public static class Instruct
         ArgumentNullException.ThrowIfNull(o);
         if (o.TaskList().Count == 0 && o.DataFiles().Count == 0)
             throw new TailorException("instruct needs --tasks TASK,... and/or --data FILE,...: the mixture is empty.");
-        return SupervisedTraining.Run(o, (tokenizer, say) => BuildData(o, tokenizer, say), progress, cancel);
+        return SupervisedTraining.Run(o, (tokenizer, say) => BuildData(o, tokenizer, say), progress, cancel, chatTokens: true);
     }
 
     /// <summary>Draws, phrases and encodes the mixture and the per-task dev examples (ChatML).</summary>

@@ -100,7 +100,7 @@ public sealed class ServedModel : IDisposable
     public static ServedModel Load(string folder, string? adapter = null, Device? device = null, ScalarType dtype = ScalarType.Float32,
         EngineOptions? options = null, string? id = null)
     {
-        var model = PretrainedModel.Load(folder, device, dtype);
+        var model = adapter is null ? PretrainedModel.Load(folder, device, dtype) : AdapterEmbeddings.LoadBase(folder, adapter, device, dtype);
         try
         {
             if (adapter is not null)

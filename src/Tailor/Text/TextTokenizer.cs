@@ -130,6 +130,12 @@ public sealed class TextTokenizer
     /// <summary>tokenizer_config.json's chat_template (a Jinja template), read and written back by <see cref="Save"/>.</summary>
     public string? ChatTemplate { get; set; }
 
+    /// <summary>The tokenizer.json bytes this tokenizer was read from (and writes back); do not modify.</summary>
+    internal byte[] TokenizerJson => _tokenizerJson;
+
+    /// <summary>The tokenizer_config.json it was read with; null when it had none. Do not modify: clone it.</summary>
+    internal JsonObject? Config => _config;
+
     /// <summary>The BPE merges in rank order, as byte-level spellings (for exporters such as GGUF's).</summary>
     internal IReadOnlyList<(string Left, string Right)> Merges => _merges;
 

@@ -9,16 +9,19 @@ public static class Optimizers
     /// <summary>
     /// AdamW with two groups: matrices (embeddings, projections) decay; vectors (norm weights, biases) do not, as in
     /// nanoGPT's configure_optimizers. Frozen parameters (requires_grad false, e.g. a LoRA base) are left out.
+    /// Matrices in <paramref name="noDecay"/> do not decay either (an embedding of which only some rows train: decay
+    /// would shrink the frozen rows too).
     /// </summary>
     public static AdamW AdamW(nn.Module model, double lr, double weightDecay, double beta1 = 0.9, double beta2 = 0.95,
-        double eps = 1e-8)
+        double eps = 1e-8, IReadOnlyCollection<Parameter>? noDecay = null)
     {
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        var decay = trainable.Where(p => p.dim() >= 2).ToList();
-        var noDecay = trainable.Where(p => p.dim() < 2).ToList();
+        bool Exempt(Parameter p) => noDecay is not null && noDecay.Any(n => ReferenceEquals(n, p));
+        var decay = trainable.Where(p => p.dim() >= 2 && !Exempt(p)).ToList();
+        var noDecayGroup = trainable.Where(p => p.dim() < 2 || Exempt(p)).ToList();
         var groups = new List<TorchSharp.Modules.AdamW.ParamGroup>();
         if (decay.Count > 0) groups.Add(new(decay, lr, beta1, beta2, eps, weightDecay, false, false));
-        if (noDecay.Count > 0) groups.Add(new(noDecay, lr, beta1, beta2, eps, 0.0, false, false));
+        if (noDecayGroup.Count > 0) groups.Add(new(noDecayGroup, lr, beta1, beta2, eps, 0.0, false, false));
         if (groups.Count == 0) throw new TailorException("the model has no trainable parameters; nothing to optimise.");
         return optim.AdamW(groups, lr, beta1, beta2, eps, weightDecay);
     }

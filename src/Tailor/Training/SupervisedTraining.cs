@@ -51,10 +51,11 @@ public static class SupervisedTraining
 {
     /// <summary>
     /// Runs the loop. <paramref name="build"/> makes the data from the base model's tokenizer (it may install a chat
-    /// template on it); the options must be valid.
+    /// template on it); the options must be valid. With <paramref name="chatTokens"/> (ChatML data) a base whose tokenizer
+    /// lacks &lt;|im_start|&gt;/&lt;|im_end|&gt; gets them, and its embeddings grow (<see cref="ChatVocabulary"/>).
     /// </summary>
     public static TuneResult Run(TuneOptions o, Func<TextTokenizer, Action<string>, TuneData> build, Action<TrainProgress>? progress,
-        CancellationToken cancel)
+        CancellationToken cancel, bool chatTokens = false)
     {
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(build);
@@ -88,6 +89,9 @@ public static class SupervisedTraining
         using var loaded = PretrainedModel.Load(o.Model, device);
         var model = loaded.Model;
         var tokenizer = loaded.Tokenizer;
+        // ChatML needs <|im_start|> and <|im_end|>: a base without them (GPT-2) gets them and grows, as with TRL's setup_chat_format.
+        using var chat = chatTokens ? ChatVocabulary.Setup(model, tokenizer, o.Seed, o.Model, Say) : null;
+        if (chat is not null) (model, tokenizer) = (chat.Model, chat.Tokenizer);
         var data = build(tokenizer, Say);
         if (data.Train.Count == 0) throw new TailorException("no training examples are left after encoding; see the preflight report above.");
         var report = Preflight.Run(data.Train, tokenizer, data.Format, data.Stats);
@@ -96,6 +100,7 @@ public static class SupervisedTraining
 
         // 2. LoRA (or every weight), optimizer, and the checkpoint to resume from.
         LoraConfig? lora = null;
+        IReadOnlyList<TorchSharp.Modules.Parameter>? noDecay = null;
         if (o.Lora)
         {
             lora = o.Adapter.ToConfig(o.Model);
@@ -105,6 +110,11 @@ public static class SupervisedTraining
                 manual_seed(o.Seed);   // LoRA's A is random: seeded, so the same options give the same run
                 LoraAdapter.Apply(model, lora);
             }
+            if (chat is not null)
+            {
+                noDecay = chat.TrainNewRows();   // the added tokens' rows train, the base's rows stay frozen (MaskOldRows)
+                Say($"the {chat.Added.Count} new rows of the embedding{(noDecay.Count > 1 ? " and the head" : "")} train too ({chat.NewRowParameters():N0} parameters); the base's rows stay frozen");
+            }
             Say("LoRA " + LoraAdapter.Report(model));
         }
         else
@@ -113,7 +123,7 @@ public static class SupervisedTraining
             Say($"full tuning: {model.parameters().Sum(p => p.numel()):N0} trainable parameters");
         }
         model.train();
-        using var optimizer = Optimizers.AdamW(model, o.Optimizer.LearningRate, o.Optimizer.WeightDecay, o.Optimizer.Beta1, o.Optimizer.Beta2);
+        using var optimizer = Optimizers.AdamW(model, o.Optimizer.LearningRate, o.Optimizer.WeightDecay, o.Optimizer.Beta1, o.Optimizer.Beta2, noDecay: noDecay);
         long startStep = 0;
         string metricsPath = Path.Combine(o.Output, "metrics.jsonl");
         Directory.CreateDirectory(o.Output);
@@ -148,7 +158,7 @@ public static class SupervisedTraining
             }
             if (group.Rank != 0) return;
             if (lora is null) Checkpoint.Save(checkpointDir, model, optimizer, tokenizer, at, recipeJson, group.Size);
-            else LoraAdapter.Save(model, checkpointDir, lora, Extra);
+            else LoraAdapter.Save(model, checkpointDir, lora, Extra, saveEmbeddingLayers: chat is not null ? true : null);
         }
 
         using var metrics = group.Rank == 0 ? new MetricsLog(o.Output, append: o.Resume) : null;
@@ -202,6 +212,7 @@ public static class SupervisedTraining
                     trainedTokens += micro.Sum(Targets);
                 }
                 DataParallel.AllReduceGradients(group, model.parameters());   // each rank's share summed: the global batch's gradient
+                if (lora is not null) chat?.MaskOldRows();
                 if (o.Optimizer.GradClip > 0) nn.utils.clip_grad_norm_(model.parameters().Where(p => p.requires_grad), o.Optimizer.GradClip);
                 optimizer.step();
                 optimizer.zero_grad();
@@ -256,7 +267,7 @@ public static class SupervisedTraining
                 {
                     tokenizer.Save(staging);   // the chat template travels with the adapter
                     Extra(staging);
-                });
+                }, saveEmbeddingLayers: chat is not null ? true : null);   // the added tokens' trained rows travel with it too
                 if (o.Merge)
                 {
                     LoraAdapter.Merge(model);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Tailor.Evaluation;
 using Tailor.Formats;
+using Tailor.Lora;
 using Tailor.Model;
 using Tailor.Recipes;
 using Tailor.Text;
@@ -156,6 +157,112 @@ public sealed class FinetuneEncoderTests : IDisposable
         Assert.True(tuned["bert.encoder.layer.1.output.LayerNorm.weight"].allclose(base_["encoder.layer.1.output.LayerNorm.weight"], 0, 0), "frozen LayerNorm changed");
         Assert.False(tuned["bert.encoder.layer.0.attention.self.query.weight"].allclose(base_["encoder.layer.0.attention.self.query.weight"], 0, 0), "no adapter was merged into query");
         Assert.False(tuned["bert.encoder.layer.1.output.dense.weight"].allclose(base_["encoder.layer.1.output.dense.weight"], 0, 0), "no adapter was merged into output.dense");
+    }
+
+    /// <summary>The tiny BERT without pooler weights, as sentence-transformers checkpoints (all-MiniLM-L6-v2) come.</summary>
+    private string TinyBertWithoutPooler()
+    {
+        string source = TinyBert(), folder = Path.Combine(_root, "tiny-bert-no-pooler");
+        var tensors = HfCheckpoint.LoadTensors(source).Where(kv => !kv.Key.StartsWith("pooler.", StringComparison.Ordinal)).ToDictionary();
+        HfCheckpoint.Save(folder, tensors, File.ReadAllText(Path.Combine(source, "config.json")), new HfSaveOptions
+        {
+            WriteExtraFiles = staging => File.Copy(Path.Combine(source, "vocab.txt"), Path.Combine(staging, "vocab.txt")),
+        });
+        return folder;
+    }
+
+    [Theory]
+    [InlineData("bert", "best")]
+    [InlineData("bert-no-pooler", "last")]
+    [InlineData("roberta", "last")]
+    public void Lora_writes_a_peft_seq_cls_adapter_that_reloads_to_the_logits_of_the_merged_final(string family, string keep)
+    {
+        string basePath = family == "bert-no-pooler" ? TinyBertWithoutPooler() : Base(family);
+        var o = Options(basePath, $"adapter-{family}") with
+        {
+            Lora = true, Adapter = new() { Rank = 4, Alpha = 8, Dropout = 0.1 }, Epochs = 3, EvalInterval = 4,
+            Optimizer = new EncoderTuneOptions().Optimizer with { LearningRate = 1e-2 }, Keep = keep == "best" ? KeepWeights.Best : KeepWeights.Last,
+        };
+        var result = FinetuneEncoder.Run(o);
+        Assert.Equal(keep, result.Kept);
+        string adapter = result.Adapter!;
+        Assert.Equal(Path.Combine(o.Output, "adapter"), adapter);
+        Assert.False(Directory.Exists(Path.Combine(o.Output, "best-adapter")));
+
+        // PEFT's SEQ_CLS layout: adapter_config.json and the LoRA pairs plus the modules trained in full, PEFT's names.
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(adapter, "adapter_config.json")))!;
+        Assert.Equal("SEQ_CLS", config["task_type"]!.GetValue<string>());
+        Assert.Equal("LORA", config["peft_type"]!.GetValue<string>());
+        Assert.Equal((4, 8), (config["r"]!.GetValue<int>(), config["lora_alpha"]!.GetValue<int>()));
+        Assert.Equal(Path.GetFullPath(basePath), config["base_model_name_or_path"]!.GetValue<string>());
+        Assert.Equal(["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"], config["target_modules"]!.AsArray().Select(n => n!.GetValue<string>()));
+        string[] modules = family == "bert-no-pooler" ? ["pooler", "classifier", "score"] : ["classifier", "score"];
+        Assert.Equal(modules, config["modules_to_save"]!.AsArray().Select(n => n!.GetValue<string>()));
+        var header = Safetensors.ReadHeader(Path.Combine(adapter, "adapter_model.safetensors"));
+        string prefix = family == "roberta" ? "roberta" : "bert";
+        Assert.True(header.TryGet($"base_model.model.{prefix}.encoder.layer.1.attention.self.query.lora_A.weight", out var a));
+        Assert.Equal([4L, 32], a!.Shape);
+        Assert.True(header.TryGet($"base_model.model.{prefix}.encoder.layer.1.output.dense.lora_B.weight", out var b));
+        Assert.Equal([32L, 4], b!.Shape);
+        Assert.Contains(header.Tensors, t => t.Name == (family == "roberta" ? "base_model.model.classifier.out_proj.weight" : "base_model.model.classifier.weight"));
+        Assert.Equal(family == "bert-no-pooler", header.TryGet("base_model.model.bert.pooler.dense.weight", out _));
+        Assert.Equal(6 * 2 * 2 + (family == "roberta" ? 4 : 2) + (family == "bert-no-pooler" ? 2 : 0), header.Tensors.Count);
+
+        // Base + adapter gives final/'s logits, and tailor eval and info take the adapter folder.
+        string[] texts = ["the phone was really good", "terrible service and very ugly food", "this movie"];
+        using var merged = PretrainedEncoder.Load(result.FinalModel!);
+        using var reloaded = EncoderAdapter.Load(adapter);
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            var (ids, mask, types) = merged.Batch(texts, 32);
+            var expected = merged.Classifier!.Logits(ids, mask, types);
+            var actual = reloaded.Classifier!.Logits(ids, mask, types);
+            Assert.True(actual.allclose(expected, rtol: 0, atol: 1e-5), $"max |Δlogit| {(actual - expected).abs().max().item<float>():E2}");
+        }
+        Assert.Equal(["negative", "positive"], reloaded.Config.Labels);
+        var (run, _) = Evaluate.Run(new EvalOptions { Model = adapter, Tasks = "sentiment", TaskData = TaskData(), Output = Path.Combine(_root, $"eval-adapter-{family}") });
+        Assert.Equal(result.Test!.Value.Accuracy, Assert.Single(run.Tasks).Metrics["accuracy"], 12);
+        Assert.Equal("classifier", run.Tasks[0].Mode);
+    }
+
+    [Fact]
+    public void An_encoder_adapter_whose_base_is_gone_or_whose_tensors_do_not_fit_is_refused_by_name()
+    {
+        string bert = TinyBert();
+        var result = FinetuneEncoder.Run(Options(bert, "adapter-bad") with { Lora = true, Adapter = new() { Rank = 4, Alpha = 8 }, Epochs = 1 });
+        string adapter = result.Adapter!;
+        string copy = Path.Combine(_root, "moved-adapter");
+        Directory.CreateDirectory(copy);
+        foreach (string f in Directory.GetFiles(adapter)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+        string configPath = Path.Combine(copy, "adapter_config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configPath))!;
+        config["base_model_name_or_path"] = Path.Combine(_root, "no-such-base");
+        File.WriteAllText(configPath, config.ToJsonString());
+        var gone = Assert.Throws<TailorException>(() => EncoderAdapter.Load(copy));
+        Assert.Contains("base_model_name_or_path", gone.Message, StringComparison.Ordinal);
+        Assert.Contains("no-such-base", gone.Message, StringComparison.Ordinal);
+
+        config["base_model_name_or_path"] = bert;
+        config["r"] = 8;
+        File.WriteAllText(configPath, config.ToJsonString());
+        var rank = Assert.Throws<CheckpointFormatException>(() => EncoderAdapter.Load(copy));
+        Assert.Contains("lora_A.weight", rank.Message, StringComparison.Ordinal);
+        Assert.Contains("shape [4, 32] in the file but the model's is [8, 32]", rank.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_encoder_adapter_names_a_pretrained_base_by_its_hub_id_and_resolves_it_back()
+    {
+        string folder = PretrainedEncoders.Resolve("all-MiniLM-L6-v2");
+        Assert.Equal("all-MiniLM-L6-v2", PretrainedEncoders.NameOf(folder));   // what the CLI hands the recipe for the name
+        Assert.Null(PretrainedEncoders.NameOf(TinyBert()));
+        string adapter = Path.Combine(_root, "named-adapter");
+        Directory.CreateDirectory(adapter);
+        File.WriteAllText(Path.Combine(adapter, "adapter_config.json"),
+            """{"peft_type": "LORA", "task_type": "SEQ_CLS", "base_model_name_or_path": "sentence-transformers/all-MiniLM-L6-v2"}""");
+        Assert.True(EncoderAdapter.IsAdapterFolder(adapter));
+        Assert.Equal(folder, EncoderAdapter.BaseFolder(adapter));
     }
 
     [Fact]

@@ -71,6 +71,10 @@ public sealed class TuneTests : IDisposable
         Assert.Equal("train", marker["template_pool"]!.GetValue<string>());
         using var tuned = PretrainedModel.Load(result.FinalModel!);
         Assert.True(ChatTemplate.IsChatMl(tuned.Tokenizer.ChatTemplate));
+        // The base has <|im_start|>/<|im_end|>: no token added, no row grown.
+        Assert.Equal(TextTokenizer.Load(o.Model).VocabSize, tuned.Tokenizer.VocabSize);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(o.Model, "tokenizer.json")), File.ReadAllBytes(Path.Combine(result.FinalModel!, "tokenizer.json")));
+        Assert.Equal(LlamaConfig.FromPretrained(o.Model).VocabSize, tuned.Config.VocabSize);
         Assert.Contains(tuned.Tokenizer.TokenToId(ChatTemplate.EndToken)!.Value, tuned.StopIds);
         Assert.True(File.Exists(Path.Combine(o.Output, "recipe.json")));
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(o.Output, "tensorboard"), "events.out.tfevents.*"));

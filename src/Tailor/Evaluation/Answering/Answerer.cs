@@ -47,7 +47,7 @@ public abstract class Answerer : IDisposable
         ArgumentNullException.ThrowIfNull(say);
         if (o.Baseline is not null) return new BaselineAnswerer(o);
         if (o.Endpoint is not null) return new EndpointAnswerer(o, say);
-        if (BertConfig.IsEncoderFolder(o.Model!)) return new EncoderAnswerer(o, say);
+        if (BertConfig.IsEncoderFolder(o.Model!) || Lora.EncoderAdapter.IsAdapterFolder(o.Model!)) return new EncoderAnswerer(o, say);
         return new ModelAnswerer(o, say);
     }
 

@@ -23,7 +23,9 @@ internal sealed class EncoderAnswerer : Answerer
     public EncoderAnswerer(EvalOptions o, Action<string> say)
     {
         string folder = o.Model!;
-        var config = BertConfig.FromPretrained(folder);
+        // A PEFT SEQ_CLS adapter folder: its base (base_model_name_or_path) with the adapter merged in.
+        bool adapter = Lora.EncoderAdapter.IsAdapterFolder(folder);
+        var config = adapter ? Lora.EncoderAdapter.ReadClassifierConfig(folder, say) : BertConfig.FromPretrained(folder);
         if (!config.IsClassifier)
             throw new TailorException($"{folder}: {config.Architectures.FirstOrDefault()} is an encoder without a classification head; fine-tune it first (`tailor finetune --model {folder} --task sentiment`) and evaluate RUN/final.");
         var labels = config.Labels;
@@ -35,13 +37,13 @@ internal sealed class EncoderAnswerer : Answerer
         foreach (string file in o.DataFiles()) Check(EvalTask.FromUserFile(file).Task, labels, folder);
         TorchRuntime.SetThreads(o.Runtime.Threads);
         _device = TorchRuntime.SelectDevice(o.Runtime.Device);
-        _encoder = PretrainedEncoder.Load(folder);
+        _encoder = adapter ? Lora.EncoderAdapter.Load(folder, say) : PretrainedEncoder.Load(folder);
         if (_device.type != TorchSharp.DeviceType.CPU) _encoder.Module.to(_device);
         _classifier = _encoder.Classifier!;
         _maxLength = MaxLengthOf(folder) ?? _encoder.MaxTokens;
         Name = o.Name ?? DefaultName(folder);
         Source = folder;
-        string weights = Path.Combine(folder, Formats.HfCheckpoint.WeightsFile);
+        string weights = Path.Combine(folder, adapter ? Lora.LoraAdapter.AdapterWeightsFile : Formats.HfCheckpoint.WeightsFile);
         Hash = File.Exists(weights) ? StableHash.Sha256File(weights)[..16] : "sharded";
         say($"model {Name}: {folder}, {config.Architectures[0]} ({config.NumHiddenLayers} layers), labels {string.Join(", ", labels)}, inputs cut at {_maxLength} tokens; the arg-max label is the answer");
     }
