@@ -46,9 +46,14 @@ public static unsafe class CpuTuning
     {
         lock (Gate)
         {
-            return SetMallocOptions();
+            string outcome = SetMallocOptions();
+            MallocTuned = _mallocApplied;
+            return outcome;
         }
     }
+
+    /// <summary>Whether glibc runs with the training loop's malloc tuning now (between <see cref="TuneMalloc"/> and <see cref="RestoreMalloc"/>).</summary>
+    public static bool MallocTuned { get; private set; }
 
     /// <summary>
     /// Ends <see cref="TuneMalloc"/>: glibc's default thresholds again (blocks of 128 KiB and more mmap-ed, the heap
@@ -68,6 +73,7 @@ public static unsafe class CpuTuning
                 mallopt(MmapThreshold, 128 * 1024);
                 mallopt(TrimThreshold, 128 * 1024);
                 malloc_trim(0);
+                MallocTuned = false;
             }
             catch (EntryPointNotFoundException)
             {

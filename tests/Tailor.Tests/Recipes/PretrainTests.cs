@@ -54,6 +54,7 @@ public sealed class PretrainTests : IDisposable
     public void Training_lowers_the_loss_and_writes_a_loadable_model()
     {
         var result = Pretrain.Run(Options(Path.Combine(_dir, "run")));
+        Assert.False(Tailor.Torch.CpuTuning.MallocTuned, "the malloc tuning outlived the training loop");
         Assert.False(result.Interrupted);
         Assert.Equal(24, result.Steps);
         Assert.True(result.Losses[^1].Loss < result.Losses[0].Loss - 0.5, $"loss went from {result.Losses[0].Loss} to {result.Losses[^1].Loss}");

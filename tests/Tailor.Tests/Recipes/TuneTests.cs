@@ -157,6 +157,7 @@ public sealed class TuneTests : IDisposable
     {
         var whole = Instruct.Run(Options(lora ? "whole-lora" : "whole", lora));
         Assert.Equal(6, whole.Steps);
+        Assert.False(Tailor.Torch.CpuTuning.MallocTuned, "the malloc tuning outlived the training loop");
 
         var o = Options(lora ? "cut-lora" : "cut", lora);
         using var cancel = new CancellationTokenSource();
