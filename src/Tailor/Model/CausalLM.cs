@@ -90,9 +90,22 @@ public abstract class CausalLM : nn.Module<Tensor, Tensor>
     /// padding); default is Start + [0, T) with Start the cache's length (0 without a cache). <paramref name="mask"/>
     /// is a boolean (B or 1, 1, T, S) mask, true where a query may attend a key; default is causal. With a cache the
     /// new keys/values are appended and the cache advances by T. <paramref name="lastOnly"/> returns logits for the
-    /// last position only, (B, 1, V). The returned tensor belongs to the caller's dispose scope.
+    /// last position only, (B, 1, V). <paramref name="keep"/>, a (N) int64 index into the flattened B·T positions,
+    /// returns logits for those positions only, (N, V), as Hugging Face's <c>logits_to_keep</c> does with a tensor:
+    /// supervised training scores only its response tokens (a quarter of the instruct mixture's positions), and the
+    /// output projection with its softmax is the costliest layer of a small model with a large vocabulary. The
+    /// returned tensor belongs to the caller's dispose scope.
     /// </summary>
-    public abstract Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false);
+    public abstract Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false, Tensor? keep = null);
+
+    /// <summary>The hidden states (B, T, C) narrowed as <see cref="Forward"/> asks: the last position, or the kept ones (N, C).</summary>
+    protected static Tensor SelectForHead(Tensor hidden, bool lastOnly, Tensor? keep)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        if (lastOnly && keep is not null) throw new ArgumentException("give lastOnly or keep, not both", nameof(keep));
+        if (lastOnly) return hidden.narrow(1, hidden.shape[1] - 1, 1);                             // (B, 1, C)
+        return keep is null ? hidden : hidden.reshape(-1, hidden.shape[^1]).index_select(0, keep);  // (N, C)
+    }
 
     /// <summary>
     /// Loads an HF checkpoint folder's weights into this model in place, strictly (names and shapes checked before

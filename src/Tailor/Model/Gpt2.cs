@@ -306,7 +306,7 @@ public sealed class Gpt2LMHeadModel : CausalLM
     /// <summary>
     /// The general forward pass (see <see cref="CausalLM.Forward"/>); <paramref name="positions"/> index wpe.
     /// </summary>
-    public override Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false)
+    public override Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false, Tensor? keep = null)
     {
         long t = ids.shape[1];
         long start = cache?.Length ?? 0;
@@ -322,8 +322,8 @@ public sealed class Gpt2LMHeadModel : CausalLM
         if (mask is null && start > 0 && t > 1) mask = CausalMask(t, start, ids.device);
         var hidden = _transformer.Forward(ids, positions, mask, causal, cache, start); // (B, T, C)
         cache?.Advance(t);
-        if (lastOnly) hidden = hidden.narrow(1, t - 1, 1);                            // (B, 1, C)
-        return _lmHead is not null ? _lmHead.call(hidden) : F.linear(hidden, _transformer.Wte.Weight); // (B, T|1, V)
+        hidden = SelectForHead(hidden, lastOnly, keep);
+        return _lmHead is not null ? _lmHead.call(hidden) : F.linear(hidden, _transformer.Wte.Weight); // (B, T|1, V) or (N, V)
     }
 
     /// <summary>

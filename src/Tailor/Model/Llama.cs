@@ -364,7 +364,7 @@ public sealed class LlamaForCausalLM : CausalLM
     /// <summary>
     /// The general forward pass (see <see cref="CausalLM.Forward"/>); <paramref name="positions"/> are the RoPE positions.
     /// </summary>
-    public override Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false)
+    public override Tensor Forward(Tensor ids, Tensor? positions = null, Tensor? mask = null, KvCache? cache = null, bool lastOnly = false, Tensor? keep = null)
     {
         long t = ids.shape[1];
         long start = cache?.Length ?? 0;
@@ -379,8 +379,8 @@ public sealed class LlamaForCausalLM : CausalLM
         var ctx = new AttentionContext(cos, sin, mask, causal, cache, start);
         var hidden = _model.Forward(ids, ctx);                                        // (B, T, C)
         cache?.Advance(t);
-        if (lastOnly) hidden = hidden.narrow(1, t - 1, 1);                            // (B, 1, C)
-        return _lmHead is not null ? _lmHead.call(hidden) : F.linear(hidden, _model.EmbedTokens.Weight); // (B, T|1, V)
+        hidden = SelectForHead(hidden, lastOnly, keep);
+        return _lmHead is not null ? _lmHead.call(hidden) : F.linear(hidden, _model.EmbedTokens.Weight); // (B, T|1, V) or (N, V)
     }
 
     /// <summary>Loads HF Llama/Qwen2 weights (model.*, lm_head.weight unless tied).</summary>
