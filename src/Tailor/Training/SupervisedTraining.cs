@@ -189,7 +189,8 @@ public static class SupervisedTraining
             Optimizers.SetLearningRate(optimizer, lr);
             manual_seed(Seeds.BatchSeed(o.Seed, step, -1));   // dropout masks depend on (seed, step) only
             var micros = Enumerable.Range(0, o.GradAccum).Select(m => rows.Batch(step * o.GradAccum + m, o.Seed)).ToList();
-            int stepTargets = Math.Max(1, micros.Sum(b => b.Sum(Targets)));
+            // The loss's denominator: the step's trained tokens, or its examples that have any (LossNormalization).
+            int stepTargets = Math.Max(1, o.LossNormalization == LossNormalization.Example ? micros.Sum(b => b.Sum(TrainedExamples)) : micros.Sum(b => b.Sum(Targets)));
             using (var scope = NewDisposeScope())
             {
                 foreach (var micro in micros)
@@ -198,11 +199,14 @@ public static class SupervisedTraining
                     Tensor loss;
                     using (Autocast.Bf16(bf16))
                     {
-                        var logits = model.Forward(batch.Ids, batch.Positions, batch.Mask);              // (B, T, V)
+                        // Logits only where a label is trained (the responses): the same loss as over every
+                        // position with ignore_index, without projecting and soft-maxing the prompts.
+                        var logits = model.Forward(batch.Ids, batch.Positions, batch.Mask, keep: batch.TrainedAt); // (N, V)
                         // Sum over the step's trained tokens / their count: every response token weighs the same,
                         // whatever micro-batch or row it falls in.
-                        loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32),
-                            batch.Labels.reshape(-1), ignore_index: Packing.IgnoreIndex, reduction: nn.Reduction.Sum) / stepTargets;
+                        loss = o.LossNormalization == LossNormalization.Example
+                            ? nn.functional.cross_entropy(logits.to_type(ScalarType.Float32), batch.TrainedLabels, reduction: nn.Reduction.None).mul(batch.ExampleWeights).sum() / stepTargets
+                            : nn.functional.cross_entropy(logits.to_type(ScalarType.Float32), batch.TrainedLabels, reduction: nn.Reduction.Sum) / stepTargets;
                     }
                     loss.backward();
                     lossSum.add_(loss.detach(), Torch.Scalars.One);
@@ -284,6 +288,9 @@ public static class SupervisedTraining
         return new TuneResult(o.Output, step, tokensSeen, trainedTokens, lastDev, devByTask, interrupted, losses, final, adapter, clock.Elapsed);
     }
 
+    /// <summary>Examples of a row with at least one loss-bearing position.</summary>
+    internal static int TrainedExamples(PackedSequence row) => row.Spans.Count(span => Packing.Targets(row, span) > 0);
+
     /// <summary>Targets (loss-bearing positions) in a row.</summary>
     internal static int Targets(PackedSequence row)
     {
@@ -337,9 +344,8 @@ public static class SupervisedTraining
                 {
                     using var scope = NewDisposeScope();
                     using var batch = Packing.ToBatch(rows, device);
-                    var logits = model.Forward(batch.Ids, batch.Positions, batch.Mask);
-                    sum += nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), batch.Labels.reshape(-1),
-                        ignore_index: Packing.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
+                    var logits = model.Forward(batch.Ids, batch.Positions, batch.Mask, keep: batch.TrainedAt);   // (N, V)
+                    sum += nn.functional.cross_entropy(logits.to_type(ScalarType.Float32), batch.TrainedLabels, reduction: nn.Reduction.Sum).item<float>();
                     targets += batch.Targets;
                 }
                 if (targets > 0) result[task] = sum / targets;

@@ -15,8 +15,8 @@ namespace Tailor.Training;
 public sealed record TuneOptions
 {
     /// <summary>Base model folder.</summary>
-    [Description("base model: a Hugging Face Llama/Qwen2 or GPT-2 folder (the shipped models/tailor-base-small trains in minutes on a laptop CPU)")]
-    public string Model { get; set; } = "models/tailor-base-small";
+    [Description("base model: a Hugging Face Llama/Qwen2 or GPT-2 folder (the shipped models/tailor-multi-small, English, German and French, trains in minutes on a laptop CPU)")]
+    public string Model { get; set; } = "models/tailor-multi-small";
 
     /// <summary>Output folder.</summary>
     [Description("run folder: checkpoint/, final/ (full model) and/or adapter/ (LoRA), metrics.jsonl, TensorBoard events, recipe.json")]
@@ -75,8 +75,12 @@ public sealed record TuneOptions
     public int Batch { get; set; } = 8;
 
     /// <summary>Micro-batches per optimizer step.</summary>
-    [Description("micro-batches per optimizer step (effective batch = batch x grad_accum); the loss is normalised by the step's trained tokens")]
+    [Description("micro-batches per optimizer step (effective batch = batch x grad_accum); the loss is normalised over the whole step (its trained tokens or its examples: loss_normalization)")]
     public int GradAccum { get; set; } = 1;
+
+    /// <summary>How the loss averages over trained tokens.</summary>
+    [Description("token: every trained token of the step weighs the same (TRL's and HF Trainer's mean), so long answers dominate; example: each example's mean token loss, averaged over the step's examples, so a one-word label counts as much as a long translation")]
+    public LossNormalization LossNormalization { get; set; } = LossNormalization.Token;
 
     /// <summary>Optimizer steps.</summary>
     [Description("optimizer steps; 250 x 4096 tokens ~ 1M tokens, about 8 minutes for the small base on 2 CPU cores")]
@@ -172,4 +176,14 @@ public sealed record TuneOptions
         if (Merge && !Lora) throw new TailorException("merge = true needs lora = true: full tuning already writes the whole model to final/.");
         if (Pool == TemplatePool.Eval) throw new TailorException("pool = eval: the eval pool is held out for evaluation; use train or vague.");
     }
+}
+
+/// <summary>How a supervised step's loss averages over its trained tokens (<see cref="TuneOptions.LossNormalization"/>).</summary>
+public enum LossNormalization
+{
+    /// <summary>The mean over every trained token of the step.</summary>
+    Token,
+
+    /// <summary>The mean over the step's examples of each example's mean token loss.</summary>
+    Example,
 }

@@ -35,10 +35,13 @@ public sealed record PackedSequence(int[] Ids, int[] Labels, int[] Positions, in
 /// </summary>
 public sealed class SequenceBatch : IDisposable
 {
-    internal SequenceBatch(Tensor ids, Tensor labels, Tensor positions, Tensor segments, Tensor mask, int targets, int used)
+    internal SequenceBatch(Tensor ids, Tensor labels, Tensor positions, Tensor segments, Tensor mask, Tensor trainedAt, Tensor trainedLabels, Tensor exampleWeights, int targets, int used)
     {
         Ids = ids;
         Labels = labels;
+        TrainedAt = trainedAt;
+        TrainedLabels = trainedLabels;
+        ExampleWeights = exampleWeights;
         Positions = positions;
         Segments = segments;
         Mask = mask;
@@ -52,6 +55,18 @@ public sealed class SequenceBatch : IDisposable
     /// <summary>(B, T) int64 shifted labels, -100 where no loss is taken: <c>cross_entropy(logits.view(-1, V),
     /// Labels.view(-1), ignore_index: -100)</c> is the loss; no further shift.</summary>
     public Tensor Labels { get; }
+
+    /// <summary>(N) int64 flat indices (b·T + t) of the N positions whose label is not -100: the <c>keep</c> argument of
+    /// <see cref="Model.CausalLM.Forward"/>, so that only trained positions go through the output projection.</summary>
+    public Tensor TrainedAt { get; }
+
+    /// <summary>(N) int64 the labels at <see cref="TrainedAt"/>: <c>cross_entropy(Forward(..., keep: TrainedAt),
+    /// TrainedLabels)</c> is the same loss as over all of <see cref="Labels"/> with ignore_index.</summary>
+    public Tensor TrainedLabels { get; }
+
+    /// <summary>(N) float32 per trained position, 1 / the trained positions of its example: Σ weight · loss over the
+    /// batch is the sum of each example's mean token loss (per-example loss normalisation).</summary>
+    public Tensor ExampleWeights { get; }
 
     /// <summary>(B, T) int64 RoPE positions, for <c>LlamaForCausalLM.Forward(ids, positions, mask)</c>.</summary>
     public Tensor Positions { get; }
@@ -73,6 +88,9 @@ public sealed class SequenceBatch : IDisposable
     {
         Ids.Dispose();
         Labels.Dispose();
+        TrainedAt.Dispose();
+        TrainedLabels.Dispose();
+        ExampleWeights.Dispose();
         Positions.Dispose();
         Segments.Dispose();
         Mask.Dispose();
@@ -209,6 +227,9 @@ public static class Packing
         if (rows.Any(r => r.Length != t)) throw new ArgumentException("rows of a batch must have the same length; use Pack or PadBatch", nameof(rows));
         long[] ids = new long[rows.Count * t], labels = new long[ids.Length], positions = new long[ids.Length], segments = new long[ids.Length];
         int targets = 0, used = 0;
+        var trainedAt = new List<long>();
+        var trainedLabels = new List<long>();
+        var weights = new List<float>();
         for (int b = 0; b < rows.Count; b++)
         {
             PackedSequence row = rows[b];
@@ -220,7 +241,17 @@ public static class Packing
                 labels[at] = row.Labels[i];
                 positions[at] = row.Positions[i];
                 segments[at] = row.Segments[i];
-                if (row.Labels[i] != IgnoreIndex) targets++;
+                if (row.Labels[i] != IgnoreIndex)
+                {
+                    targets++;
+                    trainedAt.Add(at);
+                    trainedLabels.Add(row.Labels[i]);
+                }
+            }
+            foreach (PackedSpan span in row.Spans)
+            {
+                int n = Targets(row, span);
+                for (int i = 0; i < n; i++) weights.Add(1f / n);
             }
         }
 
@@ -233,8 +264,22 @@ public static class Packing
             tensor(positions, shape, device: device),
             segmentTensor,
             BlockCausalMask(segmentTensor),
+            tensor(trainedAt.ToArray(), [trainedAt.Count], device: device),
+            tensor(trainedLabels.ToArray(), [trainedLabels.Count], device: device),
+            tensor(weights.ToArray(), [weights.Count], device: device),
             targets,
             used);
+    }
+
+    /// <summary>Trained (loss-bearing) positions of one example in its row.</summary>
+    public static int Targets(PackedSequence row, PackedSpan span)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        ArgumentNullException.ThrowIfNull(span);
+        int n = 0;
+        for (int p = span.Start; p < span.Start + span.Length; p++)
+            if (row.Labels[p] != IgnoreIndex) n++;
+        return n;
     }
 
     /// <summary>

@@ -134,6 +134,60 @@ public class PackingTests
         Assert.Equal(3, batch.Targets);
         Assert.Equal(5, batch.Used);
         Assert.Equal([2L, 3, Ignore, 5, Ignore, Ignore], batch.Labels.data<long>().ToArray());
+        Assert.Equal([0L, 1, 3], batch.TrainedAt.data<long>().ToArray());
+        Assert.Equal([2L, 3, 5], batch.TrainedLabels.data<long>().ToArray());
+    }
+
+    [Fact]
+    public void Logits_kept_at_the_trained_positions_give_the_full_loss_and_its_gradients()
+    {
+        using var scope = NewDisposeScope();
+        using var full = TinyModel();
+        using var kept = TinyModel();
+        var rows = Packing.Pack(RandomExamples(9, seed: 7), 48, Pad);
+        using SequenceBatch batch = Packing.ToBatch(rows);
+
+        Tensor fullLogits = full.Forward(batch.Ids, batch.Positions, batch.Mask);                              // (B, T, V)
+        Tensor fullLoss = F.cross_entropy(fullLogits.view(-1, fullLogits.shape[^1]), batch.Labels.view(-1), reduction: nn.Reduction.Sum);
+        Tensor keptLogits = kept.Forward(batch.Ids, batch.Positions, batch.Mask, keep: batch.TrainedAt);         // (N, V)
+        Tensor keptLoss = F.cross_entropy(keptLogits, batch.TrainedLabels, reduction: nn.Reduction.Sum);
+        fullLoss.backward();
+        keptLoss.backward();
+
+        Assert.Equal([(long)batch.Targets, 64L], keptLogits.shape);
+        Assert.True(batch.Targets < batch.Used, "the prompts are left out");
+        Assert.Equal(fullLoss.item<float>(), keptLoss.item<float>(), 4);
+        var keptGrads = kept.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!);
+        foreach (var (name, parameter) in full.named_parameters())
+            Assert.True(parameter.grad!.allclose(keptGrads[name], rtol: 1e-4, atol: 1e-6), $"{name}: gradients differ");
+    }
+
+    [Fact]
+    public void Example_weights_make_the_batch_loss_the_mean_of_each_examples_own_mean_loss()
+    {
+        using var scope = NewDisposeScope();
+        using var model = TinyModel();
+        using var noGrad = no_grad();
+        EncodedExample[] examples = RandomExamples(9, seed: 13);
+        var rows = Packing.Pack(examples, 48, Pad);
+        using SequenceBatch batch = Packing.ToBatch(rows);
+
+        Tensor logits = model.Forward(batch.Ids, batch.Positions, batch.Mask, keep: batch.TrainedAt);
+        double weighted = F.cross_entropy(logits, batch.TrainedLabels, reduction: nn.Reduction.None).mul(batch.ExampleWeights).sum().item<float>();
+        int trainedExamples = rows.Sum(r => r.Spans.Count(span => Packing.Targets(r, span) > 0));
+        double meanOfMeans = examples.Average(e => AloneLoss(model, e));
+
+        Assert.Equal(examples.Length, trainedExamples);
+        Assert.Equal(meanOfMeans, weighted / trainedExamples, 4);
+        Assert.Equal(examples.Length, batch.ExampleWeights.sum().item<float>(), 4);   // each example's weights add up to 1
+    }
+
+    [Fact]
+    public void Keep_and_last_only_together_are_refused()
+    {
+        using var scope = NewDisposeScope();
+        using var model = TinyModel();
+        Assert.Throws<ArgumentException>(() => model.Forward(tensor(new long[] { 1, 2 }, [1, 2]), lastOnly: true, keep: tensor(new long[] { 0 })));
     }
 
     private static LlamaForCausalLM TinyModel() =>
