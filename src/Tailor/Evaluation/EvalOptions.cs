@@ -87,6 +87,10 @@ public sealed record EvalOptions
     [Description("also rank the label options of classification tasks by log-likelihood (acc, acc_norm as lm-evaluation-harness); not available for endpoints")]
     public bool Loglik { get; set; } = true;
 
+    /// <summary>How label tasks are answered.</summary>
+    [Description("how classification tasks (sentiment) are answered: generate (greedy text, matched to a label), rank (the label with the highest log-likelihood after the prompt: rank classification, as GPT-3, FLAN and lm-evaluation-harness score base models), or auto = rank for base-format prompts, generate for instruction-tuned and fine-tuned models. A small base rarely writes a label after 'Sentiment:' even k-shot; ranking asks it in a way it can answer")]
+    public LabelAnswers LabelAnswers { get; set; } = LabelAnswers.Auto;
+
     /// <summary>Batch size.</summary>
     [Description("prompts generated together, sorted longest first: the engine's rows (a finished row is replaced at once), the cpu decoder's prefill batch, or one padded batch (see decoder)")]
     public int BatchSize { get; set; } = 24;
@@ -150,6 +154,19 @@ public enum EvalSplit
 
     /// <summary>The dev split: for choosing recipes and checkpoints.</summary>
     Dev,
+}
+
+/// <summary>How classification tasks are answered in evaluation (see <see cref="EvalOptions.LabelAnswers"/>).</summary>
+public enum LabelAnswers
+{
+    /// <summary>Rank for base-format prompts, generate otherwise.</summary>
+    Auto,
+
+    /// <summary>Greedy generation, the text matched to a label.</summary>
+    Generate,
+
+    /// <summary>The label with the highest log-likelihood (rank classification).</summary>
+    Rank,
 }
 
 /// <summary>How a model is prompted in evaluation.</summary>

@@ -23,7 +23,8 @@ namespace Tailor.Evaluation;
 /// <param name="Input">The test input as the model was given it (after <c>--max-input-words</c>), without prompt or
 /// template; <c>tailor compare</c> builds the no-model floors from it. Null in folders written before it was recorded.</param>
 /// <param name="FinishReason">Why generation ended: stop (end of turn or newline), length (the task's token cap) or
-/// repetition (the answer fell into a loop and was cut, <c>--stop-repetition</c>); null for log-likelihood scoring,
+/// repetition (the answer fell into a loop and was cut, <c>--stop-repetition</c>), or rank (the likeliest label: rank
+/// classification, <c>--label-answers</c>, nothing generated); null for
 /// baselines, endpoints and folders written before it was recorded.</param>
 public sealed record EvalItem(
     string Task,
@@ -47,7 +48,7 @@ public sealed record EvalItem(
 /// <summary>The scores of one task for one model: corpus metrics, off-task rate, efficiency, per-template breakdown.</summary>
 /// <param name="Task">Evaluation task name.</param>
 /// <param name="Items">Test items scored (per template).</param>
-/// <param name="Mode">generation or loglik.</param>
+/// <param name="Mode">generation, generation+loglik, rank (labels answered by rank classification) or classifier.</param>
 /// <param name="Metrics">Corpus metrics by name: accuracy, macro_f1 (0-1); rouge1, rouge2, rougeL (mean F, 0-1);
 /// bleu, chrf (0-100, as sacreBLEU); acc, acc_norm for log-likelihood ranking (0-1).</param>
 /// <param name="Signatures">Metric signatures (sacreBLEU/rouge-score style) by metric name.</param>

@@ -46,9 +46,14 @@ public static class Evaluate
             var questions = Questions.Phrase(o, task, records, answerer.Format);
             say($"{task.Name}: {questions.Count:N0} questions ({records.Count:N0} items{(questions.Count != records.Count ? ", every held-out template" : "")}), {answerer.Format} prompts{(o.Shots > 0 ? $", {o.Shots}-shot" : "")}");
             var clock = Stopwatch.StartNew();
-            var answers = answerer.Answer(task, questions, done => progress?.Invoke(new EvalProgress(task.Name, done, questions.Count, clock.Elapsed)), cancel);
-            IReadOnlyList<(double Best, double BestNorm, string Choice)>? ranks = null;
-            if (task.IsClassification && o.Loglik && answerer.CanRank) ranks = answerer.Rank(task, questions, cancel);
+            bool rankAnswers = task.IsClassification && RanksLabels(o.LabelAnswers, answerer);
+            IReadOnlyList<(double Best, double BestNorm, string Choice, string Prompt)>? ranks = null;
+            if (task.IsClassification && (o.Loglik || rankAnswers) && answerer.CanRank) ranks = answerer.Rank(task, questions, cancel);
+            // Rank classification: the answer is the likeliest label, so nothing is generated.
+            var answers = rankAnswers
+                ? [.. ranks!.Select(r => new Answer(r.Prompt, r.Choice, 0, "rank"))]
+                : answerer.Answer(task, questions, done => progress?.Invoke(new EvalProgress(task.Name, done, questions.Count, clock.Elapsed)), cancel);
+            if (rankAnswers) progress?.Invoke(new EvalProgress(task.Name, questions.Count, questions.Count, clock.Elapsed));
             var taskItems = new List<EvalItem>(questions.Count);
             for (int i = 0; i < questions.Count; i++)
             {
@@ -65,7 +70,7 @@ public static class Evaluate
                 taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores,
                     q.Record.Input, a.FinishReason));
             }
-            var result = TaskScoring.Summarize(task, taskItems, answerer.Mode ?? (ranks is null ? "generation" : "generation+loglik"), clock.Elapsed.TotalSeconds);
+            var result = TaskScoring.Summarize(task, taskItems, answerer.Mode ?? (rankAnswers ? "rank" : ranks is null ? "generation" : "generation+loglik"), clock.Elapsed.TotalSeconds);
             results.Add(result);
             items.AddRange(taskItems);
             say($"{task.Name}: " + string.Join(", ", result.Metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.####}"))) +
@@ -81,6 +86,22 @@ public static class Evaluate
             DateTime.UtcNow, "tailor " + typeof(Evaluate).Assembly.GetName().Version);
         run.Save(o.Output, items);
         return (run, items);
+    }
+
+    /// <summary>
+    /// Whether label tasks are answered by rank classification: asked (<c>rank</c>, an error where the answerer
+    /// cannot rank: an endpoint or a baseline), or on <c>auto</c> for base-format prompts of a model that can.
+    /// </summary>
+    internal static bool RanksLabels(LabelAnswers mode, Answerer answerer)
+    {
+        ArgumentNullException.ThrowIfNull(answerer);
+        return mode switch
+        {
+            LabelAnswers.Rank when !answerer.CanRank => throw new TailorException($"label_answers = rank: {answerer.Name} cannot be ranked by log-likelihood (endpoints and baselines give no logits); use generate or auto."),
+            LabelAnswers.Rank => true,
+            LabelAnswers.Auto => answerer.CanRank && answerer.Format == "base",
+            _ => false,
+        };
     }
 
     private static string DataHash(IEnumerable<EvalItem> items) =>

@@ -117,4 +117,35 @@ public sealed class EvaluateModelTests : IDisposable
         Assert.All(items, i => Assert.True(i.Prompt.Split("In one line:").Length is >= 2 and <= 4, i.Prompt));
         Assert.Contains(items, i => i.Prompt.Split("In one line:").Length >= 3);
     }
+
+    [Fact]
+    public void A_base_model_answers_label_tasks_with_its_likeliest_label_and_a_chat_model_generates()
+    {
+        var (ranked, rankedItems) = Evaluate.Run(Options("rank") with { Shots = 1, Tasks = "sentiment", Format = EvalFormat.Base });
+        var (generated, generatedItems) = Evaluate.Run(Options("generate") with { Shots = 1, Tasks = "sentiment", Format = EvalFormat.Base, LabelAnswers = LabelAnswers.Generate });
+
+        Assert.Equal("rank", ranked.Tasks[0].Mode);
+        Assert.All(rankedItems, i =>
+        {
+            Assert.Contains(i.Prediction, new[] { "positive", "negative" });
+            Assert.Equal("rank", i.FinishReason);
+            Assert.False(i.OffTask);
+            Assert.Equal(i.Scores["correct"], i.Scores["loglik_correct"]);   // the answer is the ranking's choice
+            Assert.EndsWith("Sentiment:", i.Prompt, StringComparison.Ordinal);
+        });
+        Assert.Equal("generation+loglik", generated.Tasks[0].Mode);
+        Assert.All(generatedItems, i => Assert.NotEqual("rank", i.FinishReason));
+    }
+
+    [Fact]
+    public void Rank_answers_are_refused_for_an_answerer_without_logits()
+    {
+        var e = Assert.Throws<TailorException>(() => Evaluate.Run(new EvalOptions
+        {
+            Baseline = "classic", Output = Path.Combine(_dir, "classic"), Tasks = "sentiment", Limit = 3, LabelAnswers = LabelAnswers.Rank,
+            TaskData = Path.Combine(InstructionFixtures.RepoRoot, "data", "tasks"), Templates = InstructionFixtures.TemplatesFolder,
+            Afinn = Path.Combine(InstructionFixtures.RepoRoot, "data", "baselines", "afinn-165.json"),
+        }));
+        Assert.Contains("label_answers = rank", e.Message, StringComparison.Ordinal);
+    }
 }

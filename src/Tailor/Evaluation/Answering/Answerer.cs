@@ -33,8 +33,8 @@ public abstract class Answerer : IDisposable
     /// <summary>Answers every question (greedy), in order; <paramref name="done"/> gets the count answered so far.</summary>
     public abstract IReadOnlyList<Answer> Answer(EvalTask task, IReadOnlyList<Question> questions, Action<int> done, CancellationToken cancel);
 
-    /// <summary>Log-likelihood ranking of a label task's options: per question, (acc, acc_norm, the best option).</summary>
-    public virtual IReadOnlyList<(double, double, string)> Rank(EvalTask task, IReadOnlyList<Question> questions, CancellationToken cancel) =>
+    /// <summary>Log-likelihood ranking of a label task's options: per question, (acc, acc_norm, the best option, the prompt as the model read it).</summary>
+    public virtual IReadOnlyList<(double, double, string, string)> Rank(EvalTask task, IReadOnlyList<Question> questions, CancellationToken cancel) =>
         throw new NotSupportedException();
 
     /// <summary>Frees the model or connection.</summary>

@@ -114,7 +114,7 @@ internal sealed class ModelAnswerer : Answerer
     /// The option follows the prompt as the model's answer would: after a space for base prompts ("Sentiment:
     /// positive"), directly for plain and chat prompts (which end in a newline).
     /// </summary>
-    public override IReadOnlyList<(double, double, string)> Rank(EvalTask task, IReadOnlyList<Question> questions, CancellationToken cancel)
+    public override IReadOnlyList<(double, double, string, string)> Rank(EvalTask task, IReadOnlyList<Question> questions, CancellationToken cancel)
     {
         string lead = Format == "base" ? " " : "";
         var optionIds = task.Options.Select(opt => _model.Tokenizer.Encode(lead + opt).ToArray()).ToArray();
@@ -126,7 +126,7 @@ internal sealed class ModelAnswerer : Answerer
         var sums = LogLikelihood.OfContinuations(_model.Model, pairs, _o.BatchSize, cancel);
         var logp = new double[prompts.Length, optionIds.Length];
         for (int n = 0; n < sums.Length; n++) logp[n / optionIds.Length, n % optionIds.Length] = sums[n];
-        var result = new List<(double, double, string)>(questions.Count);
+        var result = new List<(double, double, string, string)>(questions.Count);
         for (int i = 0; i < questions.Count; i++)
         {
             int best = 0, bestNorm = 0;
@@ -136,7 +136,7 @@ internal sealed class ModelAnswerer : Answerer
                 if (logp[i, k] / task.Options[k].Length > logp[i, bestNorm] / task.Options[bestNorm].Length) bestNorm = k;
             }
             string gold = questions[i].Record.References[0];
-            result.Add((task.Options[best] == gold ? 1 : 0, task.Options[bestNorm] == gold ? 1 : 0, task.Options[best]));
+            result.Add((task.Options[best] == gold ? 1 : 0, task.Options[bestNorm] == gold ? 1 : 0, task.Options[best], Show(prompts[i])));
         }
         return result;
     }
