@@ -19,8 +19,9 @@ namespace Tailor.Pipeline;
 
 /// <summary>
 /// The main job (<c>tailor run</c>): the seed's experiment end to end. From each base model: a task fine-tune without
-/// instructions, an instruction tune on the templated mixture (and, on the first base, one with vague instructions
-/// only); then every model, the bases zero- and k-shot and the classic baselines on every test set; then the
+/// instructions, an instruction tune on the templated mixture (and, where the profile runs the ablation, on the first
+/// base one with vague instructions only); then every model, the bases (k-shot where shots > 0) and the classic
+/// baselines on every test set; then the
 /// comparison report with paired statistics and the claims table. Stages whose inputs (options, data, upstream models,
 /// code) did not change are skipped; an interrupted tuning resumes from its checkpoint.
 /// </summary>
@@ -108,7 +109,7 @@ public static class MainJob
             var tunings = new List<(string Model, string Recipe, string Pool, string Role)>();
             if (isFirst || o.FinetuneAllBases == true) tunings.Add(("finetune-" + name, "finetune", "train", "finetuned"));
             tunings.Add(("instruct-" + name, "instruct", "train", "instruct"));
-            if (isFirst) tunings.Add(("instruct-vague-" + name, "instruct", "vague", "instruct-vague"));
+            if (isFirst && profile.VagueAblation) tunings.Add(("instruct-vague-" + name, "instruct", "vague", "instruct-vague"));
             foreach (var (model, recipe, pool, role) in tunings)
             {
                 string output = Path.Combine(folder, "models", model);
@@ -117,7 +118,10 @@ public static class MainJob
                     Model = modelFolders[baseName], Output = output, Task = recipe == "finetune" ? string.Join(',', o.TaskList()) : null,
                     Tasks = string.Join(',', o.TaskList()), TaskData = o.TaskData, Templates = o.Templates, Pool = pool == "vague" ? TemplatePool.Vague : TemplatePool.Train,
                     MaxSteps = steps, WarmupSteps = Math.Max(1, steps / 10), Batch = o.Batch!.Value, Seed = o.Seed,
-                    Examples = (int)Math.Min(20000, Math.Max(64, steps * o.Batch!.Value * 4)),
+                    // Enough drawn examples that a step sees new ones: ~50 mixture examples fill 8 rows of 512 tokens.
+                    Examples = (int)Math.Min(20000, Math.Max(64, steps * o.Batch!.Value * 8)),
+                    Optimizer = new TuneOptions().Optimizer with { LearningRate = profile.Tuning.LearningRate }, MinLearningRate = profile.Tuning.LearningRate / 10,
+                    MixtureCap = profile.Tuning.MixtureCap, LossNormalization = profile.Tuning.LossNormalization,
                     EvalInterval = (int)Math.Max(1, steps / 2), CheckpointInterval = (int)Math.Max(1, steps / 4), LogInterval = (int)Math.Clamp(steps / 20, 1, 10),
                     DevExamples = profile.DevExamples, Runtime = o.Runtime, Sequence = profile.Sequence,
                 };
@@ -164,13 +168,18 @@ public static class MainJob
         roles["classic-baselines"] = ("baseline", "-");
         foreach (var (model, modelFolder) in modelFolders)
         {
-            evalPlan.Add((model, new EvalOptions { Model = modelFolder, Name = model, Format = model.StartsWith("base-", StringComparison.Ordinal) ? EvalFormat.Base : EvalFormat.Auto }, modelPrints[model]));
-            if (model.StartsWith("base-", StringComparison.Ordinal) && o.Shots > 0 && (o.KshotAllBases == true || model == "base-" + first))
+            // A base is evaluated once, the way it can answer: k-shot where shots > 0 (FLAN's reference is the few-shot
+            // base; a 9M base asked zero-shot rarely writes an answer at all), zero-shot otherwise. Its label tasks are
+            // answered by rank classification either way (EvalOptions.LabelAnswers, auto).
+            bool isBase = model.StartsWith("base-", StringComparison.Ordinal);
+            if (isBase && o.Shots > 0 && (o.KshotAllBases == true || model == "base-" + first))
             {
                 string k = $"{model}-{o.Shots}shot";
                 evalPlan.Add((k, new EvalOptions { Model = modelFolder, Name = k, Format = EvalFormat.Base, Shots = o.Shots!.Value }, modelPrints[model]));
-                roles[k] = ("base-kshot", roles[model].Base);
+                roles[k] = roles[model];
+                roles.Remove(model);
             }
+            else evalPlan.Add((model, new EvalOptions { Model = modelFolder, Name = model, Format = isBase ? EvalFormat.Base : EvalFormat.Auto }, modelPrints[model]));
         }
         foreach (var (name, eo, upstream) in evalPlan)
         {

@@ -33,7 +33,7 @@ public sealed class MainJobTests : IDisposable
         string[] expected =
         [
             "base-small", "base-base", "finetune-small", "instruct-small", "instruct-vague-small", "finetune-base", "instruct-base",
-            "encoder-minilm", "finetune-minilm", "eval-classic-baselines", "eval-base-small", "eval-base-small-1shot", "eval-base-base", "eval-base-base-1shot",
+            "encoder-minilm", "finetune-minilm", "eval-classic-baselines", "eval-base-small-1shot", "eval-base-base-1shot",
             "eval-finetune-small", "eval-instruct-small", "eval-instruct-vague-small", "eval-finetune-base", "eval-instruct-base", "eval-finetune-minilm", "report",
         ];
         Assert.Equal(expected, started);
@@ -47,11 +47,15 @@ public sealed class MainJobTests : IDisposable
             Assert.NotEmpty(items);
         }
         Assert.Equal("instruct-vague", result.Roles["instruct-vague-small"].Role);
+        // Each base is evaluated once, k-shot, and that evaluation is the claims' base; its labels are ranked.
+        Assert.Equal(("base", "small"), result.Roles["base-small-1shot"]);
+        Assert.False(result.Roles.ContainsKey("base-small"));
+        Assert.Equal("rank", EvalRun.Load(result.Evaluations["base-small-1shot"]).Run.Tasks[0].Mode);
         Assert.Equal("chat", EvalRun.Load(result.Evaluations["instruct-small"]).Run.Kind);
         Assert.Equal("finetuned", EvalRun.Load(result.Evaluations["finetune-small"]).Run.Kind);
         Assert.Contains("| instruct-small | chat |", result.MainTable);
         Assert.True(File.Exists(Path.Combine(result.Report, "main-table.md")));
-        Assert.Contains("[21/21] report", File.ReadAllText(Path.Combine(result.Folder, "run.log")));
+        Assert.Contains("[19/19] report", File.ReadAllText(Path.Combine(result.Folder, "run.log")));
         Assert.True(File.Exists(Path.Combine(result.Report, "roles.json")));
         foreach (string f in new[] { "report.md", "report.html", "results.json", "claims.md" })
             Assert.True(File.Exists(Path.Combine(result.Report, f)), f + " missing");
@@ -66,7 +70,7 @@ public sealed class MainJobTests : IDisposable
         Assert.Equal(4, claim9.Evidence.Count);   // instruct-small and instruct-base, each on sentiment and sentiment-imdb
         Assert.Contains("| finetune-minilm | finetuned |", result.MainTable);
         Assert.Contains("| random (never trained), tuned here |", result.MainTable);
-        Assert.Contains("| base-small | base | ", result.MainTable);
+        Assert.Contains("| base-small-1shot | base 1-shot | ", result.MainTable);
         Assert.DoesNotContain("origin not recorded", result.MainTable);   // the tiny random bases say so too
         Assert.Contains("random weights, never pre-trained (encoder-minilm); then finetune here", File.ReadAllText(Path.Combine(result.Report, "report.md")));
         var manifest = JsonNode.Parse(File.ReadAllText(Path.Combine(result.Folder, Stages.ManifestFile)))!;

@@ -64,9 +64,11 @@ public sealed class OptionValidationTests
     public void Profiles_fill_only_what_is_unset()
     {
         var d = new RunOptions().Resolve();
-        Assert.Equal((300, 1, 32L, 128, false), (d.Limit!.Value, d.Shots!.Value, d.Steps!.Value, d.MaxInputWords!.Value, d.KshotAllBases!.Value));
+        Assert.Equal((300, 3, 300L, 128, false), (d.Limit!.Value, d.Shots!.Value, d.Steps!.Value, d.MaxInputWords!.Value, d.KshotAllBases!.Value));
         var full = new RunOptions { Profile = RunProfileName.Full, Limit = 500 }.Resolve();
         Assert.Equal((500, 0, true), (full.Limit!.Value, full.MaxInputWords!.Value, full.FinetuneAllBases!.Value));
-        Assert.Equal([("small", "models/tailor-base-small"), ("base", "models/tailor-base")], d.Bases());
+        Assert.Equal([("small", "models/tailor-multi-small")], d.Bases());
+        Assert.Equal([("small", "models/tailor-multi-small"), ("base", "models/tailor-base")], full.Bases());
+        Assert.Equal([("mine", "x")], new RunOptions { BaseModels = "mine=x" }.Resolve().Bases());
     }
 }
