@@ -12,7 +12,9 @@ public sealed class FinetuneCommand : TuneCommand
 
     protected override string Description =>
         "Task fine-tuning: each example is the bare input, \"### Response:\" and the answer + EOS (loss on the answer and\n" +
-        "EOS only). --task names a task of data/tasks; --data brings your own JSONL (Alpaca, chat, ShareGPT, raw text).\n" +
+        "EOS only). --task names a task of data/tasks (several, comma-separated: each input is followed by\n" +
+        "\"### Task: NAME\", T5's task prefix, since an English source alone does not say which language is asked);\n" +
+        "--data brings your own JSONL (Alpaca, chat, ShareGPT, raw text).\n" +
         "Writes final/ (full model) or adapter/ (+ final/ with --merge) with tailor.json (prompt_format: plain).\n" +
         "--model takes a Llama/Qwen2 or GPT-2 folder (GPT-2 LoRA wraps c_attn, c_proj, c_fc: PEFT's fan_in_fan_out).\n" +
         "A BERT/RoBERTa --model (or all-MiniLM-L6-v2) trains a sequence classifier instead: see\n" +

@@ -27,4 +27,22 @@ public static class TunedModelMarker
             throw new TailorException($"{path}: not valid JSON with a string \"prompt_format\" ({e.Message.Split('\n')[0]}). Delete it or rewrite it.");
         }
     }
+
+    /// <summary>
+    /// Whether the model was trained with each input followed by its task's name (<c>task_prefix</c>: a multi-task fine-tune,
+    /// see Data.Instructions.TaskFiles.TaskTag); false when absent.
+    /// </summary>
+    public static bool TaskPrefixOf(string folder)
+    {
+        string path = Path.Combine(folder, FileName);
+        if (!File.Exists(path)) return false;
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path))?["task_prefix"]?.GetValue<bool>() ?? false;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new TailorException($"{path}: \"task_prefix\" is not true or false ({e.Message.Split('\n')[0]}). Fix or delete it.");
+        }
+    }
 }

@@ -43,7 +43,7 @@ public static class Evaluate
         foreach (var (task, records) in tasks)
         {
             cancel.ThrowIfCancellationRequested();
-            var questions = Questions.Phrase(o, task, records, answerer.Format);
+            var questions = Questions.Phrase(o, task, records, answerer.Format, answerer.TaskPrefix);
             say($"{task.Name}: {questions.Count:N0} questions ({records.Count:N0} items{(questions.Count != records.Count ? ", every held-out template" : "")}), {answerer.Format} prompts{(o.Shots > 0 ? $", {o.Shots}-shot" : "")}");
             var clock = Stopwatch.StartNew();
             bool rankAnswers = task.IsClassification && RanksLabels(o.LabelAnswers, answerer);

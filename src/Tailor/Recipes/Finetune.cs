@@ -7,7 +7,9 @@ namespace Tailor.Recipes;
 /// <summary>
 /// Task fine-tuning without instructions (the seed's "fine-tuned on a smaller, task-specific dataset"): every example is
 /// the bare input, a fixed separator and the answer — <c>input + "\n\n### Response:\n" + answer + EOS</c>
-/// (<see cref="PromptFormat.Plain"/>) — so the model learns the task from the data alone, never from a phrasing.
+/// (<see cref="PromptFormat.Plain"/>) — so the model learns the task from the data alone, never from a phrasing. One
+/// model on several tasks gets each input followed by its task's name (<see cref="TaskFiles.TaskTag"/>, T5's task prefix):
+/// the same English sentence is an en→de and an en→fr item, and nothing else would say which is asked.
 /// Full or LoRA; the loop is <see cref="SupervisedTraining"/>.
 /// </summary>
 public static class Finetune
@@ -45,11 +47,11 @@ public static class Finetune
         else if (taskNames.Count > 1)
         {
             // Several tasks without instructions: the same capped examples-proportional mixture as instruct, each
-            // example in the bare plain format, so the model must tell the tasks apart from their inputs alone.
+            // example in the plain format with its task's name after the input (no instruction; evaluation adds the same tag).
             var sets = new Dictionary<string, (TaskTemplateSet Set, TaskTemplate Plain, IReadOnlyList<TaskRecord> Records)>(StringComparer.Ordinal);
             foreach (string task in taskNames)
             {
-                var (set, plain) = TaskFiles.PlainTemplate(o.Templates, task);
+                var (set, plain) = TaskFiles.PlainTemplate(o.Templates, task, tagged: true);
                 sets[task] = (set, plain, TaskTemplates.ReadRecords(TaskFiles.Split(o.TaskData, task, "train")));
                 tasks.Add(task);
             }
@@ -57,11 +59,11 @@ public static class Finetune
             foreach (var d in mixture.Sample(o.Examples, unchecked((int)o.Seed)))
                 train.Add(sets[d.Task].Set.Apply(sets[d.Task].Records[d.Index], sets[d.Task].Plain).ToChatExample());
             say($"tasks {string.Join(", ", taskNames)}: {train.Count:N0} examples (cap {o.MixtureCap:N0}: " +
-                string.Join(", ", taskNames.Select(t => $"{t} {mixture.Rates[t]:P1}")) + "), plain format (input, \"### Response:\", answer, EOS)");
+                string.Join(", ", taskNames.Select(t => $"{t} {mixture.Rates[t]:P1}")) + "), plain format (input, \"### Task: TASK\", \"### Response:\", answer, EOS)");
         }
         foreach (string task in taskNames)
         {
-            var (set, plain) = TaskFiles.PlainTemplate(o.Templates, task);
+            var (set, plain) = TaskFiles.PlainTemplate(o.Templates, task, tagged: taskNames.Count > 1);
             string devPath = TaskFiles.Split(o.TaskData, task, "dev", required: false);
             if (o.DevExamples > 0 && File.Exists(devPath))
             {
@@ -80,6 +82,6 @@ public static class Finetune
         }
         var encoded = encoder.EncodeAll(train, o.Sequence, policy);
         var devEncoded = dev.ToDictionary(kv => kv.Key, kv => encoder.EncodeAll(kv.Value, o.Sequence, policy).Examples, StringComparer.Ordinal);
-        return new TuneData("finetune", PromptFormat.Plain, encoded.Examples, devEncoded, encoded.Stats, tasks);
+        return new TuneData("finetune", PromptFormat.Plain, encoded.Examples, devEncoded, encoded.Stats, tasks, TaskPrefix: taskNames.Count > 1);
     }
 }

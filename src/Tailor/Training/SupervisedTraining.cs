@@ -35,8 +35,9 @@ public sealed record TuneResult(string Output, long Steps, long TokensSeen, long
 /// <param name="Dev">Dev examples per task (the same every measurement).</param>
 /// <param name="Stats">Truncation counts for the training examples.</param>
 /// <param name="Tasks">Task names, for tailor.json.</param>
+/// <param name="TaskPrefix">Whether each input is followed by its task's name (a multi-task fine-tune), for tailor.json's <c>task_prefix</c>.</param>
 public sealed record TuneData(string Stage, PromptFormat Format, IReadOnlyList<EncodedExample> Train,
-    IReadOnlyDictionary<string, IReadOnlyList<EncodedExample>> Dev, EncodingStats Stats, IReadOnlyList<string> Tasks);
+    IReadOnlyDictionary<string, IReadOnlyList<EncodedExample>> Dev, EncodingStats Stats, IReadOnlyList<string> Tasks, bool TaskPrefix = false);
 
 /// <summary>
 /// The supervised loop both tuning recipes share: base model → optional LoRA → AdamW with warm-up + cosine → packed,
@@ -308,6 +309,7 @@ public static class SupervisedTraining
             ["prompt_format"] = data.Format == PromptFormat.ChatMl ? "chatml" : "plain",
             ["base_model"] = o.Model,
             ["tasks"] = new JsonArray([.. data.Tasks.Select(t => JsonValue.Create(t))]),
+            ["task_prefix"] = data.TaskPrefix,
             ["template_pool"] = data.Stage == "instruct" ? RecipeOptions.Name(o.Pool) : null,
             ["lora"] = o.Lora,
             ["merged"] = o.Lora && o.Merge,

@@ -148,4 +148,18 @@ public sealed class EvaluateModelTests : IDisposable
         }));
         Assert.Contains("label_answers = rank", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_multi_task_fine_tune_is_asked_with_its_task_name_after_each_input()
+    {
+        File.WriteAllText(Path.Combine(Model(), "tailor.json"), """{"stage": "finetune", "prompt_format": "plain", "task_prefix": true}""");
+        var (run, items) = Evaluate.Run(Options("prefix") with { Tasks = "sentiment-imdb,translation-en-fr" });
+
+        Assert.Equal("finetuned", run.Kind);
+        Assert.All(items.Where(i => i.Task == "sentiment-imdb"), i => Assert.EndsWith("\n\n### Task: sentiment\n\n### Response:\n", i.Prompt, StringComparison.Ordinal));
+        Assert.All(items.Where(i => i.Task == "translation-en-fr"), i => Assert.EndsWith("\n\n### Task: translation-en-fr\n\n### Response:\n", i.Prompt, StringComparison.Ordinal));
+
+        File.WriteAllText(Path.Combine(Model(), "tailor.json"), """{"stage": "finetune", "prompt_format": "plain", "task_prefix": "yes"}""");
+        Assert.Contains("task_prefix", Assert.Throws<TailorException>(() => Evaluate.Run(Options("bad-prefix") with { Tasks = "sentiment" })).Message, StringComparison.Ordinal);
+    }
 }

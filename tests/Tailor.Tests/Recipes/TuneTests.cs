@@ -116,7 +116,7 @@ public sealed class TuneTests : IDisposable
     }
 
     [Fact]
-    public void Finetune_on_several_tasks_mixes_them_in_the_plain_format_with_a_dev_loss_each()
+    public void Finetune_on_several_tasks_mixes_them_in_the_plain_format_with_their_task_names_and_a_dev_loss_each()
     {
         var o = Options("finetune-multi") with { Task = "sentiment,summarization,translation-en-de", Examples = 60, MixtureCap = 1000 };
         var tokenizer = TextTokenizer.Load(Base());
@@ -130,6 +130,14 @@ public sealed class TuneTests : IDisposable
         // Every task is drawn: a sentiment answer, and answers that are not labels.
         Assert.Contains(texts, t => t.EndsWith("positive<|endoftext|>", StringComparison.Ordinal) || t.EndsWith("negative<|endoftext|>", StringComparison.Ordinal));
         Assert.True(texts.Count(t => !t.EndsWith("positive<|endoftext|>", StringComparison.Ordinal) && !t.EndsWith("negative<|endoftext|>", StringComparison.Ordinal)) > 20);
+        // Each input, cut from the left or not, ends with its task's name (an en→de source alone does not say which
+        // language is asked), and so does every dev example.
+        Assert.All(texts, t => Assert.Matches("(sentiment|summarization|translation-en-de)\n\n### Response:\n", t));
+        Assert.True(texts.Count(t => t.Contains("\n\n### Task: ", StringComparison.Ordinal)) >= 55, "the whole field, but where a long response left the prompt a few tokens");
+        Assert.Contains(texts, t => t.Contains("### Task: translation-en-de\n", StringComparison.Ordinal));
+        Assert.All(data.Dev, kv => Assert.All(kv.Value, e => Assert.Contains("\n\n### Task: " + kv.Key + "\n\n### Response:\n", tokenizer.Decode(e.Ids), StringComparison.Ordinal)));
+        Assert.True(data.TaskPrefix);
+        Assert.False(Finetune.BuildData(Options("finetune-one") with { Task = "sentiment", Examples = 8 }, tokenizer, _ => { }).TaskPrefix);
     }
 
     [Fact]

@@ -27,6 +27,9 @@ public abstract class Answerer : IDisposable
     /// <summary>Whether <see cref="Rank"/> is available (log-likelihood needs the model's logits).</summary>
     public virtual bool CanRank => false;
 
+    /// <summary>Whether plain prompts end with the task's name (a multi-task fine-tune's <c>task_prefix</c>).</summary>
+    public virtual bool TaskPrefix => false;
+
     /// <summary>How the task's scores were made, when not by generation (an encoder classifier says "classifier").</summary>
     public virtual string? Mode => null;
 

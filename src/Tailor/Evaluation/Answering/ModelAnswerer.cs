@@ -31,6 +31,7 @@ internal sealed class ModelAnswerer : Answerer
             : marker == "chatml" ? "chatml" : marker == "plain" ? "plain"
             : _model.Tokenizer.ChatTemplate is not null ? "chatml" : "base";
         Kind = Format switch { "chatml" => "chat", "plain" => "finetuned", _ => "base" };
+        _taskPrefix = Format == "plain" && TunedModelMarker.TaskPrefixOf(folder);
         if (Format == "chatml")
         {
             if (_model.Tokenizer.ChatTemplate is null) ChatTemplate.Install(_model.Tokenizer);
@@ -55,6 +56,11 @@ internal sealed class ModelAnswerer : Answerer
     public override string Kind { get; }
     public override string Format { get; }
     public override bool CanRank => true;
+
+    private readonly bool _taskPrefix;
+
+    /// <inheritdoc/>
+    public override bool TaskPrefix => _taskPrefix;
 
     private int Context => _model.Config.MaxPositionEmbeddings;
 

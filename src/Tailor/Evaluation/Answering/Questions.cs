@@ -69,7 +69,7 @@ public static class Questions
         words <= 0 ? records : [.. records.Select(r => r with { Input = Clip(r.Input, words) })];
 
     /// <summary>Phrases every record of a task for the given prompt format (base, plain, chatml, baseline).</summary>
-    public static IReadOnlyList<Question> Phrase(EvalOptions o, EvalTask task, IReadOnlyList<EvalRecord> records, string format)
+    public static IReadOnlyList<Question> Phrase(EvalOptions o, EvalTask task, IReadOnlyList<EvalRecord> records, string format, bool taskPrefix = false)
     {
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(task);
@@ -85,7 +85,9 @@ public static class Questions
                 questions.AddRange(records.Select(r => new Question(r, "plain", (input, _) => new Prompt(null, input))));
                 break;
             case "plain":
-                questions.AddRange(records.Select(r => new Question(r, "plain", (input, _) => new Prompt(null, input))));
+                // A multi-task fine-tune reads each input with its task's name, as it was trained (TaskFiles.TaskTag).
+                string tag = taskPrefix ? TaskFiles.TaskTag(task.TemplateTask) : "";
+                questions.AddRange(records.Select(r => new Question(r, "plain", (input, _) => new Prompt(null, input + tag))));
                 break;
             case "base":
                 foreach (var r in records)
