@@ -41,9 +41,11 @@ public static class LogLikelihood
             }
             using var scope = NewDisposeScope();
             var input = tensor(ids, [batch.Length, t], device: model.Device);                  // (B, T)
-            var logprobs = model.Forward(input).to(ScalarType.Float32).log_softmax(-1);        // (B, T, V)
-            var picked = logprobs.index([tensor(rows.ToArray(), device: logprobs.device), tensor(cols.ToArray(), device: logprobs.device),
-                tensor(toks.ToArray(), device: logprobs.device)]).cpu().data<float>().ToArray();   // (N)
+            // Only the N positions that predict a continuation token go through the output projection: a (B, T, V)
+            // log-softmax of 48 three-shot prompts over a 16k vocabulary is gigabytes, for a few tokens each.
+            long[] flat = [.. rows.Select((r, n) => r * t + cols[n])];
+            var logprobs = model.Forward(input, keep: tensor(flat, device: model.Device)).to(ScalarType.Float32).log_softmax(-1);   // (N, V)
+            var picked = logprobs.gather(1, tensor(toks.ToArray(), device: logprobs.device).unsqueeze(1)).squeeze(1).cpu().data<float>().ToArray();   // (N)
             for (int n = 0; n < picked.Length; n++) sums[owner[n]] += picked[n];
         }
         return sums;
