@@ -57,7 +57,7 @@ public sealed record RunOptions
     public int? Limit { get; set; }
 
     /// <summary>k for the bases' k-shot evaluation.</summary>
-    [Description("k of the bases' k-shot evaluation (0 = skip it); null = the profile's")]
+    [Description("k of the bases' evaluation: each base is evaluated once, k-shot, and that is the claims' base (0 = zero-shot); null = the profile's")]
     public int? Shots { get; set; }
 
     /// <summary>Instruction-tuning steps on the small base.</summary>
@@ -77,7 +77,7 @@ public sealed record RunOptions
     public int EvalBatch { get; set; } = 48;
 
     /// <summary>k-shot evaluation of the larger bases too.</summary>
-    [Description("also evaluate the other bases k-shot (no claim needs it); null = the profile's")]
+    [Description("evaluate the other bases k-shot too, else zero-shot; null = the profile's")]
     public bool? KshotAllBases { get; set; }
 
     /// <summary>Input cap of the evaluations.</summary>
