@@ -49,6 +49,24 @@ public sealed class ServingEngineTests
     }
 
     [Fact]
+    public async Task A_prefill_budget_smaller_than_the_waiting_prompts_admits_them_over_several_steps_with_the_same_greedy_text()
+    {
+        Tailor.Torch.TorchRuntime.SetThreads(1);
+        using var model = Model();
+        var reference = new TextGenerator(model, Decode, []);
+        // Ten requests wait together for 8 rows; a 40-token budget fits two or three of these prompts per prefill, and
+        // a 30-token prompt alone (over half the budget) still gets in.
+        var requests = Enumerable.Range(0, 10).Select(i => (Prompt: Prompt(i, i == 4 ? 30 : 5 + i * 3 % 11), Max: 6 + i % 5)).ToArray();
+        using var engine = new GenerationEngine(model, Decode, [], new EngineOptions { MaxBatch = 8, PrefillTokens = 40 });
+        var handles = requests.Select(r => engine.Submit(r.Prompt, new SamplingOptions { MaxNewTokens = r.Max })).ToArray();
+        var results = await Task.WhenAll(handles.Select(h => h.CompleteAsync()));
+        for (int i = 0; i < requests.Length; i++)
+            Assert.Equal(reference.Generate(requests[i].Prompt, new SamplingOptions { MaxNewTokens = requests[i].Max }).Ids, results[i].Ids);
+        Assert.Equal(10, engine.Stats.Completed);
+        Assert.Contains("prefill_tokens", Assert.Throws<Tailor.TailorException>(() => new EngineOptions { PrefillTokens = 0 }.Validate()).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Serving_round_after_round_leaves_no_tensors_behind_on_the_worker()
     {
         using var model = Model();
