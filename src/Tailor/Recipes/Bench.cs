@@ -19,7 +19,21 @@ public sealed record BenchReport(
 
 /// <summary>One training-step measurement.</summary>
 public sealed record TrainBench(string Preset, string Precision, long Parameters, int Batch, int Sequence, double TokensPerSecond,
-    double FlopsPerToken, double Mfu);
+    double FlopsPerToken, double Mfu, TrainPhases? Phases = null);
+
+/// <summary>
+/// Where a training step's time went, in seconds per step: forward with the loss, backward, gradient clipping, the
+/// AdamW update, and zeroing the gradients. On the CPU every op is synchronous, so the phases add up to the step.
+/// </summary>
+public sealed record TrainPhases(double Forward, double Backward, double Clip, double Optimizer, double ZeroGrad)
+{
+    /// <summary>The sum of the phases.</summary>
+    public double Step => Forward + Backward + Clip + Optimizer + ZeroGrad;
+
+    /// <summary>"forward 41% · backward 52% · …" for the log.</summary>
+    public override string ToString() =>
+        $"forward {Forward / Step:P0} · backward {Backward / Step:P0} · clip {Clip / Step:P0} · AdamW {Optimizer / Step:P0} · zero_grad {ZeroGrad / Step:P0} of {Step * 1000:F0} ms/step";
+}
 
 /// <summary>One decode measurement; Engine is "torch" (TextGenerator, a TorchSharp forward per token) or "cpu" (CpuDecoder).</summary>
 public sealed record DecodeBench(string Preset, string DType, int PromptTokens, int NewTokens, double TokensPerSecond, string Engine = "torch");
@@ -62,13 +76,14 @@ public static class Bench
                     log($"train {preset} bf16: skipped, this CPU has no native bf16 (AVX-512 BF16/AMX); libtorch would emulate it");
                     continue;
                 }
-                double tps = TrainTokensPerSecond(config, batch, seq, steps, device, precision == "bf16");
+                var (tps, phases) = TrainTokensPerSecond(config, batch, seq, steps, device, precision == "bf16");
                 double flops = FlopsPerToken(config, seq);
                 double peak = precision == "bf16" ? bf16 : fp32;
-                var t = new TrainBench(preset, precision, config.ParameterCount(), batch, seq, tps, flops, tps * flops / (peak * 1e9));
+                var t = new TrainBench(preset, precision, config.ParameterCount(), batch, seq, tps, flops, tps * flops / (peak * 1e9), phases);
                 training.Add(t);
                 log($"train {preset} {precision} ({t.Parameters / 1e6:F1}M, B={batch} T={seq}, AdamW): {tps:F0} tokens/s, " +
                     $"MFU {t.Mfu:P0} of the measured {precision} matmul peak");
+                if (device.type == DeviceType.CPU) log($"  {phases}");
             }
 
             if (!sections.Contains("decode")) continue;
@@ -116,8 +131,11 @@ public static class Bench
         return best;
     }
 
-    /// <summary>Tokens/s of full training steps (forward, loss, backward, clip, AdamW, zero_grad) after one warm-up step.</summary>
-    public static double TrainTokensPerSecond(LlamaConfig config, int batch, int seq, int steps, Device device, bool bf16 = false)
+    /// <summary>
+    /// Tokens/s of full training steps (forward, loss, backward, clip, AdamW, zero_grad) after one warm-up step, and the
+    /// mean time of each phase (meaningful on the CPU, where ops run synchronously).
+    /// </summary>
+    public static (double TokensPerSecond, TrainPhases Phases) TrainTokensPerSecond(LlamaConfig config, int batch, int seq, int steps, Device device, bool bf16 = false)
     {
         using var model = LlamaForCausalLM.FromConfig(config);
         model.to(device);
@@ -127,23 +145,38 @@ public static class Bench
         using var x = ids.narrow(1, 0, seq);
         using var y = ids.narrow(1, 1, seq);
         Stopwatch? sw = null;
+        var phase = new double[5];
+        var lap = new Stopwatch();
+        void Mark(int i, bool timed)
+        {
+            if (timed) phase[i] += lap.Elapsed.TotalSeconds;
+            lap.Restart();
+        }
         for (int step = -1; step < steps; step++)
         {
             if (step == 0) { Synchronize(device); sw = Stopwatch.StartNew(); }
+            bool timed = step >= 0;
             using var scope = NewDisposeScope();
+            lap.Restart();
             Tensor loss;
             using (Tailor.Torch.Autocast.Bf16(bf16))
             {
                 var logits = model.call(x);                                                      // (B, T, V)
                 loss = nn.functional.cross_entropy(logits.view(-1, config.VocabSize).to_type(ScalarType.Float32), y.reshape(-1));
             }
+            Mark(0, timed);
             loss.backward();
+            Mark(1, timed);
             nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            Mark(2, timed);
             opt.step();
+            Mark(3, timed);
             model.zero_grad();
+            Mark(4, timed);
         }
         Synchronize(device);
-        return (double)batch * seq * steps / sw!.Elapsed.TotalSeconds;
+        var phases = new TrainPhases(phase[0] / steps, phase[1] / steps, phase[2] / steps, phase[3] / steps, phase[4] / steps);
+        return ((double)batch * seq * steps / sw!.Elapsed.TotalSeconds, phases);
     }
 
     /// <summary>Batch-1 greedy decode tokens/s with the KV cache, prefill included; on the TorchSharp path or on <see cref="CpuDecoder"/>.</summary>

@@ -55,6 +55,31 @@ public sealed class CpuDecoderTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(96, 64)]    // 48 words a row: three 16-word vector steps, no tail
+    [InlineData(80, 37)]    // 40 words: two vector steps and an 8-word scalar tail; 37 columns (down_proj): odd, no word pairs
+    public void Bf16_held_weights_of_any_width_give_the_reference_logits(int hidden, int intermediate)
+    {
+        var config = LlamaConfig.Create(vocab: 61, hidden: hidden, intermediate: intermediate, layers: 2, heads: 4, kvHeads: 2, maxPositions: 64);
+        using var model = LlamaForCausalLM.FromConfig(config);
+        using (no_grad())
+            foreach (var p in model.parameters()) p.copy_(p.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32));   // bf16 numbers, held in f32
+        var decoder = new CpuDecoder(model, threads: 1);
+        Assert.True(decoder.UsesBf16Weights);
+        List<int> ids = [3, 14, 15, 9, 26, 5, 35];
+        float[] fast = decoder.Forward(ids).ToArray();
+        for (int step = 0; ; step++)
+        {
+            float[] reference = ReferenceLastLogits(model, ids);
+            double scale = reference.Max(MathF.Abs), diff = reference.Zip(fast, (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(diff / scale < Tolerance, $"step {step}: max |Δ| {diff:E2} over scale {scale:F2}");
+            if (step == 5) break;
+            int next = Sampler.ArgMax(fast);
+            ids.Add(next);
+            fast = decoder.Forward([next]).ToArray();
+        }
+    }
+
     [Fact]
     public void Greedy_tokens_on_the_shipped_model_equal_the_text_generators()
     {
