@@ -18,7 +18,9 @@ namespace Tailor.Generation;
 /// about 2 µs of overhead (measured on this project's 2-core machines), more than the arithmetic. Here a layer is four matrix-vector products
 /// (q/k/v fused into one, gate/up fused into one) plus loops that touch each value once; on one thread nothing is
 /// allocated per token. The matrix-vector products, which carry almost all the work, split their rows over
-/// <see cref="Threads"/> threads.</para>
+/// <see cref="Threads"/> threads. A model that does not fit in the caches is bound by how fast its weights stream from
+/// memory, so the products read them at half the bytes where that is exact (bfloat16, converted in registers), from
+/// 64-byte-aligned rows, with the rows ahead prefetched into L2.</para>
 /// <para>It is checked against the reference path: same greedy tokens and logits within 1e-4 of the logit scale
 /// (<c>CpuDecoderTests</c>). Weights are copied at construction (as bfloat16 where that is exact, else float32; arithmetic
 /// is float32 throughout); the model may be disposed afterwards.
@@ -429,7 +431,7 @@ public sealed class CpuDecoder
     // even element and its high half the odd one, so `word << 16` is the even element's float32 and `word & 0xFFFF0000`
     // the odd one's, in place, without widening across lanes. They multiply x's even and odd elements (split once per
     // matrix-vector product), each into accumulators of its own. Each step also prefetches the same cache lines of the
-    // rows two blocks on (PrefetchBlocks): the hardware prefetcher stops at 4 KiB page boundaries, and a block of four
+    // rows two blocks on into L2 (Ahead): the hardware prefetcher stops at 4 KiB page boundaries, and a block of four
     // rows of a 512-wide matrix is one page, so without it every block starts by waiting on memory.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe (float, float, float, float) Dot4Pairs(ReadOnlySpan<uint> rows, ReadOnlySpan<float> even, ReadOnlySpan<float> odd)
@@ -502,19 +504,23 @@ public sealed class CpuDecoder
         return (s0, s1, s2, s3);
     }
 
-    // Blocks of four rows ahead that Dot4Pairs and Dot4 prefetch: 1, 2 and 4 measured alike on the M shape (1 KiB bf16
-    // rows), so the middle one, which stays ahead on narrower rows too. Prefetching past a matrix's end is harmless.
+    // Blocks of four rows ahead that Dot4Pairs and Dot4 prefetch: 2, 4 and 8 measured alike on the M shape (29.5M,
+    // bf16 rows of 1 KiB), so the smallest, which also stays inside small matrices. Prefetching past a matrix's end is
+    // harmless.
     private const int PrefetchBlocks = 2;
 
-    // Hints the next cache line of each of four rows into L1 (prefetches never fault, so any address will do).
+    // Hints the next cache line of each of four rows into L2 (prefetcht1; prefetches never fault, so any address will do).
+    // L2 rather than L1: on the M shape, one thread, batch-1 greedy decode went from ~118 tokens/s (bf16 weights, no
+    // prefetch) to ~150 with prefetcht0 and ~305 with prefetcht1; f32 weights from ~90 to ~100 and ~155 (scratch runs
+    // beside a one-thread pre-training, 2026-12-06; bench/decode-vs-llamacpp.sh has the side-by-side figures).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Ahead<T>(ref T r0, ref T r1, ref T r2, ref T r3)
     {
         if (!Sse.IsSupported) return;
-        Sse.Prefetch0(Unsafe.AsPointer(ref r0));
-        Sse.Prefetch0(Unsafe.AsPointer(ref r1));
-        Sse.Prefetch0(Unsafe.AsPointer(ref r2));
-        Sse.Prefetch0(Unsafe.AsPointer(ref r3));
+        Sse.Prefetch1(Unsafe.AsPointer(ref r0));
+        Sse.Prefetch1(Unsafe.AsPointer(ref r1));
+        Sse.Prefetch1(Unsafe.AsPointer(ref r2));
+        Sse.Prefetch1(Unsafe.AsPointer(ref r3));
     }
 
     // Four rows against one vector: x is loaded once per four rows; the rows two blocks on are prefetched as in Dot4Pairs.
