@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tailor vs Debian's PyTorch (python3-torch 1.13 + OpenBLAS) training tokens/s on the same model shapes, batch, sequence
 # and optimizer, measured in one run with the two sides interleaved ROUNDS times; prints medians and the ratios for
-# fp32 (Tailor plain, and with its mkl_avx512 + malloc_tuning options) and, on CPUs with AVX-512 BF16, bf16 autocast.
+# fp32 (Tailor plain, and with its mkl_avx512 + malloc_tuning options), on CPUs with AVX-512 BF16 bf16 autocast, and
+# Tailor's default path (every option on auto, as the recipes train: `tailor bench --default-path`) against PyTorch's
+# faster side.
 # Usage: bench/compare-pytorch.sh [ROUNDS] [THREADS]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +31,7 @@ for r in $(seq 1 "$rounds"); do
     echo "round $r/$rounds: tailor bf16" >&2;               tailor --precision bf16 > "$out/tailor-bf16-$r.json"
     echo "round $r/$rounds: pytorch bf16" >&2;              pytorch bf16 > "$out/pytorch-bf16-$r.jsonl"
   fi
+  echo "round $r/$rounds: tailor default path" >&2;         tailor --default-path > "$out/tailor-default-$r.json"
 done
 /usr/bin/python3 - "$out" "$rounds" "$bf16" <<'PY'
 import json, statistics, sys
@@ -58,5 +61,13 @@ for shape in ("small", "base"):
         p = pytorch(precision)
         a, b, u = statistics.median(t[shape]), statistics.median(p[shape]), statistics.median(m[shape])
         print(f"{shape:6} {label:14} {options:27} {a:12.0f} {u:5.0%} {b:13.0f} {a / b:6.2f}")
+best = "bf16" if bf16 else "fp32"
+t, m = tailor("default")
+pb = pytorch(best)
+path = json.load(open(f"{out}/tailor-default-1.json")).get("TrainingPath") or "?"
+print(f"Tailor's default path ({path}) against PyTorch's faster side ({'bf16 autocast' if bf16 else 'fp32'}):")
+for shape in ("small", "base"):
+    a, b, u = statistics.median(t[shape]), statistics.median(pb[shape]), statistics.median(m[shape])
+    print(f"{shape:6} {'default':14} {'auto':27} {a:12.0f} {u:5.0%} {b:13.0f} {a / b:6.2f}")
 print("MFU: model FLOPs/s over the matmul peak that Tailor measured in the same process and precision.")
 PY

@@ -15,7 +15,11 @@ public sealed record BenchReport(
     IReadOnlyList<TrainBench> Training,
     IReadOnlyList<DecodeBench> Decoding,
     int Threads,
-    string Device);
+    string Device)
+{
+    /// <summary>With <c>--default-path</c>: the path auto chose ("training path: bf16 autocast, …"); else null.</summary>
+    public string? TrainingPath { get; init; }
+}
 
 /// <summary>One training-step measurement.</summary>
 public sealed record TrainBench(string Preset, string Precision, long Parameters, int Batch, int Sequence, double TokensPerSecond,

@@ -31,6 +31,10 @@ public sealed record BenchOptions
     [Description("keep large blocks in glibc's heap first (see pretrain's malloc_tuning); off by default, as the benchmark measures each path as asked")]
     public bool MallocTuning { get; set; }
 
+    /// <summary>Measure the recipes' default path.</summary>
+    [Description("measure the training path that pretrain, finetune, instruct and run take by default (precision, mkl_avx512 and malloc_tuning all on auto, resolved for this machine and named in the log) instead of --precision/--mkl-avx512/--malloc-tuning")]
+    public bool DefaultPath { get; set; }
+
     /// <summary>Device and threads.</summary>
     [OptionGroup]
     public RuntimeOptions Runtime { get; set; } = new();
@@ -48,6 +52,8 @@ public sealed record BenchOptions
         if (Sections().Count == 0) throw new TailorException($"only is empty: give a comma-separated subset of {string.Join(",", all)}.");
         foreach (string s in Sections())
             if (!all.Contains(s)) throw new TailorException($"only = {Only}: '{s}' is not one of {string.Join(",", all)}.");
+        if (DefaultPath && (MklAvx512 || MallocTuning || Precision != BenchPrecision.Both))
+            throw new TailorException("default_path measures the path auto chooses; leave precision, mkl_avx512 and malloc_tuning unset with it.");
         Runtime.Validate();
     }
 }

@@ -61,6 +61,18 @@ public sealed class OptionValidationTests
     }
 
     [Fact]
+    public void Bench_default_path_refuses_the_options_it_resolves_itself()
+    {
+        new Tailor.Recipes.BenchOptions { DefaultPath = true }.Validate();
+        foreach (var bad in new[]
+                 {
+                     new Tailor.Recipes.BenchOptions { DefaultPath = true, MklAvx512 = true },
+                     new Tailor.Recipes.BenchOptions { DefaultPath = true, Precision = Tailor.Recipes.BenchPrecision.Fp32 },
+                 })
+            Assert.Contains("default_path measures the path auto chooses", Assert.Throws<TailorException>(bad.Validate).Message);
+    }
+
+    [Fact]
     public void Profiles_fill_only_what_is_unset()
     {
         var d = new RunOptions().Resolve();
