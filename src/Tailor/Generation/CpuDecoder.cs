@@ -444,14 +444,15 @@ public sealed class CpuDecoder
         ref float er = ref MemoryMarshal.GetReference(even);
         ref float or = ref MemoryMarshal.GetReference(odd);
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        int ahead = 4 * n * PrefetchBlocks;
+        // A raw pointer (the matrices are pinned), not a managed ref: the rows ahead may lie past the array's end.
+        uint* first = (uint*)Unsafe.AsPointer(ref w0) + 4 * n * PrefetchBlocks;
         if (Vector512.IsHardwareAccelerated)
         {
             Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
             var high = Vector512.Create(0xFFFF0000u);
             for (; i + 16 <= n; i += 16)
             {
-                Ahead(ref Unsafe.Add(ref w0, ahead + i), ref Unsafe.Add(ref w1, ahead + i), ref Unsafe.Add(ref w2, ahead + i), ref Unsafe.Add(ref w3, ahead + i));
+                Ahead(first + i, n);
                 var xe = Vector512.LoadUnsafe(ref er, (nuint)i);
                 var xo = Vector512.LoadUnsafe(ref or, (nuint)i);
                 var u0 = Vector512.LoadUnsafe(ref w0, (nuint)i);
@@ -509,23 +510,24 @@ public sealed class CpuDecoder
     // harmless.
     private const int PrefetchBlocks = 2;
 
-    // Hints the next cache line of each of four rows into L2 (prefetcht1; prefetches never fault, so any address will do).
+    // Hints the cache line at row0 of each of four rows of length n into L2 (prefetcht1; prefetches never fault, so any
+    // address will do).
     // L2 rather than L1: on the M shape, one thread, batch-1 greedy decode went from ~118 tokens/s (bf16 weights, no
     // prefetch) to ~150 with prefetcht0 and ~305 with prefetcht1; f32 weights from ~90 to ~100 and ~155 (scratch runs
     // beside a one-thread pre-training, 2026-12-06; bench/decode-vs-llamacpp.sh has the side-by-side figures).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Ahead<T>(ref T r0, ref T r1, ref T r2, ref T r3)
+    private static unsafe void Ahead<T>(T* row0, int n) where T : unmanaged
     {
         if (!Sse.IsSupported) return;
-        Sse.Prefetch1(Unsafe.AsPointer(ref r0));
-        Sse.Prefetch1(Unsafe.AsPointer(ref r1));
-        Sse.Prefetch1(Unsafe.AsPointer(ref r2));
-        Sse.Prefetch1(Unsafe.AsPointer(ref r3));
+        Sse.Prefetch1(row0);
+        Sse.Prefetch1(row0 + n);
+        Sse.Prefetch1(row0 + 2 * n);
+        Sse.Prefetch1(row0 + 3 * n);
     }
 
     // Four rows against one vector: x is loaded once per four rows; the rows two blocks on are prefetched as in Dot4Pairs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (float, float, float, float) Dot4(ReadOnlySpan<float> rows, ReadOnlySpan<float> x)
+    private static unsafe (float, float, float, float) Dot4(ReadOnlySpan<float> rows, ReadOnlySpan<float> x)
     {
         int n = x.Length, i = 0;
         ref float w0 = ref MemoryMarshal.GetReference(rows);
@@ -537,10 +539,10 @@ public sealed class CpuDecoder
         if (Vector512.IsHardwareAccelerated)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            int ahead = 4 * n * PrefetchBlocks;
+            float* first = (float*)Unsafe.AsPointer(ref w0) + 4 * n * PrefetchBlocks;   // as in Dot4Pairs
             for (; i + 16 <= n; i += 16)
             {
-                Ahead(ref Unsafe.Add(ref w0, ahead + i), ref Unsafe.Add(ref w1, ahead + i), ref Unsafe.Add(ref w2, ahead + i), ref Unsafe.Add(ref w3, ahead + i));
+                Ahead(first + i, n);
                 var xv = Vector512.LoadUnsafe(ref xr, (nuint)i);
                 a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref w0, (nuint)i), xv, a0);
                 a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref w1, (nuint)i), xv, a1);
