@@ -41,18 +41,7 @@ public sealed class CpuDecoderTests : IDisposable
         using var model = PretrainedModel.Load(folder);
         var decoder = new CpuDecoder((LlamaForCausalLM)model.Model, threads: threads);
         Assert.False(decoder.UsesBf16Weights);                                                 // random f32 weights: kept in f32
-        List<int> ids = [.. model.Tokenizer.Encode("Grouped-query attention, biases and RoPE: one token at a time.")];
-        float[] fast = decoder.Forward(ids).ToArray();
-        for (int step = 0; ; step++)
-        {
-            float[] reference = ReferenceLastLogits(model.Model, ids);
-            double scale = reference.Max(MathF.Abs), diff = reference.Zip(fast, (a, b) => Math.Abs(a - b)).Max();
-            Assert.True(diff / scale < Tolerance, $"step {step}: max |Δ| {diff:E2} over scale {scale:F2}");
-            if (step == 8) break;
-            int next = Sampler.ArgMax(fast);
-            ids.Add(next);
-            fast = decoder.Forward([next]).ToArray();
-        }
+        AssertGreedyStepsMatchReference(model.Model, decoder, [.. model.Tokenizer.Encode("Grouped-query attention, biases and RoPE: one token at a time.")], 8);
     }
 
     [Theory]
@@ -66,18 +55,7 @@ public sealed class CpuDecoderTests : IDisposable
             foreach (var p in model.parameters()) p.copy_(p.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32));   // bf16 numbers, held in f32
         var decoder = new CpuDecoder(model, threads: 1);
         Assert.True(decoder.UsesBf16Weights);
-        List<int> ids = [3, 14, 15, 9, 26, 5, 35];
-        float[] fast = decoder.Forward(ids).ToArray();
-        for (int step = 0; ; step++)
-        {
-            float[] reference = ReferenceLastLogits(model, ids);
-            double scale = reference.Max(MathF.Abs), diff = reference.Zip(fast, (a, b) => Math.Abs(a - b)).Max();
-            Assert.True(diff / scale < Tolerance, $"step {step}: max |Δ| {diff:E2} over scale {scale:F2}");
-            if (step == 5) break;
-            int next = Sampler.ArgMax(fast);
-            ids.Add(next);
-            fast = decoder.Forward([next]).ToArray();
-        }
+        AssertGreedyStepsMatchReference(model, decoder, [3, 14, 15, 9, 26, 5, 35], 5);
     }
 
     [Fact]
@@ -119,6 +97,22 @@ public sealed class CpuDecoderTests : IDisposable
         Assert.Contains("cache is full (3 positions)", Assert.Throws<TailorException>(() => small.Forward([4])).Message);
         LoraAdapter.Apply(model, new LoraConfig { Rank = 2 });
         Assert.Contains("merge the LoRA adapter first", Assert.Throws<TailorException>(() => new CpuDecoder(model)).Message);
+    }
+
+    // Feeds the prompt, then greedy tokens one at a time: after each, the decoder's logits match the reference forward.
+    private static void AssertGreedyStepsMatchReference(CausalLM model, CpuDecoder decoder, List<int> ids, int steps)
+    {
+        float[] fast = decoder.Forward(ids).ToArray();
+        for (int step = 0; ; step++)
+        {
+            float[] reference = ReferenceLastLogits(model, ids);
+            double scale = reference.Max(MathF.Abs), diff = reference.Zip(fast, (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(diff / scale < Tolerance, $"step {step}: max |Δ| {diff:E2} over scale {scale:F2}");
+            if (step == steps) break;
+            int next = Sampler.ArgMax(fast);
+            ids.Add(next);
+            fast = decoder.Forward([next]).ToArray();
+        }
     }
 
     private static float[] ReferenceLastLogits(CausalLM model, IReadOnlyList<int> ids)
