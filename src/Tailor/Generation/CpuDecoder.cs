@@ -505,16 +505,19 @@ public sealed class CpuDecoder
         return (s0, s1, s2, s3);
     }
 
-    // Blocks of four rows ahead that Dot4Pairs and Dot4 prefetch: 2, 4 and 8 measured alike on the M shape (29.5M,
-    // bf16 rows of 1 KiB), so the smallest, which also stays inside small matrices. Prefetching past a matrix's end is
+    // Blocks of four rows ahead that Dot4Pairs and Dot4 prefetch: 2, 4 and 8 timed alike in the same kind of A/B on the
+    // M shape (29.5M, bf16 rows of 1 KiB), so the smallest, which also stays inside small matrices. Prefetching past a matrix's end is
     // harmless.
     private const int PrefetchBlocks = 2;
 
     // Hints the cache line at row0 of each of four rows of length n into L2 (prefetcht1; prefetches never fault, so any
     // address will do).
-    // L2 rather than L1: on the M shape, one thread, batch-1 greedy decode went from ~118 tokens/s (bf16 weights, no
-    // prefetch) to ~150 with prefetcht0 and ~305 with prefetcht1; f32 weights from ~90 to ~100 and ~155 (scratch runs
-    // beside a one-thread pre-training, 2026-12-06; bench/decode-vs-llamacpp.sh has the side-by-side figures).
+    // L2 rather than L1: builds that differed only in this instruction, timing CpuDecoder.Greedy on the M shape at one
+    // thread beside a one-thread pre-training (indicative only), gave about 2x more tokens/s with prefetcht1 than with
+    // prefetcht0. The quotable figures are bench/decode-vs-llamacpp.sh's (README): on the M shape, one thread, quiet,
+    // 406 tokens/s bf16-held and 190 f32-held after this kernel, against 201 and 208 before it (2026-12-05).
+    // The AVX2 branches do not prefetch: with AVX-512 disabled (DOTNET_EnableAVX512F=0) the same A/B measured no
+    // difference, on this machine.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Ahead<T>(T* row0, int n) where T : unmanaged
     {
