@@ -49,9 +49,12 @@ public sealed class EvaluateModelTests : IDisposable
         [
             ([.. tok.Encode("Review: great phone\nSentiment:")], [.. tok.Encode(" positive")]),
             ([.. tok.Encode("Review: it broke after a day, do not buy\nSentiment:")], [.. tok.Encode(" negative")]),
+            // Options after one prompt share its row; a continuation that extends another one does not.
+            ([.. tok.Encode("Hi")], [.. tok.Encode(" there")]),
             ([.. tok.Encode("Hi")], [.. tok.Encode(" there, friend")]),
+            ([.. tok.Encode("Review: great phone\nSentiment:")], [.. tok.Encode(" negative")]),
         ];
-        var batched = LogLikelihood.OfContinuations(m.Model, pairs, batchSize: 3);
+        var batched = LogLikelihood.OfContinuations(m.Model, pairs, batchSize: 2);
         using var inference = inference_mode();
         for (int i = 0; i < pairs.Length; i++)
         {
