@@ -10,6 +10,11 @@
 #   scripts/pretrain-multi.sh status     is it running, last progress line, last validation
 #   scripts/pretrain-multi.sh stop       SIGTERM: it finishes the step, writes a checkpoint and exits (a background
 #                                        process ignores Ctrl-C's SIGINT); the next start resumes from there
+#   scripts/pretrain-multi.sh --recipe recipes/pretrain-multi-continue.yaml [status|stop|...]
+#                                        another recipe on the same corpus: its run folder, log and kept arguments are
+#                                        named after the file (pretrain-multi-continue/, ...). A recipe with init_from
+#                                        (continued pre-training) starts from a copy of that model folder, made once
+#                                        under $TAILOR_RUNS like the corpus, and uses the model's own tokenizer
 #
 # Everything the run reads or writes lives outside the repository, under $TAILOR_RUNS (default /root/tailor-runs),
 # so rebuilding or switching the checkout never changes it mid-run:
@@ -23,7 +28,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 runs="${TAILOR_RUNS:-/root/tailor-runs}"
-name=pretrain-multi
+recipe=recipes/pretrain-multi.yaml
+if [ "${1:-}" = --recipe ]; then recipe="${2:?--recipe needs a file}"; shift 2; fi
+[ -f "$recipe" ] || { echo "$recipe: no such recipe" >&2; exit 2; }
+name=$(basename "$recipe" .yaml)
 out="$runs/$name" log="$runs/$name.log" pidfile="$runs/$name.pid" clifile="$runs/$name.cli" data="$runs/data-multi"
 argsfile="$runs/$name.args"
 mkdir -p "$runs"
@@ -41,7 +49,7 @@ if [ "${1:-}" = stop ]; then
   for _ in $(seq 120); do kill -0 "$pid" 2>/dev/null || { echo "$name: stopped (checkpoint written)"; exit 0; }; sleep 1; done
   echo "$name: pid $pid still running after 120 s" >&2; exit 1
 fi
-case "${1:-}" in ''|--*) ;; *) echo "usage: scripts/pretrain-multi.sh [status|stop|--KEY VALUE ...]" >&2; exit 2 ;; esac
+case "${1:-}" in ''|--*) ;; *) echo "usage: scripts/pretrain-multi.sh [--recipe FILE] [status|stop|--KEY VALUE ...]" >&2; exit 2 ;; esac
 if running; then echo "$name is already running (pid $(cat "$pidfile")); see $log" >&2; exit 1; fi
 
 # The CLI: the copy this run started with, else a fresh copy of this checkout's build.
@@ -74,7 +82,18 @@ if [ $# -gt 0 ]; then printf '%s\n' "$@" > "$argsfile"; fi
 extra=()
 [ -f "$argsfile" ] && mapfile -t extra < "$argsfile"
 echo "[$(date -u +%FT%TZ)] $name: ${resume[*]:-start} ${extra[*]} with $cli" >> "$log"
-setsid nohup nice -n 0 dotnet "$cli/Tailor.Cli.dll" pretrain --config recipes/pretrain-multi.yaml \
-  --data "$data" --tokenizer "$data/tokenizer" --output "$out" "${resume[@]}" "${extra[@]}" >> "$log" 2>&1 < /dev/null &
+# The starting weights of a continued run: copied once, so re-shipping the repository's model never changes them mid-run.
+start=(--tokenizer "$data/tokenizer")
+init=$(sed -n 's/^init_from: *\([^ #]*\).*/\1/p' "$recipe")
+if [ -n "$init" ]; then
+  copy="$runs/$name-init"
+  if [ ! -f "$copy/model.safetensors" ]; then
+    [ -f "$init/model.safetensors" ] || { echo "$recipe: init_from $init has no model.safetensors" >&2; exit 1; }
+    rm -rf "$copy.tmp"; cp -r "$init" "$copy.tmp"; mv "$copy.tmp" "$copy"
+  fi
+  start=(--init-from "$copy")
+fi
+setsid nohup nice -n 0 dotnet "$cli/Tailor.Cli.dll" pretrain --config "$recipe" \
+  --data "$data" "${start[@]}" --output "$out" "${resume[@]}" "${extra[@]}" >> "$log" 2>&1 < /dev/null &
 echo $! > "$pidfile"
 echo "$name: ${resume[*]:+resumed, }pid $!, log $log (scripts/pretrain-multi.sh status)"

@@ -63,6 +63,20 @@ public static class ModelCard
         });
     }
 
+    /// <summary>The "tokens seen" of a model folder's card (README.md), where it has one: the total a continued run adds to.</summary>
+    internal static long? TokensSeen(string folder)
+    {
+        string card = Path.Combine(folder, "README.md");
+        if (!File.Exists(card)) return null;
+        foreach (string line in File.ReadLines(card))
+        {
+            if (!line.StartsWith("| tokens seen | ", StringComparison.Ordinal)) continue;
+            string digits = new([.. line["| tokens seen | ".Length..].TakeWhile(ch => char.IsDigit(ch) || ch == ',').Where(char.IsDigit)]);
+            return long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out long n) ? n : null;
+        }
+        return null;
+    }
+
     private static string Card(string name, PretrainedModel model, JsonObject recipe, long steps, long tokens, double speed,
         JsonObject? lastVal, IReadOnlyDictionary<string, double> bySource, List<(string Prompt, string Text)> samples,
         string? manifest, IReadOnlyList<LanguageShare>? languages, ScalarType dtype)
@@ -73,7 +87,9 @@ public static class ModelCard
         sb.AppendLine($"# {name}").AppendLine();
         var names = languages?.Select(l => LanguageName(l.Language)).ToList() ?? ["English"];
         string corpus = names.Count == 1 ? names[0] : string.Join(", ", names.Take(names.Count - 1)) + " and " + names[^1];
-        sb.AppendLine($"A {c.ParameterCount() / 1e6:F1}M-parameter Llama-style base model pre-trained from scratch by Tailor's `pretrain` recipe " +
+        string? initFrom = recipe["init_from"]?.GetValue<string>();
+        string how = initFrom is null ? "pre-trained from scratch" : $"pre-trained further from `{initFrom}` (continued pre-training, `--init-from`)";
+        sb.AppendLine($"A {c.ParameterCount() / 1e6:F1}M-parameter Llama-style base model {how} by Tailor's `pretrain` recipe " +
                       $"on the {corpus} corpus built by `scripts/data/build-all.sh` (Debian and npm sources only; see data/PROVENANCE.md). " +
                       "It is a base model: it continues text, it does not follow instructions.").AppendLine();
         sb.AppendLine("| | |").AppendLine("|---|---|");
@@ -87,7 +103,10 @@ public static class ModelCard
         };
         sb.AppendLine(inv, $"| weights | {dtype.ToString().ToLowerInvariant()} safetensors ({precision}) |");
         sb.AppendLine(inv, $"| steps | {steps:N0} x {recipe["batch"]} sequences x {recipe["sequence"]} tokens |");
-        sb.AppendLine(inv, $"| tokens seen | {tokens:N0} |");
+        long? before = initFrom is null ? null : TokensSeen(initFrom);
+        sb.AppendLine(initFrom is null ? string.Create(inv, $"| tokens seen | {tokens:N0} |")
+            : before is long b ? string.Create(inv, $"| tokens seen | {b + tokens:N0}: {b:N0} by `{initFrom}` (its card) and {tokens:N0} in this run |")
+            : string.Create(inv, $"| tokens seen | {tokens:N0} in this run, after those of `{initFrom}` (its card gives no count) |"));
         sb.AppendLine(inv, $"| training speed | {speed:F0} tokens/s (median of the logged windows) |");
         if (lastVal is not null)
             sb.AppendLine(inv, $"| final validation loss | {lastVal["val_loss"]!.GetValue<double>():F4} (perplexity {lastVal["val_ppl"]!.GetValue<double>():F2}) |");

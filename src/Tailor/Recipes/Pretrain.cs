@@ -47,7 +47,8 @@ public static class Pretrain
         string trainJsonl = Path.Combine(o.Data, "train.jsonl"), validJsonl = Path.Combine(o.Data, "valid.jsonl");
         string tokenizerPath = Path.Combine(o.Output, "tokenizer.json");
         TextTokenizer tokenizer;
-        if (o.Tokenizer is not null) tokenizer = TextTokenizer.Load(o.Tokenizer);
+        if (o.InitFrom is not null) tokenizer = TextTokenizer.Load(o.InitFrom);   // its ids are the model's
+        else if (o.Tokenizer is not null) tokenizer = TextTokenizer.Load(o.Tokenizer);
         else if (File.Exists(tokenizerPath)) tokenizer = TextTokenizer.Load(o.Output);
         else
         {
@@ -70,14 +71,11 @@ public static class Pretrain
         if (group.Rank == 0) group.Barrier();
         if (trainFile.Count <= o.Sequence + 1) throw new TailorException($"{trainJsonl}: only {trainFile.Count} tokens; need more than sequence + 1 = {o.Sequence + 1}.");
 
-        // 3. Model and optimizer, fresh or from the checkpoint.
-        var config = LlamaConfig.Preset(o.Preset, tokenizer.VocabSize);
-        config.MaxPositionEmbeddings = Math.Max(config.MaxPositionEmbeddings, o.Sequence);
-        config.BosTokenId = tokenizer.BosId;
-        config.EosTokenId = [eos];
-        config.PadTokenId = tokenizer.PadId;
-        using var model = LlamaForCausalLM.FromConfig(config, o.Seed);
+        // 3. Model and optimizer: a fresh preset model or (continued pre-training) the init_from model, then the checkpoint on --resume.
+        using var model = o.InitFrom is null ? FromPreset(o, tokenizer, eos) : FromModel(o.InitFrom, o.Sequence);
         model.to(device);
+        model.train();
+        var config = model.Config;
         using var optimizer = Optimizers.AdamW(model, o.Optimizer.LearningRate, o.Optimizer.WeightDecay, o.Optimizer.Beta1, o.Optimizer.Beta2);
         long startStep = 0;
         var metricsPath = Path.Combine(o.Output, "metrics.jsonl");
@@ -92,7 +90,7 @@ public static class Pretrain
         else if (group.Rank == 0 && File.Exists(metricsPath)) File.Delete(metricsPath);
         DataParallel.BroadcastParameters(group, model);
         if (group.Rank == 0) File.WriteAllText(Path.Combine(o.Output, "recipe.json"), RecipeOptions.ToJson(o));
-        Say($"model: {o.Preset}, {config.ParameterCount() / 1e6:F2}M parameters; {trainFile.Count:N0} training tokens; " +
+        Say($"model: {(o.InitFrom is null ? o.Preset : "continued from " + o.InitFrom)}, {config.ParameterCount() / 1e6:F2}M parameters; {trainFile.Count:N0} training tokens; " +
             $"{validFile.Count:N0} validation tokens; precision {(bf16 ? "bf16 autocast" : "fp32")}" + (group.Size > 1 ? $"; {group.Description}, global batch {o.Batch * group.Size}" : ""));
 
         using var metrics = group.Rank == 0 ? new MetricsLog(o.Output, append: o.Resume) : null;
@@ -189,6 +187,33 @@ public static class Pretrain
             foreach (var (_, file) in validBySource) file.Dispose();
         }
         return new PretrainResult(o.Output, step, step * tokensPerStep, lastValidation, bySource, interrupted, losses);
+    }
+
+    private static LlamaForCausalLM FromPreset(PretrainOptions o, TextTokenizer tokenizer, int eos)
+    {
+        var config = LlamaConfig.Preset(o.Preset, tokenizer.VocabSize);
+        config.MaxPositionEmbeddings = Math.Max(config.MaxPositionEmbeddings, o.Sequence);
+        config.BosTokenId = tokenizer.BosId;
+        config.EosTokenId = [eos];
+        config.PadTokenId = tokenizer.PadId;
+        return LlamaForCausalLM.FromConfig(config, o.Seed);
+    }
+
+    // The weights of a model folder, in float32 (the master weights AdamW updates), on the CPU until moved.
+    private static LlamaForCausalLM FromModel(string folder, int sequence)
+    {
+        var loaded = PretrainedModel.Load(folder);
+        if (loaded.Model is not LlamaForCausalLM llama)
+        {
+            loaded.Dispose();
+            throw new TailorException($"init_from = {folder}: a {loaded.Config.Architectures.FirstOrDefault()} model; continued pre-training takes Llama/Qwen2 models.");
+        }
+        if (sequence > llama.Config.MaxPositionEmbeddings)
+        {
+            loaded.Dispose();
+            throw new TailorException($"--sequence {sequence}: longer than {folder}'s max_position_embeddings {llama.Config.MaxPositionEmbeddings}; use --sequence {llama.Config.MaxPositionEmbeddings} or less.");
+        }
+        return llama;   // the model outlives its loader, which owns nothing else
     }
 
     private static (TokenFile Train, TokenFile Valid, List<(string Source, TokenFile File)> BySource) TokenizeOnce(

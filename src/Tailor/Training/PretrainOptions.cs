@@ -23,8 +23,12 @@ public sealed record PretrainOptions
     public int VocabSize { get; set; } = 8192;
 
     /// <summary>Model shape preset.</summary>
-    [Description("model shape: tiny (<1M, tests), small (~6M), base (~17M)")]
+    [Description("model shape: tiny (<1M, tests), small (~6M), base (~17M); not used with init_from")]
     public string Preset { get; set; } = "small";
+
+    /// <summary>Starting weights for continued pre-training.</summary>
+    [Description("continued pre-training: start from this Llama/Qwen2 model folder's weights, shape and tokenizer instead of a fresh preset model (the optimizer and the schedule start afresh: warm up again, then decay, as Ibrahim et al. 2024 continue pre-training); null = from scratch")]
+    public string? InitFrom { get; set; }
 
     /// <summary>Output folder.</summary>
     [Description("run folder: checkpoint/, final/, metrics.jsonl, TensorBoard events, recipe.json")]
@@ -131,6 +135,8 @@ public sealed record PretrainOptions
         Positive(VocabSize, "vocab_size");
         if (Schedule is not (LrSchedule.Cosine or LrSchedule.Wsd)) throw new TailorException($"schedule = {RecipeOptions.Name(Schedule)}: use cosine or wsd.");
         _ = Model.LlamaConfig.Preset(Preset, VocabSize);
+        if (InitFrom is not null && Tokenizer is not null)
+            throw new TailorException("give either init_from (continued pre-training uses that model's own tokenizer) or tokenizer, not both.");
         if (DecaySteps is { } d && (d <= 0 || d > MaxSteps - WarmupSteps))
             throw new TailorException($"decay_steps = {d}: must be positive and at most max_steps - warmup_steps = {MaxSteps - WarmupSteps}.");
     }

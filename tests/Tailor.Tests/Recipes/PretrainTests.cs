@@ -78,6 +78,34 @@ public sealed class PretrainTests : IDisposable
     }
 
     [Fact]
+    public void Continued_pretraining_starts_from_the_models_weights_and_tokenizer_and_its_card_counts_all_tokens()
+    {
+        var scratch = Pretrain.Run(Options(Path.Combine(_dir, "scratch")));
+        string first = Path.Combine(_dir, "first");
+        ModelCard.Ship(Path.Combine(_dir, "scratch"), first, "first");
+
+        string output = Path.Combine(_dir, "continued");
+        var said = new List<string>();
+        var continued = Pretrain.Run(Options(output) with { InitFrom = first, MaxSteps = 8, Seed = 7 }, p => { if (p.Message is { } m) said.Add(m); });
+        Assert.Contains(said, m => m.Contains("continued from " + first, StringComparison.Ordinal));
+        // From the trained weights, the first step's loss is near where the first run ended, far below a fresh model's.
+        double start = continued.Losses[0].Loss, fresh = scratch.Losses[0].Loss, trained = scratch.Losses[^1].Loss;
+        Assert.True(start < trained + 0.5 && start < fresh - 1, $"first loss {start}: the first run went from {fresh} to {trained}");
+        Assert.Equal(File.ReadAllText(Path.Combine(first, "tokenizer.json")), File.ReadAllText(Path.Combine(output, "tokenizer.json")));
+
+        ModelCard.Ship(output, Path.Combine(_dir, "second"), "second");
+        string card = File.ReadAllText(Path.Combine(_dir, "second", "README.md"));
+        Assert.Contains($"pre-trained further from `{first}`", card);
+        Assert.Contains($"| tokens seen | 4,096: 3,072 by `{first}` (its card) and 1,024 in this run |", card);
+
+        var both = Assert.Throws<TailorException>(() => Pretrain.Run(Options(Path.Combine(_dir, "both")) with { InitFrom = first, Tokenizer = first }));
+        Assert.Contains("not both", both.Message, StringComparison.Ordinal);
+        int positions = LlamaConfig.FromPretrained(first).MaxPositionEmbeddings;
+        var longer = Assert.Throws<TailorException>(() => Pretrain.Run(Options(Path.Combine(_dir, "longer")) with { InitFrom = first, Sequence = positions + 1 }));
+        Assert.Contains($"max_position_embeddings {positions}", longer.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_card_of_a_multilingual_corpus_names_its_languages_and_their_token_shares()
     {
         string corpus = WriteCorpus(Directory.CreateDirectory(Path.Combine(_dir, "multi")).FullName);
