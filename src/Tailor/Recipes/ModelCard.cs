@@ -104,9 +104,13 @@ public static class ModelCard
         sb.AppendLine(inv, $"| weights | {dtype.ToString().ToLowerInvariant()} safetensors ({precision}) |");
         sb.AppendLine(inv, $"| steps | {steps:N0} x {recipe["batch"]} sequences x {recipe["sequence"]} tokens |");
         long? before = initFrom is null ? null : TokensSeen(initFrom);
-        sb.AppendLine(initFrom is null ? string.Create(inv, $"| tokens seen | {tokens:N0} |")
-            : before is long b ? string.Create(inv, $"| tokens seen | {b + tokens:N0}: {b:N0} by `{initFrom}` (its card) and {tokens:N0} in this run |")
-            : string.Create(inv, $"| tokens seen | {tokens:N0} in this run, after those of `{initFrom}` (its card gives no count) |"));
+        // "| tokens seen | N |" is the total from random weights (the report's provenance reads it); a continued run whose
+        // starting model gives no count says only what it added.
+        if (initFrom is null || before is not null) sb.AppendLine(inv, $"| tokens seen | {tokens + (before ?? 0):N0} |");
+        else sb.AppendLine(inv, $"| tokens seen in this run | {tokens:N0} |");
+        if (initFrom is not null)
+            sb.AppendLine(before is long b ? string.Create(inv, $"| continued from | `{initFrom}` after its {b:N0} tokens (its card); {tokens:N0} in this run |")
+                : $"| continued from | `{initFrom}`, whose card gives no count of tokens seen |");
         sb.AppendLine(inv, $"| training speed | {speed:F0} tokens/s (median of the logged windows) |");
         if (lastVal is not null)
             sb.AppendLine(inv, $"| final validation loss | {lastVal["val_loss"]!.GetValue<double>():F4} (perplexity {lastVal["val_ppl"]!.GetValue<double>():F2}) |");

@@ -96,7 +96,21 @@ public sealed class PretrainTests : IDisposable
         ModelCard.Ship(output, Path.Combine(_dir, "second"), "second");
         string card = File.ReadAllText(Path.Combine(_dir, "second", "README.md"));
         Assert.Contains($"pre-trained further from `{first}`", card);
-        Assert.Contains($"| tokens seen | 4,096: 3,072 by `{first}` (its card) and 1,024 in this run |", card);
+        Assert.Contains("| tokens seen | 4,096 |", card);
+        Assert.Contains($"| continued from | `{first}` after its 3,072 tokens (its card); 1,024 in this run |", card);
+        var origin = Tailor.Evaluation.Report.Provenance.Of(Path.Combine(_dir, "second"));
+        Assert.Contains("4,096 tokens seen", origin.Text, StringComparison.Ordinal);
+
+        // A starting model without a count (no card): the card says what this run added, and claims no total.
+        string uncounted = Path.Combine(_dir, "uncounted");
+        Directory.CreateDirectory(uncounted);
+        foreach (string file in Directory.GetFiles(first).Where(f => Path.GetFileName(f) != "README.md")) File.Copy(file, Path.Combine(uncounted, Path.GetFileName(file)));
+        Pretrain.Run(Options(Path.Combine(_dir, "third-run")) with { InitFrom = uncounted, MaxSteps = 2 });
+        ModelCard.Ship(Path.Combine(_dir, "third-run"), Path.Combine(_dir, "third"), "third");
+        string third = File.ReadAllText(Path.Combine(_dir, "third", "README.md"));
+        Assert.Contains("| tokens seen in this run | 256 |", third);
+        Assert.Contains($"| continued from | `{uncounted}`, whose card gives no count of tokens seen |", third);
+        Assert.DoesNotContain("| tokens seen |", third);
 
         var both = Assert.Throws<TailorException>(() => Pretrain.Run(Options(Path.Combine(_dir, "both")) with { InitFrom = first, Tokenizer = first }));
         Assert.Contains("not both", both.Message, StringComparison.Ordinal);
