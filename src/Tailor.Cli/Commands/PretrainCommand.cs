@@ -19,7 +19,8 @@ public sealed class PretrainCommand : Command
         if (args.Length > 0 && args[0] == "ship") return Ship(args[1..]);
         var specs = RecipeCommandLine.Specs<PretrainOptions>();
         var cl = Parse(args, "tailor pretrain [--config FILE] [--KEY VALUE ...]",
-            "Trains a Llama-style base model from scratch: tokenizer (trained on the corpus unless given), token files,\n" +
+            "Trains a Llama-style base model from scratch, or further from a Llama/Qwen2 folder (--init-from DIR: continued\n" +
+            "pre-training with its weights and tokenizer): tokenizer (trained on the corpus unless given), token files,\n" +
             "AdamW with warm-up + cosine or warmup-stable-decay, clipping, accumulation, validation, atomic checkpoints, exact --resume.\n" +
             "Ctrl-C saves a checkpoint and exits; run again with --resume to continue.\n" +
             "'tailor pretrain ship --help' turns a finished run into a bf16 model folder with a model card.\n" +
