@@ -8,7 +8,8 @@ namespace Tailor.Server;
 /// The fields of an OpenAI <c>/v1/completions</c> or <c>/v1/chat/completions</c> body that Tailor acts on, read strictly:
 /// a field of the wrong type or out of range is a 400 naming it. Fields Tailor does not implement are refused when
 /// they would change the answer (<c>n</c> &gt; 1, <c>logprobs</c>, <c>tools</c>, penalties, <c>echo</c>) and ignored
-/// otherwise (<c>user</c>, <c>metadata</c>, ...), as OpenAI-compatible servers commonly do.
+/// otherwise (<c>user</c>, <c>metadata</c>, ...), as OpenAI-compatible servers commonly do. One extension is read:
+/// <c>no_repeat_ngram_size</c> (HF generate's n-gram ban over the answer; <see cref="SamplingOptions.NoRepeatNgramSize"/>).
 /// </summary>
 internal sealed class OpenAiRequest
 {
@@ -95,6 +96,8 @@ internal sealed class OpenAiRequest
             TopP = r.Number("top_p", 0, 1) is double p ? (p > 0 ? p : throw Bad("top_p must be greater than 0 (1 = off).", "top_p")) : 1.0,
             Seed = seed,
             Stop = r.Stop(),
+            // An extension (HF generate's name): tailor eval sends it so a served model decodes as a local one does.
+            NoRepeatNgramSize = r.Int("no_repeat_ngram_size", 0, 1024) ?? 0,
         };
 
         var (text, ids) = chat ? (null, null) : r.Prompt();

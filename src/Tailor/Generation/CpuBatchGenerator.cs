@@ -142,7 +142,7 @@ public sealed class CpuBatchGenerator
         while (true)
         {
             cancel.ThrowIfCancellationRequested();
-            int id = row.Sampler.Next(logits, row.Seen);
+            int id = row.Sampler.Next(logits, row.Seen, row.Generated);
             if (options.StopAtEos && _eos.Contains(id))
             {
                 reason = "stop";                                                             // EOS itself is not output

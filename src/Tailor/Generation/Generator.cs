@@ -119,7 +119,7 @@ public sealed class TextGenerator
             {
                 var row = rows[r];
                 if (row.Done) { next[r] = row.LastId; continue; }
-                int id = row.Sampler.Next(logits.AsSpan(r * vocab, vocab), row.Seen);
+                int id = row.Sampler.Next(logits.AsSpan(r * vocab, vocab), row.Seen, row.Generated);
                 next[r] = id;
                 row.LastId = id;
                 if (options.StopAtEos && _eos.Contains(id))
@@ -169,7 +169,7 @@ public sealed class TextGenerator
         while (true)
         {
             cancel.ThrowIfCancellationRequested();
-            int id = row.Sampler.Next(logits, row.Seen);
+            int id = row.Sampler.Next(logits, row.Seen, row.Generated);
             if (options.StopAtEos && _eos.Contains(id))
             {
                 yield return new TokenEvent(0, -1, row.Finish(), "stop");

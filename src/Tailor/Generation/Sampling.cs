@@ -27,6 +27,15 @@ public sealed record SamplingOptions
     [Description("divide positive / multiply negative logits of tokens already seen by R (1 = off)")]
     public double RepetitionPenalty { get; init; } = 1.0;
 
+    /// <summary>
+    /// Never write the same N-gram twice within one answer (0 = off): after the answer's last N−1 tokens, any token that
+    /// followed them earlier in the answer is barred. As HF generate's <c>no_repeat_ngram_size</c>, but over the
+    /// generated tokens only: HF counts a decoder-only model's prompt too, which would bar a summary from copying a
+    /// phrase of its input and a translation from keeping a name the k-shot examples used.
+    /// </summary>
+    [Description("never repeat an N-gram within the generated text (0 = off); the prompt does not count")]
+    public int NoRepeatNgramSize { get; init; }
+
     /// <summary>Seed of the sampler; the same seed gives the same text. Null draws one.</summary>
     [Description("sampling seed; the same seed gives the same text (null draws one)")]
     public int? Seed { get; init; }
@@ -56,6 +65,7 @@ public sealed record SamplingOptions
         if (TopK < 0) throw new TailorException($"top_k = {TopK}: must be 0 (off) or positive.");
         if (!(TopP > 0 && TopP <= 1)) throw new TailorException($"top_p = {TopP}: must be in (0, 1].");
         if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty)) throw new TailorException($"repetition_penalty = {RepetitionPenalty}: must be positive (1 = off).");
+        if (NoRepeatNgramSize < 0) throw new TailorException($"no_repeat_ngram_size = {NoRepeatNgramSize}: must be 0 (off) or positive.");
         if (Stop.Any(string.IsNullOrEmpty)) throw new TailorException("a stop string is empty; give non-empty stop strings.");
         StopOnRepetition?.Validate();
     }
@@ -77,10 +87,12 @@ public sealed class Sampler
     }
 
     /// <summary>
-    /// The next token id for <paramref name="logits"/> (V values, modified in place) given the ids seen so far.
+    /// The next token id for <paramref name="logits"/> (V values, modified in place) given the ids seen so far (prompt
+    /// and output, for the repetition penalty) and the ids generated so far (for the n-gram ban).
     /// </summary>
-    public int Next(Span<float> logits, IReadOnlyCollection<int> seen)
+    public int Next(Span<float> logits, IReadOnlyCollection<int> seen, IReadOnlyList<int> generated)
     {
+        if (_options.NoRepeatNgramSize > 0) BanRepeatedNgrams(logits, generated, _options.NoRepeatNgramSize);
         if (_options.RepetitionPenalty != 1.0)
         {
             float p = (float)_options.RepetitionPenalty;
@@ -124,6 +136,25 @@ public sealed class Sampler
             if (r < 0) return _order[i];
         }
         return _order[keep - 1];
+    }
+
+    /// <summary>
+    /// Sets to −∞ the logit of every token that would complete an <paramref name="n"/>-gram already in
+    /// <paramref name="generated"/>: those that followed an earlier occurrence of its last n−1 tokens.
+    /// </summary>
+    public static void BanRepeatedNgrams(Span<float> logits, IReadOnlyList<int> generated, int n)
+    {
+        int count = generated.Count, prefix = n - 1;
+        if (count < prefix) return;
+        // Each earlier start i whose n−1 tokens equal the last n−1 bars the token after them.
+        for (int i = 0; i + prefix < count; i++)
+        {
+            int k = 0;
+            while (k < prefix && generated[i + k] == generated[count - prefix + k]) k++;
+            if (k < prefix) continue;
+            int banned = generated[i + prefix];
+            if ((uint)banned < (uint)logits.Length) logits[banned] = float.NegativeInfinity;
+        }
     }
 
     /// <summary>Index of the largest value (the first one on ties).</summary>

@@ -439,7 +439,7 @@ public sealed class GenerationEngine : IDisposable
     {
         var request = row.Request;
         var text = row.Text;
-        int id = text.Sampler.Next(logits, text.Seen);
+        int id = text.Sampler.Next(logits, text.Seen, text.Generated);
         Interlocked.Increment(ref _generated);
         if (request.Options.StopAtEos && _eos.Contains(id))
         {

@@ -101,6 +101,10 @@ public sealed class EvaluateModelTests : IDisposable
             var items = Evaluate.Run(With(decoder)).Items;
             Assert.Equal(padded.Select(i => (i.Prediction, i.GeneratedTokens, i.FinishReason)), items.Select(i => (i.Prediction, i.GeneratedTokens, i.FinishReason)));
         }
+        // The default n-gram ban changes this random model's answers, so every decoder above applied it.
+        Assert.Equal(3, With(EvalDecoder.Padded).NoRepeatNgram);
+        var unbanned = Evaluate.Run(With(EvalDecoder.Padded) with { NoRepeatNgram = 0 }).Items;
+        Assert.NotEqual(padded.Select(i => i.Prediction), unbanned.Select(i => i.Prediction));
         Assert.Contains("--decoder gpu: use engine, cpu, cpu_serial or padded", Assert.Throws<TailorException>(() => RecipeOptions.Load<EvalOptions>(null, [KeyValuePair.Create("decoder", "gpu")])).Message);
     }
 

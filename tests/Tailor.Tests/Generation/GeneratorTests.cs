@@ -132,7 +132,7 @@ public class GeneratorTests
         for (int seed = 0; seed < 200; seed++)
         {
             var s = new Sampler(new SamplingOptions { Temperature = 1, TopP = 0.7, Seed = seed });
-            seen.Add(s.Next((float[])logits.Clone(), []));
+            seen.Add(s.Next((float[])logits.Clone(), [], []));
         }
         Assert.Equal([0, 1], seen.Order());
     }
@@ -141,6 +141,29 @@ public class GeneratorTests
     public void Repetition_penalty_discourages_seen_tokens()
     {
         var s = new Sampler(new SamplingOptions { RepetitionPenalty = 2.0 });
-        Assert.Equal(1, s.Next(new float[] { 3f, 2f, -1f }, [0]));   // 3/2 = 1.5 < 2
+        Assert.Equal(1, s.Next(new float[] { 3f, 2f, -1f }, [0], []));   // 3/2 = 1.5 < 2
+    }
+
+    [Fact]
+    public void No_repeat_ngram_bars_only_tokens_that_would_repeat_an_ngram_of_the_answer()
+    {
+        // The answer so far is 5 1 2 3 1 2: after "1 2" came 3 once, so a bigram ban bars 3, nothing else.
+        var bigram = new Sampler(new SamplingOptions { NoRepeatNgramSize = 2 });
+        Assert.Equal(4, bigram.Next(new float[] { 0f, 0f, 0f, 9f, 8f, 7f }, [], [5, 1, 2, 3, 1, 2]));
+        // A trigram ban sees "1 2" followed by 3 too; a 4-gram ban needs "3 1 2" earlier, which never occurs.
+        Assert.Equal(4, new Sampler(new SamplingOptions { NoRepeatNgramSize = 3 }).Next(new float[] { 0f, 0f, 0f, 9f, 8f, 7f }, [], [5, 1, 2, 3, 1, 2]));
+        Assert.Equal(3, new Sampler(new SamplingOptions { NoRepeatNgramSize = 4 }).Next(new float[] { 0f, 0f, 0f, 9f, 8f, 7f }, [], [5, 1, 2, 3, 1, 2]));
+        // The prompt does not count: 3 followed 2 in the prompt, not in the answer, so it stays allowed.
+        Assert.Equal(3, new Sampler(new SamplingOptions { NoRepeatNgramSize = 2 }).Next(new float[] { 0f, 0f, 0f, 9f, 8f, 7f }, [1, 2, 3, 1, 2], [1, 2]));
+        // Size 1 bars every token already written; off (0) bars nothing.
+        Assert.Equal(5, new Sampler(new SamplingOptions { NoRepeatNgramSize = 1 }).Next(new float[] { 0f, 0f, 0f, 9f, 8f, 7f }, [], [3, 4]));
+        Assert.Equal(3, new Sampler(new SamplingOptions()).Next(new float[] { 0f, 0f, 0f, 9f, 8f, 7f }, [], [5, 1, 2, 3, 1, 2]));
+    }
+
+    [Fact]
+    public void Negative_no_repeat_ngram_size_is_refused()
+    {
+        var e = Assert.Throws<TailorException>(() => new SamplingOptions { NoRepeatNgramSize = -1 }.Validate());
+        Assert.Contains("no_repeat_ngram_size", e.Message);
     }
 }

@@ -205,6 +205,7 @@ public sealed class ServerTests(ServingModels models) : IClassFixture<ServingMod
             ("v1/chat/completions", "{\"model\": \"" + m + "\", " + user + ", \"temperature\": 3}", "temperature", "invalid_value", "between 0 and 2"),
             ("v1/chat/completions", "{\"model\": \"" + m + "\", " + user + ", \"max_tokens\": 2.5}", "max_tokens", "invalid_type", "integer"),
             ("v1/chat/completions", "{\"model\": \"" + m + "\", " + user + ", \"stop\": 5}", "stop", "invalid_type", "string or an array"),
+            ("v1/chat/completions", "{\"model\": \"" + m + "\", " + user + ", \"no_repeat_ngram_size\": -1}", "no_repeat_ngram_size", "invalid_value", "between 0 and 1024"),
             ("v1/chat/completions", "{\"model\": \"" + m + "\", " + user + ", \"n\": 2}", "n", null, "only 1"),
             ("v1/chat/completions", "{\"model\": \"" + m + "\", \"messages\": [{\"role\": \"tool\", \"content\": \"x\"}]}", "messages[0].role", "invalid_value", "'tool'"),
             ("v1/chat/completions", "{\"model\": \"" + m + "\", \"messages\": \"hi\"}", "messages", "invalid_type", "array"),

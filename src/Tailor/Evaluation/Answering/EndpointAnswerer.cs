@@ -8,7 +8,9 @@ namespace Tailor.Evaluation.Answering;
 /// template), completions with the base prompt otherwise (--format base). Greedy (temperature 0), the task's
 /// answer cap as max_tokens, the answer being the first line with text (no stop string is sent: a server would end an
 /// answer at a newline before its first word, which a local model does not); several servers (a comma-separated list) share the items through
-/// an <see cref="EndpointPool"/>, four requests in flight per server.
+/// an <see cref="EndpointPool"/>, four requests in flight per server. The n-gram ban (--no-repeat-ngram) is sent as
+/// <c>no_repeat_ngram_size</c>, which tailor serve honours; a server that ignores the field decodes without it, so compare
+/// such a server with local models at --no-repeat-ngram 0.
 /// </summary>
 internal sealed class EndpointAnswerer : Answerer
 {
@@ -71,6 +73,7 @@ internal sealed class EndpointAnswerer : Answerer
             body["temperature"] = 0;
             body["max_tokens"] = maxNew;
             body["seed"] = 0;
+            if (_o.NoRepeatNgram > 0) body["no_repeat_ngram_size"] = _o.NoRepeatNgram;   // tailor serve's extension; see the class summary
             var json = _pool.Post(path, body.ToJsonString(), questions[i].Record.Id, cancel);
             var choice = json?["choices"]?[0];
             string answer = (Format == "chatml" ? choice?["message"]?["content"] : choice?["text"])?.GetValue<string>() ?? "";
