@@ -73,6 +73,17 @@ public sealed class TextGenerator
     {
         options.Validate();
         if (prompts.Count == 0) yield break;
+        if (options.NumBeams > 1)
+        {
+            // Beam search knows its answers only at the end: each prompt's tokens, then its whole text on the closing event.
+            var results = BeamSearch.GenerateBatch(_model, _decode, _eos, prompts, options, cancel);
+            for (int r = 0; r < prompts.Count; r++)
+            {
+                foreach (int id in results[r].Ids) yield return new TokenEvent(r, id, "", null);
+                yield return new TokenEvent(r, -1, results[r].Text, results[r].FinishReason);
+            }
+            yield break;
+        }
         if (_fast is not null && prompts.Count == 1)
         {
             foreach (var e in StreamOnCpuDecoder(_fast, prompts[0], options, cancel)) yield return e;

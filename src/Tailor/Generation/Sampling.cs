@@ -36,6 +36,17 @@ public sealed record SamplingOptions
     [Description("never repeat an N-gram within the generated text (0 = off); the prompt does not count")]
     public int NoRepeatNgramSize { get; init; }
 
+    /// <summary>
+    /// Beam search with this many beams (1 = off): the answer with the best length-normalised log-probability among
+    /// the hypotheses the search finishes (<see cref="BeamSearch"/>). Greedy only (temperature 0), and not streamed.
+    /// </summary>
+    [Description("beam search with N beams (1 = off; needs temperature 0; the answer comes whole, not streamed)")]
+    public int NumBeams { get; init; } = 1;
+
+    /// <summary>Beam search scores a finished answer as its summed log-probability ÷ length^this (HF's length_penalty).</summary>
+    [Description("beam search: a finished answer scores sum(log p) / length^P; above 0 favours longer answers (HF's default 1)")]
+    public double LengthPenalty { get; init; } = 1.0;
+
     /// <summary>Seed of the sampler; the same seed gives the same text. Null draws one.</summary>
     [Description("sampling seed; the same seed gives the same text (null draws one)")]
     public int? Seed { get; init; }
@@ -65,6 +76,9 @@ public sealed record SamplingOptions
         if (TopK < 0) throw new TailorException($"top_k = {TopK}: must be 0 (off) or positive.");
         if (!(TopP > 0 && TopP <= 1)) throw new TailorException($"top_p = {TopP}: must be in (0, 1].");
         if (!(RepetitionPenalty > 0) || double.IsInfinity(RepetitionPenalty)) throw new TailorException($"repetition_penalty = {RepetitionPenalty}: must be positive (1 = off).");
+        if (NumBeams is < 1 or > 64) throw new TailorException($"num_beams = {NumBeams}: must be between 1 (off) and 64.");
+        if (NumBeams > 1 && Temperature != 0) throw new TailorException($"num_beams = {NumBeams} with temperature {Temperature}: beam search is greedy; set temperature 0 or num_beams 1.");
+        if (!double.IsFinite(LengthPenalty)) throw new TailorException($"length_penalty = {LengthPenalty}: must be a finite number.");
         if (NoRepeatNgramSize < 0) throw new TailorException($"no_repeat_ngram_size = {NoRepeatNgramSize}: must be 0 (off) or positive.");
         if (Stop.Any(string.IsNullOrEmpty)) throw new TailorException("a stop string is empty; give non-empty stop strings.");
         StopOnRepetition?.Validate();

@@ -70,7 +70,7 @@ public static class Evaluate
                 taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores,
                     q.Record.Input, a.FinishReason));
             }
-            var result = TaskScoring.Summarize(task, taskItems, answerer.Mode ?? (rankAnswers ? "rank" : ranks is null ? "generation" : "generation+loglik"), clock.Elapsed.TotalSeconds);
+            var result = TaskScoring.Summarize(task, taskItems, answerer.Mode ?? (rankAnswers ? "rank" : (answerer.Beams(task) > 1 ? $"beam search ({answerer.Beams(task)} beams)" : "generation") + (ranks is null ? "" : "+loglik")), clock.Elapsed.TotalSeconds);
             results.Add(result);
             items.AddRange(taskItems);
             say($"{task.Name}: " + string.Join(", ", result.Metrics.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.####}"))) +

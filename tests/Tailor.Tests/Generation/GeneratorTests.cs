@@ -1,3 +1,4 @@
+using TorchSharp;
 using Tailor.Generation;
 using Tailor.Model;
 using Tailor.Tests.Model;
@@ -165,5 +166,110 @@ public class GeneratorTests
     {
         var e = Assert.Throws<TailorException>(() => new SamplingOptions { NoRepeatNgramSize = -1 }.Validate());
         Assert.Contains("no_repeat_ngram_size", e.Message);
+    }
+
+    [Fact]
+    public void One_beam_is_greedy()
+    {
+        using var model = Model();
+        var gen = new TextGenerator(model, Decode, [7]);
+        foreach (int[] prompt in new[] { new[] { 1, 2, 3 }, [9, 8], [4, 5, 6, 7, 8] })
+        {
+            var greedy = gen.Generate(prompt, new SamplingOptions { MaxNewTokens = 12, NoRepeatNgramSize = 2 });
+            var beam = BeamSearch.Generate(model, Decode, new HashSet<int> { 7 }, prompt, new SamplingOptions { MaxNewTokens = 12, NoRepeatNgramSize = 2, NumBeams = 1 });
+            Assert.Equal(greedy.Ids, beam.Ids);
+            Assert.Equal(greedy.Text, beam.Text);
+        }
+    }
+
+    [Fact]
+    public void Beam_search_over_the_kv_cache_finds_what_a_search_recomputing_every_sequence_finds()
+    {
+        using var model = Model();
+        // Weights ×4 make attention sharp, so each hypothesis's next tokens depend on its own history, which only a
+        // correctly reordered cache gives.
+        using (no_grad())
+        using (var four = 4.0.ToScalar())
+            foreach (var p in model.parameters()) p.mul_(four);
+        var eos = new HashSet<int> { 7 };
+        foreach (var (prompt, beams, penalty) in new[] { (new[] { 1, 2, 3 }, 3, 1.0), ([9, 8], 4, 0.0), ([4, 5, 6], 2, 2.0), ([11, 30, 2, 19], 5, 1.0) })
+        {
+            var options = new SamplingOptions { MaxNewTokens = 8, NumBeams = beams, LengthPenalty = penalty, NoRepeatNgramSize = 2 };
+            var expected = ReferenceBeamSearch(model, prompt, beams, 8, penalty, 2, eos);
+            var found = new TextGenerator(model, Decode, eos).Generate(prompt, options);
+            Assert.Equal(expected, found.Ids);
+            Assert.Equal(Decode(expected), found.Text);
+        }
+        // The whole search space of two tokens, 50 beams: the exact best pair (or one token then EOS).
+        var exhaustive = BeamSearch.Generate(model, Decode, eos, [3, 1], new SamplingOptions { MaxNewTokens = 2, NumBeams = 50 });
+        Assert.Equal(ReferenceBeamSearch(model, [3, 1], 50, 2, 1.0, 0, eos), exhaustive.Ids);
+    }
+
+    [Fact]
+    public void Beam_search_over_a_padded_batch_equals_one_prompt_at_a_time()
+    {
+        using var model = Model();
+        using (no_grad())
+        using (var four = 4.0.ToScalar())
+            foreach (var p in model.parameters()) p.mul_(four);
+        var eos = new HashSet<int> { 7 };
+        int[][] prompts = [[1, 2, 3, 4, 5, 6], [9, 8], [11, 30, 2, 19], [5]];
+        var options = new SamplingOptions { MaxNewTokens = 8, NumBeams = 3, NoRepeatNgramSize = 2 };
+        var batched = new TextGenerator(model, Decode, eos).GenerateBatch(prompts, options);
+        for (int i = 0; i < prompts.Length; i++)
+        {
+            var alone = BeamSearch.Generate(model, Decode, eos, prompts[i], options);
+            Assert.Equal(alone.Ids, batched[i].Ids);
+            Assert.Equal(alone.Text, batched[i].Text);
+            Assert.Equal(alone.FinishReason, batched[i].FinishReason);
+        }
+    }
+
+    [Fact]
+    public void Beam_search_refuses_sampling_and_absurd_widths()
+    {
+        Assert.Contains("temperature 0", Assert.Throws<TailorException>(() => new SamplingOptions { NumBeams = 2, Temperature = 0.7 }.Validate()).Message);
+        Assert.Contains("num_beams = 0", Assert.Throws<TailorException>(() => new SamplingOptions { NumBeams = 0 }.Validate()).Message);
+    }
+
+    // The same search written the slow way: every hypothesis's whole sequence through the model, no cache, no reordering.
+    private static List<int> ReferenceBeamSearch(LlamaForCausalLM model, int[] prompt, int k, int maxNew, double penalty, int ngram, HashSet<int> eos)
+    {
+        using var _ = inference_mode();
+        double Norm(double score, int length) => score / Math.Pow(length, penalty);
+        float[] NextLogProbs(List<int> ids)
+        {
+            using var scope = NewDisposeScope();
+            var input = tensor(prompt.Concat(ids).Select(x => (long)x).ToArray(), [1, prompt.Length + ids.Count]);
+            var row = nn.functional.log_softmax(model.Forward(input).select(1, -1).select(0, 0).to_type(ScalarType.Float64), 0);
+            return [.. row.data<double>().Select(x => (float)x)];
+        }
+        var live = new List<(List<int> Ids, double Score)> { ([], 0) };
+        var finished = new List<(List<int> Ids, double Norm)>();
+        while (true)
+        {
+            var proposals = new List<(int Parent, int Id, double Score)>();
+            for (int b = 0; b < live.Count; b++)
+            {
+                var logp = NextLogProbs(live[b].Ids);
+                if (ngram > 0) Sampler.BanRepeatedNgrams(logp, live[b].Ids, ngram);
+                foreach (int id in Enumerable.Range(0, logp.Length).OrderByDescending(i => logp[i]).ThenBy(i => i).Take(2 * k))
+                    if (!float.IsNegativeInfinity(logp[id])) proposals.Add((b, id, live[b].Score + logp[id]));
+            }
+            var next = new List<(List<int> Ids, double Score)>();
+            foreach (var (parent, id, score) in proposals.OrderByDescending(p => p.Score).ThenBy(p => p.Parent).ThenBy(p => p.Id))
+            {
+                if (next.Count == k) break;
+                var ids = live[parent].Ids;
+                if (eos.Contains(id)) { finished.Add((ids, Norm(score, ids.Count + 1))); continue; }
+                List<int> longer = [.. ids, id];
+                if (longer.Count >= maxNew) { finished.Add((longer, Norm(score, longer.Count))); continue; }
+                next.Add((longer, score));
+            }
+            if (next.Count == 0) break;
+            if (finished.Count >= k && next.Max(h => Norm(h.Score, h.Ids.Count)) <= finished.Select(f => f.Norm).OrderDescending().ElementAt(k - 1)) break;
+            live = next;
+        }
+        return finished.OrderByDescending(f => f.Norm).First().Ids;
     }
 }

@@ -33,7 +33,10 @@ public abstract class Answerer : IDisposable
     /// <summary>How the task's scores were made, when not by generation (an encoder classifier says "classifier").</summary>
     public virtual string? Mode => null;
 
-    /// <summary>Answers every question (greedy), in order; <paramref name="done"/> gets the count answered so far.</summary>
+    /// <summary>Beams the task's answers are searched with (1 = greedy); only local models search with beams.</summary>
+    public virtual int Beams(EvalTask task) => 1;
+
+    /// <summary>Answers every question (greedy or beam search), in order; <paramref name="done"/> gets the count answered so far.</summary>
     public abstract IReadOnlyList<Answer> Answer(EvalTask task, IReadOnlyList<Question> questions, Action<int> done, CancellationToken cancel);
 
     /// <summary>Log-likelihood ranking of a label task's options: per question, (acc, acc_norm, the best option, the prompt as the model read it).</summary>

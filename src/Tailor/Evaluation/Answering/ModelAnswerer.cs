@@ -93,16 +93,20 @@ internal sealed class ModelAnswerer : Answerer
         return ids;
     }
 
+    /// <inheritdoc/>
+    public override int Beams(EvalTask task) => _o.NumBeams > 0 ? _o.NumBeams : task.Beams;
+
     public override IReadOnlyList<Answer> Answer(EvalTask task, IReadOnlyList<Question> questions, Action<int> done, CancellationToken cancel)
     {
         int maxNew = Math.Max(1, (int)Math.Round(task.MaxNewTokens * _o.MaxNewTokensScale));
         var prompts = questions.Select(q => Fit(q, maxNew)).ToArray();
         var sampling = new SamplingOptions { MaxNewTokens = maxNew, Temperature = 0, Stop = ["\n"], StopAfterText = true, StopAtEos = true,
-            StopOnRepetition = _o.StopRepetition ? new RepetitionStop() : null, NoRepeatNgramSize = _o.NoRepeatNgram };
+            StopOnRepetition = _o.StopRepetition ? new RepetitionStop() : null, NoRepeatNgramSize = _o.NoRepeatNgram, NumBeams = Beams(task) };
         // Longest first, so a slow batch shows early in the ETA and rows of a batch have similar lengths.
         var order = Enumerable.Range(0, prompts.Length).OrderByDescending(i => prompts[i].Length).ToArray();
         IReadOnlyList<int>[] sorted = [.. order.Select(i => prompts[i])];
-        var results = _decoder switch
+        var results = sampling.NumBeams > 1 ? EvalDecoders.Padded(_generator, sorted, sampling, Math.Max(1, _o.BatchSize / sampling.NumBeams), done, cancel)
+            : _decoder switch
         {
             EvalDecoder.Cpu or EvalDecoder.CpuSerial => _cpu!.Generate(sorted, sampling, _o.BatchSize, done, cancel),
             EvalDecoder.Engine => EvalDecoders.OnEngine(_model, sorted, sampling, _o.BatchSize, done, cancel),
