@@ -111,6 +111,10 @@ public sealed record EvalOptions
     [Description("beam search with N beams for every generated answer (1 = greedy); 0, the default, = each task's own: 4 for summaries, greedy otherwise (chosen on dev, docs/evaluation.md). Beams run as padded batches on the torch model, whatever --decoder says")]
     public int NumBeams { get; set; }
 
+    /// <summary>Beam search's length penalty.</summary>
+    [Description("beam search: a finished answer scores sum(log p) / length^P (HF's length_penalty); above 1 favours longer answers")]
+    public double LengthPenalty { get; set; } = 1.0;
+
     /// <summary>Answer length cap factor.</summary>
     [Description("multiplies each task's answer-length cap (sentiment 4, summarization 32, translation 96 tokens)")]
     public double MaxNewTokensScale { get; set; } = 1.0;
@@ -147,6 +151,7 @@ public sealed record EvalOptions
         if (MaxInputWords < 0) throw new TailorException($"max_input_words = {MaxInputWords}: must be 0 (all) or positive.");
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
         if (NumBeams is < 0 or > 64) throw new TailorException($"num_beams = {NumBeams}: must be between 0 (each task's own) and 64.");
+        if (!double.IsFinite(LengthPenalty)) throw new TailorException($"length_penalty = {LengthPenalty}: must be a finite number.");
         if (NoRepeatNgram < 0) throw new TailorException($"no_repeat_ngram = {NoRepeatNgram}: must be 0 (off) or positive.");
         if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");
         if (TaskList().Count == 0 && DataFiles().Count == 0) throw new TailorException("no tasks: give --tasks and/or --data.");

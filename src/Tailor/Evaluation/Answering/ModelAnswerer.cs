@@ -101,7 +101,7 @@ internal sealed class ModelAnswerer : Answerer
         int maxNew = Math.Max(1, (int)Math.Round(task.MaxNewTokens * _o.MaxNewTokensScale));
         var prompts = questions.Select(q => Fit(q, maxNew)).ToArray();
         var sampling = new SamplingOptions { MaxNewTokens = maxNew, Temperature = 0, Stop = ["\n"], StopAfterText = true, StopAtEos = true,
-            StopOnRepetition = _o.StopRepetition ? new RepetitionStop() : null, NoRepeatNgramSize = _o.NoRepeatNgram, NumBeams = Beams(task) };
+            StopOnRepetition = _o.StopRepetition ? new RepetitionStop() : null, NoRepeatNgramSize = _o.NoRepeatNgram, NumBeams = Beams(task), LengthPenalty = _o.LengthPenalty };
         // Longest first, so a slow batch shows early in the ETA and rows of a batch have similar lengths.
         var order = Enumerable.Range(0, prompts.Length).OrderByDescending(i => prompts[i].Length).ToArray();
         IReadOnlyList<int>[] sorted = [.. order.Select(i => prompts[i])];
