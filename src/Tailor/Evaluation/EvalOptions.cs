@@ -151,6 +151,7 @@ public sealed record EvalOptions
         if (MaxInputWords < 0) throw new TailorException($"max_input_words = {MaxInputWords}: must be 0 (all) or positive.");
         if (BatchSize < 1) throw new TailorException($"batch_size = {BatchSize}: must be positive.");
         if (NumBeams is < 0 or > 64) throw new TailorException($"num_beams = {NumBeams}: must be between 0 (each task's own) and 64.");
+        if (NumBeams > 1 && Endpoint is not null) throw new TailorException($"num_beams = {NumBeams}: OpenAI-compatible servers have no beam search; use --num-beams 0 or 1 with --endpoint.");
         if (!double.IsFinite(LengthPenalty)) throw new TailorException($"length_penalty = {LengthPenalty}: must be a finite number.");
         if (NoRepeatNgram < 0) throw new TailorException($"no_repeat_ngram = {NoRepeatNgram}: must be 0 (off) or positive.");
         if (!(MaxNewTokensScale > 0)) throw new TailorException($"max_new_tokens_scale = {MaxNewTokensScale}: must be positive.");

@@ -15,6 +15,17 @@ public class GeneratorTests
 
     private static LlamaForCausalLM Model(long seed = 7) => LlamaForCausalLM.FromConfig(LlamaTests.TinyGqa(), seed);
 
+    // Weights ×4 make attention sharp, so each beam's next tokens depend on its own history, which only a correctly
+    // reordered cache gives (with the plain tiny model, skipping the reorder went unnoticed).
+    private static LlamaForCausalLM SharpModel()
+    {
+        var model = Model();
+        using (no_grad())
+        using (var four = 4.0.ToScalar())
+            foreach (var p in model.parameters()) p.mul_(four);
+        return model;
+    }
+
     [Fact]
     public void Batched_generation_equals_one_by_one()
     {
@@ -185,12 +196,7 @@ public class GeneratorTests
     [Fact]
     public void Beam_search_over_the_kv_cache_finds_what_a_search_recomputing_every_sequence_finds()
     {
-        using var model = Model();
-        // Weights ×4 make attention sharp, so each hypothesis's next tokens depend on its own history, which only a
-        // correctly reordered cache gives.
-        using (no_grad())
-        using (var four = 4.0.ToScalar())
-            foreach (var p in model.parameters()) p.mul_(four);
+        using var model = SharpModel();
         var eos = new HashSet<int> { 7 };
         foreach (var (prompt, beams, penalty) in new[] { (new[] { 1, 2, 3 }, 3, 1.0), ([9, 8], 4, 0.0), ([4, 5, 6], 2, 2.0), ([11, 30, 2, 19], 5, 1.0) })
         {
@@ -208,10 +214,7 @@ public class GeneratorTests
     [Fact]
     public void Beam_search_over_a_padded_batch_equals_one_prompt_at_a_time()
     {
-        using var model = Model();
-        using (no_grad())
-        using (var four = 4.0.ToScalar())
-            foreach (var p in model.parameters()) p.mul_(four);
+        using var model = SharpModel();
         var eos = new HashSet<int> { 7 };
         int[][] prompts = [[1, 2, 3, 4, 5, 6], [9, 8], [11, 30, 2, 19], [5]];
         var options = new SamplingOptions { MaxNewTokens = 8, NumBeams = 3, NoRepeatNgramSize = 2 };

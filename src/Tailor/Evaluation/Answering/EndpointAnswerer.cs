@@ -32,7 +32,6 @@ internal sealed class EndpointAnswerer : Answerer
         Kind = Format == "chatml" ? "chat" : "base";
         Name = o.Name ?? _model;
         say($"endpoint {string.Join(", ", _pool.Addresses)}: model {_model}, {(Format == "chatml" ? "chat completions" : "completions")}");
-        if (o.NumBeams > 1) throw new TailorException($"num_beams = {o.NumBeams}: OpenAI-compatible servers have no beam search; use --num-beams 0 or 1 with --endpoint.");
         if (o.NumBeams == 0) say("endpoint answers are greedy (beam search is for local models): compare them with local models evaluated at --num-beams 1");
     }
 
