@@ -112,7 +112,7 @@ public sealed record EvalOptions
     public int NumBeams { get; set; }
 
     /// <summary>Beam search's length penalty.</summary>
-    [Description("beam search: a finished answer scores sum(log p) / length^P (HF's length_penalty); above 1 favours longer answers")]
+    [Description("beam search: a finished answer scores sum(log p) / length^P (HF's length_penalty, default 1; 0 = the plain sum); a higher P favours longer answers")]
     public double LengthPenalty { get; set; } = 1.0;
 
     /// <summary>Answer length cap factor.</summary>

@@ -39,8 +39,8 @@ public sealed record EvalTask(
     /// Summaries are searched with 4 beams, translations and labels greedily: chosen on the dev split (150 items per
     /// task, a default run's tuned models, n-gram ban 3; docs/evaluation.md). Four beams raised ROUGE-L from 0.2165 to
     /// 0.2522 (instruct) and 0.2224 to 0.2399 (finetune), but lowered chrF by 0.4-2.3 in each translation direction,
-    /// where the shorter answers beam search prefers lose recall. Summaries being short is what BART's and PEGASUS's
-    /// summarisation settings search for with 4-8 beams too.
+    /// where the shorter answers beam search prefers lose recall. BART's and PEGASUS's published summarisation
+    /// settings search with 4 and 8 beams too.
     /// </summary>
     public const int SummaryBeams = 4;
 

@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 namespace Tailor.Generation;
 
 /// <summary>
-/// Beam search for one prompt (HF generate with <c>num_beams</c> &gt; 1, <c>do_sample=False</c>): K hypotheses share one
-/// KV cache of K rows. Each step every live hypothesis proposes its 2K likeliest next tokens; of all proposals the K best
+/// Beam search (HF generate with <c>num_beams</c> &gt; 1, <c>do_sample=False</c>): a prompt's K hypotheses live in K rows
+/// of one KV cache, next to the other prompts of the batch. Each step every live hypothesis proposes its 2K likeliest next tokens; of all proposals the K best
 /// by summed log-probability continue, and a proposal that ends the answer (EOS, a stop string, the token cap or a loop)
 /// is set aside as finished with score <c>sum log p / length^length_penalty</c>. The search ends when K answers are
 /// finished and no live hypothesis can still beat the worst of them at its current length, or at the cap; the best

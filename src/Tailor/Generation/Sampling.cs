@@ -44,7 +44,7 @@ public sealed record SamplingOptions
     public int NumBeams { get; init; } = 1;
 
     /// <summary>Beam search scores a finished answer as its summed log-probability ÷ length^this (HF's length_penalty).</summary>
-    [Description("beam search: a finished answer scores sum(log p) / length^P; above 0 favours longer answers (HF's default 1)")]
+    [Description("beam search: a finished answer scores sum(log p) / length^P (HF's length_penalty, default 1; 0 = the plain sum); a higher P favours longer answers")]
     public double LengthPenalty { get; init; } = 1.0;
 
     /// <summary>Seed of the sampler; the same seed gives the same text. Null draws one.</summary>
