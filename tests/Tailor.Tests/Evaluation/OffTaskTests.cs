@@ -37,11 +37,23 @@ public sealed class OffTaskTests
     }
 
     [Fact]
+    public void Translations_that_ramble_far_past_their_source_are_off_task()
+    {
+        const string source = "basic command line homebanking utilities";                              // 5 words: up to 14 allowed
+        Assert.Null(OffTask.Reason(German, source, "Einfache Befehlszeilenwerkzeuge für Homebanking"));
+        Assert.Null(OffTask.Reason(German, source, "Einfache Werkzeuge für die Befehlszeile, mit denen man Bankgeschäfte zu Hause erledigen kann"));
+        Assert.Equal("longer_than_input", OffTask.Reason(German, source,
+            "Büroprogrammsammlung für die Erstellung von Programmen, die für die Entwicklung von Programmen benötigt werden, die von Programmen verwendet werden"));
+        Assert.Equal("longer_than_input", OffTask.Reason(French, "spam filter",
+            "un filtre pour le courriel indésirable qui fournit des outils pour gérer les systèmes"));
+    }
+
+    [Fact]
     public void Degenerate_repetition_is_off_task_whatever_the_task()
     {
         Assert.Equal("repetition", OffTask.Reason(Summaries, string.Join(' ', Enumerable.Repeat("word", 40)), "the the the the the the the the the the"));
         Assert.Equal("repetition", OffTask.Reason(German, "x", "das ist gut das ist gut das ist gut"));
-        Assert.Null(OffTask.Reason(German, "x", "Dieses Paket enthält die Dateien für die Bibliothek."));
+        Assert.Null(OffTask.Reason(German, "This package contains the files for the library.", "Dieses Paket enthält die Dateien für die Bibliothek."));
     }
 
     [Theory]
@@ -56,8 +68,9 @@ public sealed class OffTaskTests
     [Fact]
     public void A_translation_in_the_wrong_language_is_off_task()
     {
-        Assert.Equal("wrong_language", OffTask.Reason(German, "x", "This package contains the files for the library."));
-        Assert.Equal("wrong_language", OffTask.Reason(French, "x", "Dieses Paket enthält die Dateien für die Bibliothek."));
-        Assert.Null(OffTask.Reason(French, "x", "Ce paquet contient les fichiers pour la bibliothèque."));
+        const string source = "This package contains the files for the library.";
+        Assert.Equal("wrong_language", OffTask.Reason(German, source, "This package contains the files for the library."));
+        Assert.Equal("wrong_language", OffTask.Reason(French, source, "Dieses Paket enthält die Dateien für die Bibliothek."));
+        Assert.Null(OffTask.Reason(French, source, "Ce paquet contient les fichiers pour la bibliothèque."));
     }
 }
