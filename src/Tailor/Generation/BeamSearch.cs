@@ -58,7 +58,7 @@ public static class BeamSearch
             var layers = Enumerable.Range(0, model.DecoderConfig.NumHiddenLayers);
             using (var first = new KvCache([.. layers.Select(cache.Keys)], [.. layers.Select(cache.Values)], batch, 0))
             {
-                var prefill = Host(model.Forward(input, positions, mask, first, lastOnly: true));   // (B, 1, V)
+                var prefill = TextGenerator.ToHost(model.Forward(input, positions, mask, first, lastOnly: true));   // (B, 1, V)
                 vocab = prefill.Length / batch;
                 logits = new float[rows * vocab];
                 for (int b = 0; b < batch; b++) Array.Copy(prefill, b * vocab, logits, b * k * vocab, vocab);
@@ -115,7 +115,7 @@ public static class BeamSearch
                 positions = tensor(padLengths.Select(p => at - p).ToArray(), [rows, 1], device: device);
                 mask = TextGenerator.DecodePaddingMask(padLengths, at + 1, device);
             }
-            logits = Host(model.Forward(input, positions, mask, cache, lastOnly: true));
+            logits = TextGenerator.ToHost(model.Forward(input, positions, mask, cache, lastOnly: true));
         }
 
         var results = new GenerationResult[batch];
@@ -247,6 +247,4 @@ public static class BeamSearch
         }
         return top;
     }
-
-    private static float[] Host(Tensor logits) => logits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
 }

@@ -228,7 +228,7 @@ public sealed class TextGenerator
         return tensor(allowed, [b, 1, 1, s], device: device);
     }
 
-    private static float[] ToHost(Tensor logits) => logits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
+    internal static float[] ToHost(Tensor logits) => logits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
 
     /// <summary>One row's text state: accepted ids, stop-string search and held-back text (shared with the serving engine).</summary>
     internal sealed class RowState(IReadOnlyList<int> prompt, Sampler sampler, IReadOnlyList<string> stops, bool stopAfterText = false)

@@ -104,6 +104,8 @@ public sealed class EvaluateModelTests : IDisposable
         // Summaries are searched with the task's 4 beams whatever the decoder, translations greedily; --num-beams overrides.
         Assert.Equal(["beam search (4 beams)", "generation"], Evaluate.Run(With(EvalDecoder.Engine)).Run.Tasks.Select(t => t.Mode));
         Assert.Equal(["generation", "generation"], Evaluate.Run(With(EvalDecoder.Engine) with { NumBeams = 1 }).Run.Tasks.Select(t => t.Mode));
+        Assert.Contains("num_beams = 65", Assert.Throws<TailorException>(() => (With(EvalDecoder.Engine) with { NumBeams = 65 }).Validate()).Message);
+        Assert.Contains("no_repeat_ngram = -1", Assert.Throws<TailorException>(() => (With(EvalDecoder.Engine) with { NoRepeatNgram = -1 }).Validate()).Message);
         Assert.Contains("no beam search", Assert.Throws<TailorException>(() => (With(EvalDecoder.Engine) with { Model = null, Endpoint = "http://127.0.0.1:9/v1", NumBeams = 2 }).Validate()).Message);
         // The default n-gram ban changes this random model's answers, so every decoder above applied it.
         Assert.Equal(3, With(EvalDecoder.Padded).NoRepeatNgram);

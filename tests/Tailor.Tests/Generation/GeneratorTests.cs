@@ -233,6 +233,7 @@ public class GeneratorTests
     {
         Assert.Contains("temperature 0", Assert.Throws<TailorException>(() => new SamplingOptions { NumBeams = 2, Temperature = 0.7 }.Validate()).Message);
         Assert.Contains("num_beams = 0", Assert.Throws<TailorException>(() => new SamplingOptions { NumBeams = 0 }.Validate()).Message);
+        Assert.Contains("length_penalty", Assert.Throws<TailorException>(() => new SamplingOptions { NumBeams = 2, LengthPenalty = double.NaN }.Validate()).Message);
     }
 
     // The same search written the slow way: every hypothesis's whole sequence through the model, no cache, no reordering.
