@@ -59,7 +59,7 @@ public static class Compare
         var claims = Claims.Evaluate(models.Select(m => m.Entry).ToList(), tasks, stats);
 
         // 4. Contamination.
-        var contamination = o.NoContamination ? [] : Comparison.ContaminationSection(taskNames, o, warnings, say);
+        var contamination = o.NoContamination ? [] : Comparison.ContaminationSection(taskNames, models.Select(m => m.Run.Model), o, warnings, say);
 
         // 5. Training curves.
         var curves = Comparison.FindCurves(models, o.Logs, warnings);

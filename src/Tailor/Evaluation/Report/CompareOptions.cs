@@ -38,7 +38,7 @@ public sealed record CompareOptions
     public string Data { get; init; } = "data/tasks";
 
     /// <summary>Pre-training corpus.</summary>
-    [Description("pre-training corpus, JSONL file or folder, for the contamination check; null = data/pretrain/train.jsonl, else data/pretrain/subset")]
+    [Description("pre-training corpus, JSONL file or folder, for the contamination check; null = each corpus the compared models were pre-trained on, found from their base's model card (the folder next to the task data whose MANIFEST.json the card names: its train.jsonl, else its committed subset/), or data/pretrain/train.jsonl, else data/pretrain/subset, when no model names one")]
     public string? Pretrain { get; init; }
 
     /// <summary>Skip the contamination check.</summary>

@@ -331,7 +331,7 @@ public static class Comparison
         return examples;
     }
 
-    internal static List<ContaminationRow> ContaminationSection(List<string> tasks, CompareOptions o, List<string> warnings, Action<string> say)
+    internal static List<ContaminationRow> ContaminationSection(List<string> tasks, IEnumerable<string> models, CompareOptions o, List<string> warnings, Action<string> say)
     {
         if (!Directory.Exists(o.Data))
         {
@@ -347,15 +347,32 @@ public static class Comparison
         }
         if (testSets.Count == 0) return [];
         var corpora = new List<(string, IEnumerable<string>)>();
-        string? pretrain = o.Pretrain;
-        if (pretrain is null)
+        string root = Path.GetDirectoryName(Path.GetFullPath(o.Data))!;   // data/tasks → data
+        if (o.Pretrain is not null) corpora.Add(("pre-training (" + o.Pretrain + ")", Contamination.StreamTexts([o.Pretrain])));
+        else
         {
-            string root = Path.GetDirectoryName(Path.GetFullPath(o.Data))!;   // data/tasks → data
-            string full = Path.Combine(root, "pretrain", "train.jsonl"), subset = Path.Combine(root, "pretrain", "subset");
-            pretrain = File.Exists(full) ? full : Directory.Exists(subset) ? subset : null;
+            // The corpora the compared models' own weights were pre-trained on, from their bases' model cards.
+            var found = new List<PretrainCorpus>();
+            foreach (string model in models.Distinct(StringComparer.Ordinal))
+            {
+                if (Provenance.CorpusOf(model, root, out string? why) is { } corpus) found.Add(corpus);
+                else if (why is not null && !warnings.Contains("contamination with the pre-training corpus not checked: " + why)) warnings.Add("contamination with the pre-training corpus not checked: " + why);
+            }
+            foreach (var group in found.GroupBy(c => c.Path, StringComparer.Ordinal))
+            {
+                var c = group.First();
+                string names = string.Join(", ", group.Select(g => g.Model).Distinct(StringComparer.Ordinal));
+                corpora.Add(($"pre-training of {names} ({c.Path}{(c.Subset ? ", the committed sample; scripts/data/build-all.sh rebuilds the whole corpus" : "")})", Contamination.StreamTexts([c.Path])));
+            }
+            if (found.Count == 0)
+            {
+                // No compared model names a corpus of ours: the English corpus of the first shipped bases, as before.
+                string full = Path.Combine(root, "pretrain", "train.jsonl"), subset = Path.Combine(root, "pretrain", "subset");
+                string? pretrain = File.Exists(full) ? full : Directory.Exists(subset) ? subset : null;
+                if (pretrain is not null) corpora.Add(("pre-training (" + pretrain + ")", Contamination.StreamTexts([pretrain])));
+                else warnings.Add("contamination with the pre-training corpus not checked: no compared model's card names a corpus under data/, and there is no data/pretrain/train.jsonl or data/pretrain/subset/ (give --pretrain).");
+            }
         }
-        if (pretrain is not null) corpora.Add(("pre-training (" + pretrain + ")", Contamination.StreamTexts([pretrain])));
-        else warnings.Add("contamination with the pre-training corpus not checked: no data/pretrain/train.jsonl or data/pretrain/subset/ (give --pretrain).");
         var train = Directory.EnumerateFiles(o.Data, "*.train.jsonl").Order(StringComparer.Ordinal).ToList();
         if (train.Count > 0) corpora.Add(($"tuning ({Path.Combine(o.Data, "*.train.jsonl")}, {train.Count} files)", Contamination.StreamTexts(train)));
         if (corpora.Count == 0) return [];

@@ -25,6 +25,12 @@ public enum WeightsOrigin
     Unknown,
 }
 
+/// <summary>The pre-training corpus of weights pre-trained here, found from their model card.</summary>
+/// <param name="Model">The pretrained folder's name (tailor-multi-small).</param>
+/// <param name="Path">The corpus: the folder's <c>train.jsonl</c>, or its committed <c>subset/</c> when the whole corpus is not there.</param>
+/// <param name="Subset">Whether <paramref name="Path"/> is the committed sample rather than the whole corpus.</param>
+public sealed record PretrainCorpus(string Model, string Path, bool Subset);
+
 /// <summary>What the report says about a model's weights.</summary>
 /// <param name="Origin">The kind of origin.</param>
 /// <param name="Short">A few words for the main table's column.</param>
@@ -83,6 +89,62 @@ public static class Provenance
             break;
         }
         return new(WeightsOrigin.Unknown, "origin not recorded" + Suffix(tuned, true), $"origin not recorded: {Folder(current)} has no model card or source marker{Suffix(tuned, false)}");
+    }
+
+    /// <summary>The card row <c>tailor pretrain ship</c> writes with the corpus manifest's hash (first 16 hex digits of its sha256).</summary>
+    private static readonly Regex ManifestRow = new(@"^\|\s*corpus manifest\s*\|\s*`MANIFEST\.json` sha256 ([0-9a-f]{16})\s*\|", RegexOptions.Multiline);
+
+    /// <summary>
+    /// The corpus <paramref name="model"/>'s weights were pre-trained on, for the report's contamination check: follows
+    /// the <c>tailor.json</c> <c>base_model</c> chain as <see cref="Of"/> does to the pretrained folder, reads its card's
+    /// corpus manifest hash, and looks for the folder under <paramref name="dataRoot"/> (data/) whose
+    /// <c>MANIFEST.json</c> has that hash. Returns that folder's <c>train.jsonl</c> when it is there and is the file the
+    /// manifest records, else its committed <c>subset/</c>; null when the weights were not pre-trained here (a real
+    /// pretrained model, a baseline) or no folder matches; then <paramref name="why"/> says why when it is worth saying.
+    /// </summary>
+    public static PretrainCorpus? CorpusOf(string model, string dataRoot, out string? why)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(dataRoot);
+        why = null;
+        string current = model;
+        for (int depth = 0; depth < 16 && Directory.Exists(current); depth++)
+        {
+            if (ReadJson(Path.Combine(current, TunedModelMarker.FileName)) is { } marker && marker["base_model"]?.GetValue<string>() is { Length: > 0 } baseModel)
+            {
+                current = baseModel;
+                continue;
+            }
+            string card = Path.Combine(current, "README.md");
+            if (!File.Exists(card) || ManifestRow.Match(File.ReadAllText(card)) is not { Success: true } m) return null;
+            string hash = m.Groups[1].Value, name = Folder(current);
+            var manifests = Directory.Exists(dataRoot)
+                ? Directory.EnumerateFiles(dataRoot, "MANIFEST.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList()
+                : [];
+            foreach (string manifest in manifests)
+            {
+                if (!StableHash.Sha256File(manifest).StartsWith(hash, StringComparison.Ordinal)) continue;
+                string folder = Path.GetDirectoryName(manifest)!, full = Path.Combine(folder, "train.jsonl"), subset = Path.Combine(folder, "subset");
+                if (File.Exists(full) && RecordedHash(manifest, full) is var recorded && (recorded is null || recorded == StableHash.Sha256File(full)))
+                    return new PretrainCorpus(name, full, false);
+                if (Directory.Exists(subset)) return new PretrainCorpus(name, subset, true);
+                why = $"{name}'s pre-training corpus ({folder}, MANIFEST.json sha256 {hash}) has neither train.jsonl nor subset/";
+                return null;
+            }
+            why = $"no folder under {dataRoot} has the MANIFEST.json (sha256 {hash}) that {name}'s model card names";
+            return null;
+        }
+        return null;
+    }
+
+    /// <summary>The sha256 the manifest records for <paramref name="file"/> (its outputs, keyed by a path ending in the file's folder and name), or null.</summary>
+    private static string? RecordedHash(string manifest, string file)
+    {
+        if (ReadJson(manifest)?["outputs"] is not JsonObject outputs) return null;
+        string tail = Path.GetFileName(Path.GetDirectoryName(file)) + "/" + Path.GetFileName(file);
+        foreach (var (key, value) in outputs)
+            if ((key == tail || key.EndsWith("/" + tail, StringComparison.Ordinal)) && value?["sha256"]?.GetValue<string>() is { } sha) return sha;
+        return null;
     }
 
     private static ModelProvenance Real(string name, string package, string version, List<string> tuned) =>

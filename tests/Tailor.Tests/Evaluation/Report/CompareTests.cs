@@ -159,6 +159,43 @@ public class CompareTests
     }
 
     [Fact]
+    public void Contamination_with_pre_training_reads_the_corpus_the_compared_model_was_pre_trained_on()
+    {
+        using var tmp = new TempDir();
+        string data = Path.Combine(tmp.Path, "data", "tasks");
+        Directory.CreateDirectory(data);
+        string leaked = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi";
+        File.WriteAllLines(Path.Combine(data, "summarization.test.jsonl"),
+            [$$"""{"id":"s1","text":"{{leaked}}","summary":"a b"}""", """{"id":"s2","text":"clean item","summary":"c"}"""]);
+        // The English corpus of the first bases is clean; the corpus this model's base read has the test text.
+        Directory.CreateDirectory(Path.Combine(tmp.Path, "data", "pretrain", "subset"));
+        File.WriteAllLines(Path.Combine(tmp.Path, "data", "pretrain", "subset", "train.jsonl"), ["""{"source":"x","text":"unrelated"}"""]);
+        string corpus = Path.Combine(tmp.Path, "data", "pretrain-multi");
+        Directory.CreateDirectory(Path.Combine(corpus, "subset"));
+        File.WriteAllLines(Path.Combine(corpus, "subset", "train.jsonl"), [$$"""{"source":"x","text":"said {{leaked}}"}"""]);
+        File.WriteAllText(Path.Combine(corpus, "MANIFEST.json"), """{"outputs":{}}""");
+        string baseModel = Path.Combine(tmp.Path, "tailor-multi-small"), tuned = Path.Combine(tmp.Path, "instruct", "final");
+        Directory.CreateDirectory(baseModel);
+        Directory.CreateDirectory(tuned);
+        File.WriteAllText(Path.Combine(baseModel, "README.md"),
+            $"| | |\n|---|---|\n| tokens seen | 10 |\n| corpus manifest | `MANIFEST.json` sha256 {Tailor.StableHash.Sha256File(Path.Combine(corpus, "MANIFEST.json"))[..16]} |\n");
+        File.WriteAllText(Path.Combine(tuned, "tailor.json"), JsonSerializer.Serialize(new { stage = "instruct", base_model = baseModel }));
+        string b = Write(tmp.Path, new Spec("base-small", "base", Q(0.6, 0.4, 0.4), 1, ModelPath: baseModel));
+        string i = Write(tmp.Path, new Spec("instruct-small", "chat", Q(0.7, 0.5, 0.5), 2, ModelPath: tuned));
+
+        var report = Compare.Run(Options(Path.Combine(tmp.Path, "out"), b, i) with { NoContamination = false, Data = data });
+        var row = Assert.Single(report.Contamination, r => r.TestSet == "summarization" && r.Corpus.StartsWith("pre-training", StringComparison.Ordinal));
+        Assert.Equal(1, row.OverlappingItems);
+        Assert.StartsWith($"pre-training of tailor-multi-small ({Path.Combine(corpus, "subset")}, the committed sample", row.Corpus, StringComparison.Ordinal);
+        // --pretrain still decides when it is given.
+        var given = Compare.Run(Options(Path.Combine(tmp.Path, "out2"), b, i) with
+        {
+            NoContamination = false, Data = data, Pretrain = Path.Combine(tmp.Path, "data", "pretrain", "subset"),
+        });
+        Assert.Equal(0, Assert.Single(given.Contamination, r => r.TestSet == "summarization" && r.Corpus.StartsWith("pre-training", StringComparison.Ordinal)).OverlappingItems);
+    }
+
+    [Fact]
     public void Training_curves_are_found_next_to_the_model_folder()
     {
         using var tmp = new TempDir();

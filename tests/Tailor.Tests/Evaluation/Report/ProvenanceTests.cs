@@ -73,4 +73,62 @@ public class ProvenanceTests
         Assert.Equal(WeightsOrigin.Unknown, Provenance.Of(broken).Origin);
         Assert.Equal(WeightsOrigin.Unknown, Provenance.Of(Path.Combine(tmp.Path, "missing")).Origin);
     }
+
+    [Fact]
+    public void The_shipped_bases_lead_the_contamination_check_to_their_own_corpora()
+    {
+        string data = Path.Combine(InstructionFixtures.RepoRoot, "data");
+        var multi = Provenance.CorpusOf(Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-multi-small"), data, out _);
+        Assert.NotNull(multi);
+        Assert.Equal("tailor-multi-small", multi.Model);
+        // The whole corpus where scripts/data/build-all.sh rebuilt it, else the committed sample (a fresh clone).
+        Assert.Equal(multi.Subset ? Path.Combine(data, "pretrain-multi", "subset") : Path.Combine(data, "pretrain-multi", "train.jsonl"), multi.Path);
+        var english = Provenance.CorpusOf(Path.Combine(InstructionFixtures.RepoRoot, "models", "tailor-base"), data, out _);
+        Assert.Equal(Path.Combine(data, "pretrain"), Path.GetDirectoryName(english!.Path));
+    }
+
+    [Fact]
+    public void A_tuned_model_s_corpus_is_the_one_whose_manifest_its_base_s_card_names()
+    {
+        using var tmp = new TempDir();
+        string data = Path.Combine(tmp.Path, "data");
+        string Corpus(string name, string manifest)
+        {
+            string dir = Path.Combine(data, name);
+            Directory.CreateDirectory(Path.Combine(dir, "subset"));
+            File.WriteAllText(Path.Combine(dir, "subset", "train.jsonl"), "{\"text\":\"sample\"}\n");
+            File.WriteAllText(Path.Combine(dir, "MANIFEST.json"), manifest);
+            return dir;
+        }
+        Corpus("pretrain", """{"outputs":{}}""");   // another corpus, whose manifest the card does not name
+        string mine = Corpus("pretrain-mine", """{"outputs":{"data/pretrain-mine/train.jsonl":{"sha256":"RECORDED"}}}""");
+        string hash = Tailor.StableHash.Sha256File(Path.Combine(mine, "MANIFEST.json"))[..16];
+        string b = Folder(tmp.Path, "base", card: $"# base\n\n| | |\n|---|---|\n| tokens seen | 1,000 |\n| corpus manifest | `MANIFEST.json` sha256 {hash} |\n");
+        string ft = Folder(tmp.Path, "ft", marker: new { stage = "finetune", base_model = b });
+        string inst = Folder(tmp.Path, "inst", marker: new { stage = "instruct", base_model = ft });
+
+        // Only the committed sample is there.
+        var corpus = Provenance.CorpusOf(inst, data, out _);
+        Assert.Equal(new PretrainCorpus("base", Path.Combine(mine, "subset"), true), corpus);
+        // A train.jsonl that is not the file the manifest records is not taken for the corpus.
+        File.WriteAllText(Path.Combine(mine, "train.jsonl"), "{\"text\":\"stale\"}\n");
+        Assert.True(Provenance.CorpusOf(inst, data, out _)!.Subset);
+        // The recorded file is.
+        File.WriteAllText(Path.Combine(mine, "MANIFEST.json"), File.ReadAllText(Path.Combine(mine, "MANIFEST.json"))
+            .Replace("RECORDED", Tailor.StableHash.Sha256File(Path.Combine(mine, "train.jsonl")), StringComparison.Ordinal));
+        string newHash = Tailor.StableHash.Sha256File(Path.Combine(mine, "MANIFEST.json"))[..16];
+        File.WriteAllText(Path.Combine(b, "README.md"), File.ReadAllText(Path.Combine(b, "README.md")).Replace(hash, newHash, StringComparison.Ordinal));
+        Assert.Equal(new PretrainCorpus("base", Path.Combine(mine, "train.jsonl"), false), Provenance.CorpusOf(inst, data, out _));
+
+        // A card whose manifest is nowhere under data/: none, and the reason.
+        File.WriteAllText(Path.Combine(b, "README.md"), "| corpus manifest | `MANIFEST.json` sha256 0123456789abcdef |\n");
+        Assert.Null(Provenance.CorpusOf(inst, data, out string? why));
+        Assert.Contains("0123456789abcdef", why, StringComparison.Ordinal);
+        // Weights from elsewhere, baselines and missing folders name no corpus of ours, and that needs no reason.
+        Assert.Null(Provenance.CorpusOf("all-MiniLM-L6-v2", data, out why));
+        Assert.Null(why);
+        Assert.Null(Provenance.CorpusOf("baseline:classic", data, out why));
+        Assert.Null(Provenance.CorpusOf(Folder(tmp.Path, "bare"), data, out why));
+        Assert.Null(why);
+    }
 }
