@@ -15,7 +15,7 @@ namespace Tailor.Evaluation;
 /// <param name="Prediction">The generated answer, trimmed (generation mode), or the best option (log-likelihood mode).</param>
 /// <param name="References">Reference answers (one for the shipped tasks).</param>
 /// <param name="OffTask">Whether the answer is off-task (see <see cref="OffTaskReason"/>).</param>
-/// <param name="OffTaskReason">not_a_label, empty, longer_than_input, wrong_language, repetition; null when on task.</param>
+/// <param name="OffTaskReason">not_a_label, empty, another_tasks_label, longer_than_input, wrong_language, repetition; null when on task.</param>
 /// <param name="GeneratedTokens">Tokens the model generated for this item (0 for log-likelihood scoring and baselines).</param>
 /// <param name="Scores">Per-item metric values: <c>correct</c> (0/1) for classification; <c>rouge1</c>, <c>rouge2</c>,
 /// <c>rougeL</c> F-measures (0-1) for summaries; <c>chrf</c> sentence chrF (0-100) for translations; <c>loglik_correct</c>,

@@ -47,6 +47,9 @@ public sealed record EvalTask(
     /// <summary>Tasks with a closed label set: scored by accuracy and macro-F1, and by log-likelihood ranking.</summary>
     public bool IsClassification => Kind == "classification";
 
+    /// <summary>The labels of the shipped sentiment tasks (sentiment, sentiment-imdb).</summary>
+    public static readonly IReadOnlyList<string> SentimentLabels = ["positive", "negative"];
+
     /// <summary>The shipped tasks, in report order.</summary>
     public static readonly IReadOnlyList<string> Shipped =
         ["sentiment", "sentiment-imdb", "summarization", "translation-en-de", "translation-en-fr"];
@@ -65,9 +68,9 @@ public sealed record EvalTask(
         return name switch
         {
             "sentiment" => new(name, "sentiment", F("sentiment.test.jsonl"), F("sentiment.train.jsonl"), "classification", "text", "label",
-                ["positive", "negative"], "Review: {input}\nSentiment:", 4, null, ["accuracy", "macro_f1"]),
+                SentimentLabels, "Review: {input}\nSentiment:", 4, null, ["accuracy", "macro_f1"]),
             "sentiment-imdb" => new(name, "sentiment", F("sentiment-imdb.test.jsonl"), F("sentiment.train.jsonl"), "classification", "text", "label",
-                ["positive", "negative"], "Review: {input}\nSentiment:", 4, null, ["accuracy", "macro_f1"]),
+                SentimentLabels, "Review: {input}\nSentiment:", 4, null, ["accuracy", "macro_f1"]),
             "summarization" => new(name, "summarization", F("summarization.test.jsonl"), F("summarization.train.jsonl"), "generation", "text", "summary",
                 [], "{input}\n\nIn one line:", 32, "en", ["rouge1", "rouge2", "rougeL"], Beams: SummaryBeams),
             "translation-en-de" => new(name, "translation-en-de", F("translation-en-de.test.jsonl"), F("translation-en-de.train.jsonl"), "generation", "source", "target",

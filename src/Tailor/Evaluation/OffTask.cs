@@ -7,6 +7,8 @@ namespace Tailor.Evaluation;
 /// <list type="bullet">
 /// <item><c>empty</c>: nothing but whitespace;</item>
 /// <item><c>not_a_label</c> (classification): it is not one of the labels (<see cref="MatchLabel"/>);</item>
+/// <item><c>another_tasks_label</c> (generation): the whole answer is a label of a classification task ("negative" as a
+/// summary or a translation), unless the input itself is that word (<see cref="IsLabelAnswer"/>);</item>
 /// <item><c>repetition</c>: degenerate repetition — at least 6 words and some word 3-gram occurring 3 or more times, or
 /// at least 8 words of which fewer than 30% are distinct;</item>
 /// <item><c>wrong_language</c> (translation, summarization): <see cref="LanguageId"/> names a language other than the
@@ -18,13 +20,19 @@ namespace Tailor.Evaluation;
 /// </summary>
 public static partial class OffTask
 {
-    /// <summary>The reason an answer is off-task, or null when it is on task.</summary>
-    public static string? Reason(EvalTask task, string input, string answer)
+    /// <summary>
+    /// The reason an answer is off-task, or null when it is on task. <paramref name="labels"/> are the labels of the
+    /// classification tasks a generation answer must not be (default: the shipped sentiment labels); an evaluation passes
+    /// those of every classification task it asks.
+    /// </summary>
+    public static string? Reason(EvalTask task, string input, string answer, IReadOnlyCollection<string>? labels = null)
     {
         ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(answer);
         if (string.IsNullOrWhiteSpace(answer)) return "empty";
         if (task.IsClassification) return MatchLabel(answer, task.Options) is null ? "not_a_label" : null;
+        if (IsLabelAnswer(answer, input, labels ?? EvalTask.SentimentLabels)) return "another_tasks_label";
         var words = Words(answer);
         if (IsDegenerate(words)) return "repetition";
         if (task.TargetLanguage is string target)
@@ -66,6 +74,39 @@ public static partial class OffTask
             if (a.Length == l.Length || !char.IsLetterOrDigit(a[l.Length])) return label;
         }
         return null;
+    }
+
+    /// <summary>
+    /// Whether a generation answer is nothing but one of <paramref name="labels"/> (compared as <see cref="MatchLabel"/>
+    /// does, with trailing punctuation dropped, but whole: "Negative." is a label answer, "Positive displacement pumps"
+    /// is not) while <paramref name="input"/> is not that same word. A multi-task model that answers a summary or a
+    /// translation with "negative" has answered another task's question; its one word has no language for
+    /// <see cref="LanguageId"/> and is shorter than any input, so no other rule catches it.
+    /// </summary>
+    public static bool IsLabelAnswer(string answer, string input, IReadOnlyCollection<string> labels)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(labels);
+        string a = Bare(answer);
+        return a.Length > 0 && a != Bare(input) && labels.Any(l => string.Equals(a, l.Trim().ToLowerInvariant(), StringComparison.Ordinal));
+
+        static string Bare(string text) => text.Trim().Trim('"', '\'', '*', '`', ' ', '\t', '\n', '.', '!', '?', ',', ';', ':').Trim().ToLowerInvariant();
+    }
+
+    /// <summary>
+    /// The labels a generation <paramref name="task"/>'s answers must not be (<see cref="IsLabelAnswer"/>): the shipped
+    /// sentiment labels and those of every classification task evaluated with it, less any that one of the task's own
+    /// references is (a user's task may have "yes" as a right answer). None for a classification task.
+    /// </summary>
+    public static IReadOnlyCollection<string> ForeignLabels(EvalTask task, IReadOnlyList<EvalRecord> records, IEnumerable<EvalTask> evaluatedWith)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(records);
+        ArgumentNullException.ThrowIfNull(evaluatedWith);
+        if (task.IsClassification) return [];
+        var labels = EvalTask.SentimentLabels.Concat(evaluatedWith.Where(t => t.IsClassification).SelectMany(t => t.Options)).Distinct(StringComparer.OrdinalIgnoreCase);
+        return [.. labels.Where(l => !records.Any(r => r.References.Any(reference => IsLabelAnswer(reference, "", [l]))))];
     }
 
     /// <summary>Whether a word sequence is degenerate repetition (see the class summary).</summary>

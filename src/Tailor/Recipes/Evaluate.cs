@@ -37,6 +37,7 @@ public static class Evaluate
             tasks.Add((task, Questions.Cut(Questions.Subset(records, o.Limit, o.Seed), o.MaxInputWords)));
         }
 
+        var classifications = tasks.Where(t => t.Task.IsClassification).Select(t => t.Task).ToList();
         using var answerer = Answerer.Create(o, say);
         var items = new List<EvalItem>();
         var results = new List<TaskResult>();
@@ -54,6 +55,7 @@ public static class Evaluate
                 ? [.. ranks!.Select(r => new Answer(r.Prompt, r.Choice, 0, "rank"))]
                 : answerer.Answer(task, questions, done => progress?.Invoke(new EvalProgress(task.Name, done, questions.Count, clock.Elapsed)), cancel);
             if (rankAnswers) progress?.Invoke(new EvalProgress(task.Name, questions.Count, questions.Count, clock.Elapsed));
+            var foreignLabels = OffTask.ForeignLabels(task, records, classifications);
             var taskItems = new List<EvalItem>(questions.Count);
             for (int i = 0; i < questions.Count; i++)
             {
@@ -66,7 +68,7 @@ public static class Evaluate
                     scores["loglik_norm_correct"] = ranks[i].BestNorm;
                 }
                 // A loop cut short is a repetition however few words were kept (a run of dots is one "word").
-                string? reason = a.FinishReason == "repetition" ? "repetition" : OffTask.Reason(task, q.Record.Input, a.Text);
+                string? reason = a.FinishReason == "repetition" ? "repetition" : OffTask.Reason(task, q.Record.Input, a.Text, foreignLabels);
                 taskItems.Add(new EvalItem(task.Name, q.Record.Id, q.Template, a.Prompt, a.Text, q.Record.References, reason is not null, reason, a.Tokens, scores,
                     q.Record.Input, a.FinishReason));
             }

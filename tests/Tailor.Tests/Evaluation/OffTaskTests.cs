@@ -49,6 +49,35 @@ public sealed class OffTaskTests
     }
 
     [Fact]
+    public void A_summary_or_translation_that_is_only_a_sentiment_label_is_off_task()
+    {
+        const string text = "This package contains the command line tools of the library for reading image files.";
+        Assert.Equal("another_tasks_label", OffTask.Reason(Summaries, text, "negative"));
+        Assert.Equal("another_tasks_label", OffTask.Reason(Summaries, text, " Positive."));
+        Assert.Equal("another_tasks_label", OffTask.Reason(German, text, "\"negative\""));
+        Assert.Equal("another_tasks_label", OffTask.Reason(French, text, "positive"));
+        // Only the whole answer: a summary that starts with the word is judged by the other rules.
+        Assert.Null(OffTask.Reason(Summaries, "Positive displacement pumps move fluid by trapping a fixed amount of it.", "Positive displacement pump tools"));
+        // A one-word source whose translation is the same word ("positive" is French too) is a translation.
+        Assert.Null(OffTask.Reason(French, "Positive", "positive"));
+        // The labels are the caller's: none given, none caught; a user's task's labels, caught.
+        Assert.Null(OffTask.Reason(Summaries, text, "negative", []));
+        Assert.Equal("another_tasks_label", OffTask.Reason(Summaries, text, "Yes", ["yes", "no"]));
+        Assert.Null(OffTask.Reason(Sentiment, "Great phone.", "positive", ["positive"]));
+    }
+
+    [Fact]
+    public void Foreign_labels_are_every_evaluated_classification_tasks_less_the_tasks_own_answers()
+    {
+        var questions = EvalTask.Get("summarization", "data/tasks") with { Name = "questions" };
+        var yesNo = Sentiment with { Name = "yes-no", Options = ["yes", "no"] };
+        EvalRecord[] records = [new("a", "Is the sky blue?", ["Yes."], null), new("b", "Describe the sky.", ["It is blue."], null)];
+        Assert.Equal(["positive", "negative", "no"], OffTask.ForeignLabels(questions, records, [Sentiment, yesNo]));
+        Assert.Equal(["positive", "negative"], OffTask.ForeignLabels(Summaries, [], []));
+        Assert.Empty(OffTask.ForeignLabels(Sentiment, [], [Sentiment, yesNo]));
+    }
+
+    [Fact]
     public void Degenerate_repetition_is_off_task_whatever_the_task()
     {
         Assert.Equal("repetition", OffTask.Reason(Summaries, string.Join(' ', Enumerable.Repeat("word", 40)), "the the the the the the the the the the"));
