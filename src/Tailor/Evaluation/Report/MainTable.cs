@@ -36,7 +36,7 @@ public static class MainTable
             double off = n == 0 ? 0 : r.Tasks.Sum(t => t.OffTaskRate * t.Items) / n;
             sb.Append(CultureInfo.InvariantCulture, $" {off * 100:0.0}% | {Provenance.Of(r.Model).Short} |\n");
         }
-        sb.Append(CultureInfo.InvariantCulture, $"\n{(limit == 0 ? "Whole test sets" : $"Seeded subsets of {limit} items per task")}; accuracy, ROUGE-L (stemmed, mean F) ×100; chrF and BLEU as sacreBLEU 2.6.0; off-task = share of answers that are empty, not a label, degenerate, in the wrong language or longer than the input; weights = where the pretrained weights came from (a real pretrained model, or pre-trained here with the tokens its model card records; report.md's models table says more).\n");
+        sb.Append(CultureInfo.InvariantCulture, $"\n{(limit == 0 ? "Whole test sets" : $"Seeded subsets of {limit} items per task")}; accuracy, ROUGE-L (stemmed, mean F) ×100; chrF and BLEU as sacreBLEU 2.6.0; off-task = share of answers that are empty, not a label, another task's label, degenerate, in the wrong language or longer than the input; weights = where the pretrained weights came from (a real pretrained model, or pre-trained here with the tokens its model card records; report.md's models table says more).\n");
         return sb.ToString();
     }
 

@@ -75,7 +75,7 @@ public static class Provenance
             if (ReadJson(Path.Combine(current, TunedModelMarker.FileName)) is { } marker && marker["base_model"]?.GetValue<string>() is { Length: > 0 } baseModel)
             {
                 tuned.Add(marker["stage"]?.GetValue<string>() ?? "tuned");
-                current = baseModel;
+                current = ResolveBase(baseModel, current);
                 continue;
             }
             string card = Path.Combine(current, "README.md");
@@ -112,7 +112,10 @@ public static class Provenance
         {
             if (ReadJson(Path.Combine(current, TunedModelMarker.FileName)) is { } marker && marker["base_model"]?.GetValue<string>() is { Length: > 0 } baseModel)
             {
-                current = baseModel;
+                string tunedFrom = current;
+                current = ResolveBase(baseModel, current);
+                if (!Directory.Exists(current) && PretrainedEncoders.Find(baseModel) is null)
+                    why = $"{Folder(tunedFrom)} was tuned from {baseModel}, which is found neither from here nor above {tunedFrom} (run from the project folder, or give --pretrain)";
                 continue;
             }
             string card = Path.Combine(current, "README.md");
@@ -135,6 +138,23 @@ public static class Provenance
             return null;
         }
         return null;
+    }
+
+    /// <summary>
+    /// Where a <c>tailor.json</c>'s <c>base_model</c> is: an absolute path or a catalogue name as it is; a relative one
+    /// (recorded as the tuning command was given it, so relative to the folder it ran in) from the working folder when it
+    /// is there, else from the nearest folder above the tuned model that has it (a run folder inside the project finds
+    /// <c>models/…</c> from anywhere); as given when neither has it.
+    /// </summary>
+    internal static string ResolveBase(string baseModel, string tunedModel)
+    {
+        if (Path.IsPathRooted(baseModel) || Directory.Exists(baseModel)) return baseModel;
+        for (var dir = new DirectoryInfo(Path.GetFullPath(tunedModel)).Parent; dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, baseModel);
+            if (Directory.Exists(candidate)) return candidate;
+        }
+        return baseModel;
     }
 
     /// <summary>The sha256 the manifest records for <paramref name="file"/> (its outputs, keyed by a path ending in the file's folder and name), or null.</summary>

@@ -131,4 +131,32 @@ public class ProvenanceTests
         Assert.Null(Provenance.CorpusOf(Folder(tmp.Path, "bare"), data, out why));
         Assert.Null(why);
     }
+
+    [Fact]
+    public void A_base_recorded_relative_to_the_project_is_found_from_any_working_folder()
+    {
+        // tailor.json keeps base_model as the tuning command was given it ("models/…", relative to the project folder);
+        // the tests run elsewhere, so only the walk up from the tuned model can find it.
+        using var tmp = new TempDir();
+        string data = Path.Combine(tmp.Path, "data");
+        Directory.CreateDirectory(Path.Combine(data, "pretrain-mine", "subset"));
+        File.WriteAllText(Path.Combine(data, "pretrain-mine", "subset", "train.jsonl"), "{\"text\":\"sample\"}\n");
+        File.WriteAllText(Path.Combine(data, "pretrain-mine", "MANIFEST.json"), """{"outputs":{}}""");
+        string hash = Tailor.StableHash.Sha256File(Path.Combine(data, "pretrain-mine", "MANIFEST.json"))[..16];
+        Directory.CreateDirectory(Path.Combine(tmp.Path, "models"));
+        Folder(Path.Combine(tmp.Path, "models"), "my-base", card: $"| tokens seen | 1,000 |\n| corpus manifest | `MANIFEST.json` sha256 {hash} |\n");
+        string relative = Path.Combine("models", "my-base");
+        Assert.False(Directory.Exists(relative));   // not from the test's working folder
+        Directory.CreateDirectory(Path.Combine(tmp.Path, "runs", "run-1", "models"));
+        string tuned = Folder(Path.Combine(tmp.Path, "runs", "run-1", "models"), "instruct", marker: new { stage = "instruct", base_model = relative });
+
+        Assert.Equal(new PretrainCorpus("my-base", Path.Combine(data, "pretrain-mine", "subset"), true), Provenance.CorpusOf(tuned, data, out string? why));
+        Assert.Null(why);
+        Assert.Equal("pre-trained here (1k tokens), tuned here", Provenance.Of(tuned).Short);
+
+        // A base that is nowhere: no corpus, and a reason that names it, instead of a silent fallback.
+        string lost = Folder(Path.Combine(tmp.Path, "runs", "run-1", "models"), "lost", marker: new { stage = "instruct", base_model = Path.Combine("models", "gone") });
+        Assert.Null(Provenance.CorpusOf(lost, data, out why));
+        Assert.Contains(Path.Combine("models", "gone"), why, StringComparison.Ordinal);
+    }
 }
