@@ -162,14 +162,11 @@ public static class Bench
             bool timed = step >= 0;
             using var scope = NewDisposeScope();
             lap.Restart();
-            Tensor loss;
-            using (Tailor.Torch.Autocast.Bf16(bf16))
-            {
-                var logits = model.call(x);                                                      // (B, T, V)
-                loss = nn.functional.cross_entropy(logits.view(-1, config.VocabSize).to_type(ScalarType.Float32), y.reshape(-1));
-            }
+            Tensor logits;
+            using (Tailor.Torch.Autocast.Bf16(bf16)) logits = model.call(x).flatten(0, 1);    // (B·T, V)
+            var loss = FusedCrossEntropy.Loss(logits, y.reshape(-1), 1.0 / logits.shape[0], out var gradient);   // as Pretrain
             Mark(0, timed);
-            loss.backward();
+            FusedCrossEntropy.Backward(logits, loss, gradient);
             Mark(1, timed);
             nn.utils.clip_grad_norm_(model.parameters(), 1.0);
             Mark(2, timed);

@@ -123,13 +123,11 @@ public static class Pretrain
                     var batch = tensor(ids, [o.Batch, o.Sequence + 1], device: device);             // (B, T+1)
                     var x = batch.narrow(1, 0, o.Sequence);                                         // (B, T)
                     var y = batch.narrow(1, 1, o.Sequence);                                         // (B, T)
-                    Tensor loss;
-                    using (Autocast.Bf16(bf16))
-                    {
-                        var logits = model.call(x);                                                 // (B, T, V)
-                        loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]).to_type(ScalarType.Float32), y.reshape(-1)) / (o.GradAccum * group.Size);
-                    }
-                    loss.backward();
+                    Tensor logits;
+                    using (Autocast.Bf16(bf16)) logits = model.call(x).flatten(0, 1);             // (B·T, V)
+                    // The mean over every position of the global batch: this rank's micro-batches, all ranks.
+                    var loss = FusedCrossEntropy.Loss(logits, y.reshape(-1), 1.0 / (logits.shape[0] * o.GradAccum * group.Size), out var gradient);
+                    FusedCrossEntropy.Backward(logits, loss, gradient);
                     lossSum.add_(loss.detach(), Torch.Scalars.One);
                 }
                 DataParallel.AllReduceGradients(group, model.parameters());   // each rank's share summed: the global batch's gradient
