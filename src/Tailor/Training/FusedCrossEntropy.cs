@@ -12,8 +12,8 @@ namespace Tailor.Training;
 /// cache (max, sum of exponentials, gradient) and its gradient written once, in the logits' dtype, where libtorch's
 /// <c>cross_entropy</c> over bf16 logits makes an fp32 copy, a log-softmax, a dense zero-filled gradient, the
 /// log-softmax backward and a cast back: about ten full passes over a (B·T, V) tensor that is hundreds of MB for a
-/// 16k vocabulary. In a pre-training step of the shipped 9M shape (16 × 256 tokens, 16,384 words) that was a quarter
-/// of the step; fused, it trains ~1.2x faster (README, Performance). The gradient is then fed to
+/// 16k vocabulary. Side by side with libtorch's loss (<c>tailor bench --only train --default-path --threads 2</c>,
+/// interleaved, 2026-12-07) the step trained 1.18x (6.9M, 8,192 words) and 1.09x (17.3M) faster. The gradient is fed to
 /// <c>logits.backward(gradient)</c>, so autograd runs the head and the body as before.
 /// <para>Runs where <see cref="Supports"/> holds (CPU tensors, bf16 or fp32 logits, AVX-512); elsewhere
 /// <see cref="Loss"/> takes libtorch's <c>cross_entropy</c> in fp32, as before. Numerically it is that same function:
