@@ -25,7 +25,7 @@ public static unsafe class FusedCrossEntropy
     /// <summary>PyTorch's default <c>ignore_index</c>: a row with this label adds no loss and gets a zero gradient.</summary>
     public const long IgnoreIndex = -100;
 
-    /// <summary>Whether the fused kernel handles these logits: a contiguous (N, V) CPU tensor of bf16 or fp32, on a CPU with AVX-512.</summary>
+    /// <summary>Whether the fused kernel handles these logits: an (N, V) CPU tensor of bf16 or fp32, on a CPU with AVX-512 (<see cref="Loss"/> makes it contiguous).</summary>
     public static bool Supports(Tensor logits)
     {
         ArgumentNullException.ThrowIfNull(logits);
