@@ -19,8 +19,9 @@ namespace Tailor.Generation;
 /// (q/k/v fused into one, gate/up fused into one) plus loops that touch each value once; on one thread nothing is
 /// allocated per token. The matrix-vector products, which carry almost all the work, split their rows over
 /// <see cref="Threads"/> threads. A model that does not fit in the caches is bound by how fast its weights stream from
-/// memory, so the products read them at half the bytes where that is exact (bfloat16, converted in registers), from
-/// 64-byte-aligned rows, with the rows ahead prefetched into L2.</para>
+/// memory, so the products read them at half the bytes where that is exact (bfloat16, converted in registers), four
+/// rows at a time from one sequential stream (the matrix stored in blocks of four rows, 64 bytes of each in turn, see
+/// Matrix), prefetched a fixed distance ahead.</para>
 /// <para>It is checked against the reference path: same greedy tokens and logits within 1e-4 of the logit scale
 /// (<c>CpuDecoderTests</c>). Weights are copied at construction (as bfloat16 where that is exact, else float32; arithmetic
 /// is float32 throughout); the model may be disposed afterwards.
@@ -42,26 +43,35 @@ public sealed class CpuDecoder
 
     private sealed record Layer(float[] AttnNorm, Matrix Qkv, float[]? QkvBias, Matrix O, float[] MlpNorm, Matrix GateUp, Matrix Down);
 
-    // A row-major weight matrix, stored as float32 or, when every value is a bfloat16 number, as bfloat16 bits (the
-    // upper half of the float32): the same values in half the memory, which is what decode time is mostly spent reading.
-    // The values start on a 64-byte boundary (a pinned array, Offset elements in), so a 512-bit load of a row whose byte
-    // length is a multiple of 64 never straddles two cache lines.
+    // A weight matrix (rows, cols), stored as float32 or, when every value is a bfloat16 number and cols is even, as
+    // bfloat16 bits (the upper half of the float32): the same values in half the memory, which is what decode time is
+    // mostly spent reading. The order is laid out for the products (Dot4Pairs, Dot4), which take four rows at a time:
+    // each block of four rows is stored as its first 64 bytes of row 0, of row 1, of row 2, of row 3, then the next 64
+    // bytes of each, and so on (the columns past the last whole 64 bytes follow, row by row). A product then reads one
+    // sequential stream, not four, and prefetches a fixed distance ahead of it. Rows past the last whole block are stored
+    // as they are. The values start on a 64-byte boundary (a pinned array, Offset elements in), so no 512-bit load
+    // straddles two cache lines.
     private sealed class Matrix
     {
         public Matrix(float[] values, int cols, bool allowBf16)
         {
             Cols = cols;
             Rows = values.Length / cols;
-            if (allowBf16 && Array.TrueForAll(values, v => (BitConverter.SingleToUInt32Bits(v) & 0xFFFF) == 0))
+            if (allowBf16 && cols % 2 == 0 && Array.TrueForAll(values, v => (BitConverter.SingleToUInt32Bits(v) & 0xFFFF) == 0))
             {
+                Chunk = 32;
                 (Bf16, Offset) = Aligned<ushort>(values.Length);
                 var bits = Bf16.AsSpan(Offset, values.Length);
-                for (int i = 0; i < values.Length; i++) bits[i] = (ushort)(BitConverter.SingleToUInt32Bits(values[i]) >> 16);
+                for (int r = 0; r < Rows; r++)
+                    for (int c = 0; c < cols; c++) bits[Index(r, c)] = (ushort)(BitConverter.SingleToUInt32Bits(values[r * cols + c]) >> 16);
             }
             else
             {
+                Chunk = 16;
                 (F32, Offset) = Aligned<float>(values.Length);
-                values.CopyTo(F32.AsSpan(Offset));
+                var stored = F32.AsSpan(Offset, values.Length);
+                for (int r = 0; r < Rows; r++)
+                    for (int c = 0; c < cols; c++) stored[Index(r, c)] = values[r * cols + c];
             }
         }
 
@@ -71,11 +81,33 @@ public sealed class CpuDecoder
         public float[]? F32 { get; }
         public ushort[]? Bf16 { get; }
 
+        /// <summary>Elements in 64 bytes: 32 bfloat16 or 16 float32.</summary>
+        public int Chunk { get; }
+
+        /// <summary>Rows stored in blocks of four (the rest follow row-major).</summary>
+        public int BlockRows => Rows / 4 * 4;
+
+        /// <summary>Columns in whole chunks.</summary>
+        public int ChunkCols => Cols / Chunk * Chunk;
+
+        // Where element (row, col) is stored, counted from Offset. A block of four rows starts where its first row would
+        // start row-major, and so do the rows after the last block.
+        public int Index(int row, int col)
+        {
+            if (row >= BlockRows) return row * Cols + col;
+            int block = row / 4 * 4 * Cols, j = row % 4, full = ChunkCols;
+            return col < full
+                ? block + col / Chunk * 4 * Chunk + j * Chunk + col % Chunk
+                : block + 4 * full + j * (Cols - full) + (col - full);
+        }
+
         public void CopyRow(int row, Span<float> output)
         {
-            if (F32 is not null) { F32.AsSpan(Offset + row * Cols, Cols).CopyTo(output); return; }
-            var bits = Bf16.AsSpan(Offset + row * Cols, Cols);
-            for (int i = 0; i < Cols; i++) output[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
+            for (int c = 0; c < Cols; c++)
+            {
+                int i = Offset + Index(row, c);
+                output[c] = F32 is not null ? F32[i] : BitConverter.UInt32BitsToSingle((uint)Bf16![i] << 16);
+            }
         }
 
         private static unsafe (T[] Array, int Offset) Aligned<T>(int length) where T : unmanaged
@@ -365,13 +397,12 @@ public sealed class CpuDecoder
     /// <summary>True when at least one weight matrix is held as bfloat16.</summary>
     public bool UsesBf16Weights => _embed.Bf16 is not null || _layer.Any(l => l.Qkv.Bf16 is not null);
 
-    // y = W·x for W (rows, cols) row-major, rows split over the threads. A bfloat16 matrix with an even number of
-    // columns reads x as its even and odd elements (split once here), see Dot4Pairs.
+    // y = W·x for W (rows, cols), rows split over the threads in whole blocks of four. A bfloat16 matrix reads x as its
+    // even and odd elements (split once here), see Dot4Pairs.
     private void MatVec(Matrix w, float[] x, float[] y)
     {
         int rows = w.Rows, cols = w.Cols;
-        bool pairs = w.Bf16 is not null && cols % 2 == 0;
-        if (pairs)
+        if (w.Bf16 is not null)
         {
             int half = cols / 2;
             for (int i = 0; i < half; i++)
@@ -382,83 +413,74 @@ public sealed class CpuDecoder
         }
         if (Threads == 1 || (long)rows * cols < 1 << 16)
         {
-            MatVecRows(w, x, y, 0, rows, pairs);
+            MatVecRows(w, x, y, 0, rows);
             return;
         }
         int chunk = (rows / Threads + 3) & ~3;
         Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
         {
             int start = t * chunk, end = Math.Min(rows, start + chunk);
-            if (start < end) MatVecRows(w, x, y, start, end, pairs);
+            if (start < end) MatVecRows(w, x, y, start, end);
         });
     }
 
-    private void MatVecRows(Matrix w, float[] x, float[] y, int start, int end, bool pairs)
+    // Rows [start, end) of W·x; start is a multiple of four.
+    private unsafe void MatVecRows(Matrix w, float[] x, float[] y, int start, int end)
     {
-        int cols = x.Length, r = start;
+        int cols = w.Cols, blockEnd = Math.Min(end, w.BlockRows), r = start;
         if (w.Bf16 is { } bits)
         {
-            var all = bits.AsSpan(w.Offset);
-            if (pairs)
+            int half = cols / 2, fullWords = w.ChunkCols / 2;
+            fixed (ushort* values = &bits[w.Offset])
             {
-                var words = MemoryMarshal.Cast<ushort, uint>(all);
-                int half = cols / 2;
-                for (; r + 4 <= end; r += 4)
+                uint* words = (uint*)values;
+                for (; r < blockEnd; r += 4)
+                    Dot4Pairs(words + (long)r * half, half, fullWords, _even, _odd).CopyTo(y.AsSpan(r, 4));
+                for (; r < end; r++)
                 {
-                    var (a, b, c, d) = Dot4Pairs(words.Slice(r * half, 4 * half), _even.AsSpan(0, half), _odd.AsSpan(0, half));
-                    y[r] = a; y[r + 1] = b; y[r + 2] = c; y[r + 3] = d;
+                    float sum = 0;
+                    uint* row = words + (long)r * half;
+                    for (int i = 0; i < half; i++) sum += BitConverter.UInt32BitsToSingle(row[i] << 16) * _even[i] + BitConverter.UInt32BitsToSingle(row[i] & 0xFFFF0000u) * _odd[i];
+                    y[r] = sum;
                 }
-            }
-            for (; r < end; r++)
-            {
-                float sum = 0;
-                var row = all.Slice(r * cols, cols);
-                for (int i = 0; i < cols; i++) sum += BitConverter.UInt32BitsToSingle((uint)row[i] << 16) * x[i];
-                y[r] = sum;
             }
             return;
         }
         var f32 = w.F32.AsSpan(w.Offset);
-        for (; r + 4 <= end; r += 4)
+        fixed (float* values = f32)
         {
-            var (a, b, c, d) = Dot4(f32.Slice(r * cols, 4 * cols), x);
-            y[r] = a; y[r + 1] = b; y[r + 2] = c; y[r + 3] = d;
+            for (; r < blockEnd; r += 4) Dot4(values + (long)r * cols, cols, w.ChunkCols, x).CopyTo(y.AsSpan(r, 4));
         }
         for (; r < end; r++) y[r] = Dot(f32.Slice(r * cols, cols), x);
     }
 
-    // Four bfloat16 rows against one float vector, read as 32-bit words of two neighbours: a word's low half is the
-    // even element and its high half the odd one, so `word << 16` is the even element's float32 and `word & 0xFFFF0000`
-    // the odd one's, in place, without widening across lanes. They multiply x's even and odd elements (split once per
-    // matrix-vector product), each into accumulators of its own. Each step also prefetches the same cache lines of the
-    // rows two blocks on into L2 (Ahead): the hardware prefetcher stops at 4 KiB page boundaries, and a block of four
-    // rows of a 512-wide matrix is one page, so without it every block starts by waiting on memory.
+    // Four bfloat16 rows (one block of Matrix's layout: 16 words of each row in turn, then the words past the last whole
+    // 16 of each row) against one float vector. The rows are read as 32-bit words of two neighbours: a word's low half
+    // is the even element and its high half the odd one, so `word << 16` is the even element's float32 and
+    // `word & 0xFFFF0000` the odd one's, in place, without widening across lanes. They multiply x's even and odd elements
+    // (split once per matrix-vector product), each into accumulators of its own. Each step also prefetches the 256 bytes
+    // PrefetchBytes ahead (Ahead).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe (float, float, float, float) Dot4Pairs(ReadOnlySpan<uint> rows, ReadOnlySpan<float> even, ReadOnlySpan<float> odd)
+    private static unsafe Vector128<float> Dot4Pairs(uint* block, int n, int full, float[] even, float[] odd)
     {
-        int n = even.Length, i = 0;
-        ref uint w0 = ref MemoryMarshal.GetReference(rows);
-        ref uint w1 = ref Unsafe.Add(ref w0, n);
-        ref uint w2 = ref Unsafe.Add(ref w1, n);
-        ref uint w3 = ref Unsafe.Add(ref w2, n);
-        ref float er = ref MemoryMarshal.GetReference(even);
-        ref float or = ref MemoryMarshal.GetReference(odd);
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        // A raw pointer (the matrices are pinned), not a managed ref: the rows ahead may lie past the array's end.
-        uint* first = (uint*)Unsafe.AsPointer(ref w0) + 4 * n * PrefetchBlocks;
+        ref float er = ref MemoryMarshal.GetArrayDataReference(even);
+        ref float or = ref MemoryMarshal.GetArrayDataReference(odd);
+        uint* w = block;
+        int i = 0;
+        var sums = Vector128<float>.Zero;
         if (Vector512.IsHardwareAccelerated)
         {
             Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
             var high = Vector512.Create(0xFFFF0000u);
-            for (; i + 16 <= n; i += 16)
+            for (; i < full; i += 16, w += 64)
             {
-                Ahead(first + i, n);
+                Ahead((byte*)w);
                 var xe = Vector512.LoadUnsafe(ref er, (nuint)i);
                 var xo = Vector512.LoadUnsafe(ref or, (nuint)i);
-                var u0 = Vector512.LoadUnsafe(ref w0, (nuint)i);
-                var u1 = Vector512.LoadUnsafe(ref w1, (nuint)i);
-                var u2 = Vector512.LoadUnsafe(ref w2, (nuint)i);
-                var u3 = Vector512.LoadUnsafe(ref w3, (nuint)i);
+                var u0 = Vector512.Load(w);
+                var u1 = Vector512.Load(w + 16);
+                var u2 = Vector512.Load(w + 32);
+                var u3 = Vector512.Load(w + 48);
                 e0 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u0, 16).AsSingle(), xe, e0);
                 o0 = Vector512.FusedMultiplyAdd((u0 & high).AsSingle(), xo, o0);
                 e1 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u1, 16).AsSingle(), xe, e1);
@@ -468,20 +490,21 @@ public sealed class CpuDecoder
                 e3 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(u3, 16).AsSingle(), xe, e3);
                 o3 = Vector512.FusedMultiplyAdd((u3 & high).AsSingle(), xo, o3);
             }
-            s0 = Vector512.Sum(e0 + o0); s1 = Vector512.Sum(e1 + o1); s2 = Vector512.Sum(e2 + o2); s3 = Vector512.Sum(e3 + o3);
+            sums = Sum4(e0 + o0, e1 + o1, e2 + o2, e3 + o3);
         }
         else if (Vector256.IsHardwareAccelerated)
         {
             Vector256<float> e0 = default, e1 = default, e2 = default, e3 = default, o0 = default, o1 = default, o2 = default, o3 = default;
             var high = Vector256.Create(0xFFFF0000u);
-            for (; i + 8 <= n; i += 8)
+            for (; i < full; i += 8)
             {
                 var xe = Vector256.LoadUnsafe(ref er, (nuint)i);
                 var xo = Vector256.LoadUnsafe(ref or, (nuint)i);
-                var u0 = Vector256.LoadUnsafe(ref w0, (nuint)i);
-                var u1 = Vector256.LoadUnsafe(ref w1, (nuint)i);
-                var u2 = Vector256.LoadUnsafe(ref w2, (nuint)i);
-                var u3 = Vector256.LoadUnsafe(ref w3, (nuint)i);
+                uint* chunk = block + i / 16 * 64 + i % 16;                              // the chunk's first or second half
+                var u0 = Vector256.Load(chunk);
+                var u1 = Vector256.Load(chunk + 16);
+                var u2 = Vector256.Load(chunk + 32);
+                var u3 = Vector256.Load(chunk + 48);
                 e0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u0, 16).AsSingle(), xe, e0);
                 o0 = Vector256.FusedMultiplyAdd((u0 & high).AsSingle(), xo, o0);
                 e1 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u1, 16).AsSingle(), xe, e1);
@@ -491,91 +514,121 @@ public sealed class CpuDecoder
                 e3 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(u3, 16).AsSingle(), xe, e3);
                 o3 = Vector256.FusedMultiplyAdd((u3 & high).AsSingle(), xo, o3);
             }
-            s0 = Vector256.Sum(e0 + o0); s1 = Vector256.Sum(e1 + o1); s2 = Vector256.Sum(e2 + o2); s3 = Vector256.Sum(e3 + o3);
+            sums = Sum4(e0 + o0, e1 + o1, e2 + o2, e3 + o3);
         }
-        for (; i < n; i++)
+        else
         {
-            float xe = Unsafe.Add(ref er, i), xo = Unsafe.Add(ref or, i);
-            uint u0 = Unsafe.Add(ref w0, i), u1 = Unsafe.Add(ref w1, i), u2 = Unsafe.Add(ref w2, i), u3 = Unsafe.Add(ref w3, i);
-            s0 += BitConverter.UInt32BitsToSingle(u0 << 16) * xe + BitConverter.UInt32BitsToSingle(u0 & 0xFFFF0000u) * xo;
-            s1 += BitConverter.UInt32BitsToSingle(u1 << 16) * xe + BitConverter.UInt32BitsToSingle(u1 & 0xFFFF0000u) * xo;
-            s2 += BitConverter.UInt32BitsToSingle(u2 << 16) * xe + BitConverter.UInt32BitsToSingle(u2 & 0xFFFF0000u) * xo;
-            s3 += BitConverter.UInt32BitsToSingle(u3 << 16) * xe + BitConverter.UInt32BitsToSingle(u3 & 0xFFFF0000u) * xo;
+            for (; i < full; i++)
+            {
+                uint* chunk = block + i / 16 * 64 + i % 16;
+                float xe = Unsafe.Add(ref er, i), xo = Unsafe.Add(ref or, i);
+                sums += Vector128.Create(Pair(chunk[0], xe, xo), Pair(chunk[16], xe, xo), Pair(chunk[32], xe, xo), Pair(chunk[48], xe, xo));
+            }
         }
-        return (s0, s1, s2, s3);
+        int rest = n - full;                                                             // the words past the last whole 16
+        uint* tail = block + 4 * full;
+        for (int k = 0; k < rest; k++)
+        {
+            float xe = Unsafe.Add(ref er, full + k), xo = Unsafe.Add(ref or, full + k);
+            sums += Vector128.Create(Pair(tail[k], xe, xo), Pair(tail[rest + k], xe, xo), Pair(tail[2 * rest + k], xe, xo), Pair(tail[3 * rest + k], xe, xo));
+        }
+        return sums;
     }
 
-    // Blocks of four rows ahead that Dot4Pairs and Dot4 prefetch: 2, 4 and 8 timed alike in the same kind of A/B on the
-    // M shape (29.5M, bf16 rows of 1 KiB), so the smallest, which also stays inside small matrices. Prefetching past a matrix's end is
-    // harmless.
-    private const int PrefetchBlocks = 2;
-
-    // Hints the cache line at row0 of each of four rows of length n into L2 (prefetcht1; prefetches never fault, so any
-    // address will do).
-    // L2 rather than L1: builds that differed only in this instruction, timing CpuDecoder.Greedy on the M shape at one
-    // thread beside a one-thread pre-training (indicative only), gave about 2x more tokens/s with prefetcht1 than with
-    // prefetcht0. The quotable figures are bench/decode-vs-llamacpp.sh's (README): on the M shape, one thread, quiet,
-    // 406 tokens/s bf16-held and 190 f32-held after this kernel, against 201 and 208 before it (2026-12-05).
-    // The AVX2 branches do not prefetch: with AVX-512 disabled (DOTNET_EnableAVX512F=0) the same A/B measured no
-    // difference, on this machine.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Ahead<T>(T* row0, int n) where T : unmanaged
+    private static float Pair(uint word, float even, float odd) =>
+        BitConverter.UInt32BitsToSingle(word << 16) * even + BitConverter.UInt32BitsToSingle(word & 0xFFFF0000u) * odd;
+
+    // How far ahead of the block being read Dot4Pairs and Dot4 prefetch, into L1 (prefetcht0). Timed on the M shape's
+    // products alone (29.5M: 59 MB in bfloat16, 118 MB in float32), every candidate reading the same buffer, because on
+    // this project's VMs two allocations of the same size can stream at speeds 1.5x apart (2026-12-07, one thread):
+    // bfloat16 at 4 and 8 KiB about 10% faster than without a prefetch, 16 and 32 KiB in between; float32 at 0 and
+    // 4 KiB alike and 8 to 32 KiB about 7% slower. In the same runs this layout beat the previous one (four row streams,
+    // each prefetched two blocks ahead into L2) by 1.3-1.5x in bfloat16 and 1.3x in float32.
+    private const int PrefetchBytes = 4096;
+
+    // Prefetches the four cache lines PrefetchBytes past `at` (prefetches never fault, so reading past a matrix's end is
+    // harmless). The stream is sequential, so the hardware prefetchers would find it too, but they stop at 4 KiB page
+    // boundaries, and a block of four 512-wide bfloat16 rows is one page. The AVX2 branches do not prefetch.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Ahead(byte* at)
     {
         if (!Sse.IsSupported) return;
-        Sse.Prefetch1(row0);
-        Sse.Prefetch1(row0 + n);
-        Sse.Prefetch1(row0 + 2 * n);
-        Sse.Prefetch1(row0 + 3 * n);
+        byte* line = at + PrefetchBytes;
+        Sse.Prefetch0(line);
+        Sse.Prefetch0(line + 64);
+        Sse.Prefetch0(line + 128);
+        Sse.Prefetch0(line + 192);
     }
 
-    // Four rows against one vector: x is loaded once per four rows; the rows two blocks on are prefetched as in Dot4Pairs.
+    // Four float32 rows (one block of Matrix's layout: 16 floats of each row in turn, then the floats past the last
+    // whole 16 of each row) against one vector, prefetching as Dot4Pairs does.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe (float, float, float, float) Dot4(ReadOnlySpan<float> rows, ReadOnlySpan<float> x)
+    private static unsafe Vector128<float> Dot4(float* block, int n, int full, float[] x)
     {
-        int n = x.Length, i = 0;
-        ref float w0 = ref MemoryMarshal.GetReference(rows);
-        ref float w1 = ref Unsafe.Add(ref w0, n);
-        ref float w2 = ref Unsafe.Add(ref w1, n);
-        ref float w3 = ref Unsafe.Add(ref w2, n);
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        ref float xr = ref MemoryMarshal.GetArrayDataReference(x);
+        float* w = block;
+        int i = 0;
+        var sums = Vector128<float>.Zero;
         if (Vector512.IsHardwareAccelerated)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            float* first = (float*)Unsafe.AsPointer(ref w0) + 4 * n * PrefetchBlocks;   // as in Dot4Pairs
-            for (; i + 16 <= n; i += 16)
+            for (; i < full; i += 16, w += 64)
             {
-                Ahead(first + i, n);
+                Ahead((byte*)w);
                 var xv = Vector512.LoadUnsafe(ref xr, (nuint)i);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref w0, (nuint)i), xv, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref w1, (nuint)i), xv, a1);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref w2, (nuint)i), xv, a2);
-                a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref w3, (nuint)i), xv, a3);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w), xv, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + 16), xv, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w + 32), xv, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w + 48), xv, a3);
             }
-            s0 = Vector512.Sum(a0); s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2); s3 = Vector512.Sum(a3);
+            sums = Sum4(a0, a1, a2, a3);
         }
         else if (Vector256.IsHardwareAccelerated)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (; i + 8 <= n; i += 8)
+            for (; i < full; i += 8)
             {
                 var xv = Vector256.LoadUnsafe(ref xr, (nuint)i);
-                a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref w0, (nuint)i), xv, a0);
-                a1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref w1, (nuint)i), xv, a1);
-                a2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref w2, (nuint)i), xv, a2);
-                a3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref w3, (nuint)i), xv, a3);
+                float* chunk = block + i / 16 * 64 + i % 16;
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(chunk), xv, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(chunk + 16), xv, a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(chunk + 32), xv, a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(chunk + 48), xv, a3);
             }
-            s0 = Vector256.Sum(a0); s1 = Vector256.Sum(a1); s2 = Vector256.Sum(a2); s3 = Vector256.Sum(a3);
+            sums = Sum4(a0, a1, a2, a3);
         }
-        for (; i < n; i++)
+        else
         {
-            float xi = Unsafe.Add(ref xr, i);
-            s0 += Unsafe.Add(ref w0, i) * xi;
-            s1 += Unsafe.Add(ref w1, i) * xi;
-            s2 += Unsafe.Add(ref w2, i) * xi;
-            s3 += Unsafe.Add(ref w3, i) * xi;
+            for (; i < full; i++)
+            {
+                float* chunk = block + i / 16 * 64 + i % 16;
+                float xi = Unsafe.Add(ref xr, i);
+                sums += Vector128.Create(chunk[0] * xi, chunk[16] * xi, chunk[32] * xi, chunk[48] * xi);
+            }
         }
-        return (s0, s1, s2, s3);
+        int rest = n - full;
+        float* tail = block + 4 * full;
+        for (int k = 0; k < rest; k++)
+        {
+            float xi = Unsafe.Add(ref xr, full + k);
+            sums += Vector128.Create(tail[k] * xi, tail[rest + k] * xi, tail[2 * rest + k] * xi, tail[3 * rest + k] * xi);
+        }
+        return sums;
+    }
+
+    // The sums of four vectors' lanes, as one vector: halves folded, then pairwise adds that keep the four apart (haddps),
+    // instead of four full reductions.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d) =>
+        Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<float> Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d)
+    {
+        if (!Avx.IsSupported) return Vector128.Create(Vector256.Sum(a), Vector256.Sum(b), Vector256.Sum(c), Vector256.Sum(d));
+        var sums = Avx.HorizontalAdd(Avx.HorizontalAdd(a, b), Avx.HorizontalAdd(c, d));   // (a₀₋₃ b₀₋₃ c₀₋₃ d₀₋₃ | a₄₋₇ …)
+        return sums.GetLower() + sums.GetUpper();
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -45,16 +45,17 @@ public sealed class CpuDecoderTests : IDisposable
     }
 
     [Theory]
-    [InlineData(96, 64)]    // 48 words a row: three 16-word vector steps, no tail
-    [InlineData(80, 37)]    // 40 words: two vector steps and an 8-word scalar tail; 37 columns (down_proj): odd, no word pairs
-    public void Bf16_held_weights_of_any_width_give_the_reference_logits(int hidden, int intermediate)
+    [InlineData(96, 64, true)]    // bf16: 96 columns, three 32-column chunks, no tail; 61 vocabulary rows: 15 blocks of four and one row
+    [InlineData(80, 37, true)]    // bf16: 80 columns, two chunks and a 16-column tail; 37 columns (down_proj): odd, held in f32 (5 tail columns)
+    [InlineData(72, 37, false)]   // f32: 72 columns, four 16-column chunks and an 8-column tail; 37: two chunks and 5
+    public void Weights_of_any_width_give_the_reference_logits(int hidden, int intermediate, bool bf16)
     {
         var config = LlamaConfig.Create(vocab: 61, hidden: hidden, intermediate: intermediate, layers: 2, heads: 4, kvHeads: 2, maxPositions: 64);
         using var model = LlamaForCausalLM.FromConfig(config);
         using (no_grad())
             foreach (var p in model.parameters()) p.copy_(p.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32));   // bf16 numbers, held in f32
-        var decoder = new CpuDecoder(model, threads: 1);
-        Assert.True(decoder.UsesBf16Weights);
+        var decoder = new CpuDecoder(model, threads: 1, bf16Weights: bf16);
+        Assert.Equal(bf16, decoder.UsesBf16Weights);
         AssertGreedyStepsMatchReference(model, decoder, [3, 14, 15, 9, 26, 5, 35], 5);
     }
 
