@@ -37,9 +37,23 @@ public sealed class CpuDecoder
     private readonly float[] _cos, _sin;                       // (capacity, D/2): the two halves share one table
     private readonly float[][] _keys, _values;                 // per layer (KV, capacity, D)
 
-    // Scratch, reused every token.
-    private readonly float[] _x, _h, _qkv, _attn, _proj, _gateUp, _act, _scores, _logits;
-    private readonly float[] _even, _odd;                      // x's even and odd elements for bfloat16 matrices (MatVec)
+    private readonly Work _work;                               // scratch, reused every call
+
+    // Prefill takes the prompt this many tokens at a time: each block of four weight rows is read from memory once for
+    // all of them (it stays in L1 while the next token's products use it), so a prompt costs about one weight pass per
+    // block of tokens instead of one per token. Sixteen keeps a block's work arrays small (hidden 4096: 1 MB).
+    private const int PrefillBlock = 16;
+
+    // Work arrays for up to PrefillBlock tokens, token t's values at row t (rows of each array's own width).
+    private sealed class Work(int hidden, int qkv, int attention, int ff, int widest, int capacity, int vocab)
+    {
+        public readonly float[] X = new float[PrefillBlock * hidden], H = new float[PrefillBlock * hidden];
+        public readonly float[] Qkv = new float[PrefillBlock * qkv], Attention = new float[PrefillBlock * attention];
+        public readonly float[] Projection = new float[PrefillBlock * hidden];
+        public readonly float[] GateUp = new float[PrefillBlock * 2 * ff], Activation = new float[PrefillBlock * ff];
+        public readonly float[] Even = new float[PrefillBlock * ((widest + 1) / 2)], Odd = new float[PrefillBlock * ((widest + 1) / 2)];   // MatMul
+        public readonly float[] Scores = new float[capacity], Logits = new float[vocab];
+    }
 
     private sealed record Layer(float[] AttnNorm, Matrix Qkv, float[]? QkvBias, Matrix O, float[] MlpNorm, Matrix GateUp, Matrix Down);
 
@@ -187,19 +201,7 @@ public sealed class CpuDecoder
             _keys[i] = new float[_kvHeads * _capacity * _headDim];
             _values[i] = new float[_kvHeads * _capacity * _headDim];
         }
-        int qkvRows = (_heads + 2 * _kvHeads) * _headDim;
-        _x = new float[_hidden];
-        _h = new float[_hidden];
-        _qkv = new float[qkvRows];
-        _attn = new float[_heads * _headDim];
-        _proj = new float[_hidden];
-        _gateUp = new float[2 * _ff];
-        _act = new float[_ff];
-        _scores = new float[_capacity];
-        _logits = new float[_vocab];
-        int widest = Math.Max(Math.Max(_hidden, _ff), _heads * _headDim);
-        _even = new float[(widest + 1) / 2];
-        _odd = new float[(widest + 1) / 2];
+        _work = NewWork();
     }
 
     // A decoder that reads another's weights and rotary tables (never written after construction) with its own cache and scratch.
@@ -216,19 +218,11 @@ public sealed class CpuDecoder
             _keys[i] = new float[_kvHeads * _capacity * _headDim];
             _values[i] = new float[_kvHeads * _capacity * _headDim];
         }
-        _x = new float[_hidden];
-        _h = new float[_hidden];
-        _qkv = new float[(_heads + 2 * _kvHeads) * _headDim];
-        _attn = new float[_heads * _headDim];
-        _proj = new float[_hidden];
-        _gateUp = new float[2 * _ff];
-        _act = new float[_ff];
-        _scores = new float[_capacity];
-        _logits = new float[_vocab];
-        int widest = Math.Max(Math.Max(_hidden, _ff), _heads * _headDim);
-        _even = new float[(widest + 1) / 2];
-        _odd = new float[(widest + 1) / 2];
+        _work = NewWork();
     }
+
+    private Work NewWork() =>
+        new(_hidden, (_heads + 2 * _kvHeads) * _headDim, _heads * _headDim, _ff, Math.Max(Math.Max(_hidden, _ff), _heads * _headDim), _capacity, _vocab);
 
     /// <summary>
     /// A second decoder over the same weights (shared, not copied) with its own cache, for decoding another sequence on
@@ -277,15 +271,23 @@ public sealed class CpuDecoder
     public void Reset() => Length = 0;
 
     /// <summary>
-    /// Feeds <paramref name="ids"/> one by one after the cached positions and returns the logits (V) after the last one.
-    /// The returned span is valid until the next call.
+    /// Feeds <paramref name="ids"/> after the cached positions (several at once: the weights are read once per block of
+    /// up to 16 tokens) and returns the logits (V) after the last one. The returned span is valid until the next call.
+    /// Nothing is cached when a token is out of range or the tokens would overflow the cache.
     /// </summary>
     public ReadOnlySpan<float> Forward(IReadOnlyList<int> ids)
     {
         ArgumentNullException.ThrowIfNull(ids);
         if (ids.Count == 0) throw new ArgumentException("give at least one token.", nameof(ids));
-        for (int i = 0; i < ids.Count; i++) Step(ids[i], computeLogits: i == ids.Count - 1);
-        return _logits;
+        foreach (int token in ids)
+            if ((uint)token >= (uint)_vocab) throw new ArgumentOutOfRangeException(nameof(ids), token, $"token id outside the vocabulary [0, {_vocab}).");
+        if (Length + ids.Count > _capacity) throw new TailorException($"the decoder's cache is full ({_capacity} positions); ask for fewer tokens.");
+        for (int first = 0; first < ids.Count; first += PrefillBlock)
+        {
+            int count = Math.Min(PrefillBlock, ids.Count - first);
+            Block(ids, first, count, computeLogits: first + count == ids.Count);
+        }
+        return _work.Logits;
     }
 
     /// <summary>
@@ -307,49 +309,59 @@ public sealed class CpuDecoder
         return output;
     }
 
-    private void Step(int token, bool computeLogits)
+    // ids[first, first + m) through every layer at positions Length.., each matrix product taking all m tokens at once.
+    private void Block(IReadOnlyList<int> ids, int first, int m, bool computeLogits)
     {
-        if ((uint)token >= (uint)_vocab) throw new ArgumentOutOfRangeException(nameof(token), token, $"token id outside the vocabulary [0, {_vocab}).");
-        if (Length >= _capacity) throw new TailorException($"the decoder's cache is full ({_capacity} positions); ask for fewer tokens.");
-        int pos = Length;
-        int d = _headDim, qRows = _heads * d, kvRows = _kvHeads * d;
-        _embed.CopyRow(token, _x);
+        var w = _work;
+        int pos = Length, d = _headDim, qRows = _heads * d, kvRows = _kvHeads * d, qkvRows = qRows + 2 * kvRows, hidden = _hidden;
+        Span<float> Row(float[] values, int t, int width) => values.AsSpan(t * width, width);
+        for (int t = 0; t < m; t++) _embed.CopyRow(ids[first + t], Row(w.X, t, hidden));
 
         for (int l = 0; l < _layers; l++)
         {
             var layer = _layer[l];
-            RmsNorm(_x, layer.AttnNorm, _h);
-            MatVec(layer.Qkv, _h, _qkv);                                                 // (H·D + 2·KV·D)
-            if (layer.QkvBias is { } bias) Add(_qkv, bias);
-            for (int head = 0; head < _heads + _kvHeads; head++) Rope(_qkv.AsSpan(head * d, d), pos);   // q and k heads
+            for (int t = 0; t < m; t++) RmsNorm(Row(w.X, t, hidden), layer.AttnNorm, Row(w.H, t, hidden));
+            MatMul(layer.Qkv, w.H, w.Qkv, m);                                            // (m, H·D + 2·KV·D)
             var keys = _keys[l];
             var values = _values[l];
-            for (int g = 0; g < _kvHeads; g++)
+            for (int t = 0; t < m; t++)
             {
-                _qkv.AsSpan(qRows + g * d, d).CopyTo(keys.AsSpan((g * _capacity + pos) * d, d));
-                _qkv.AsSpan(qRows + kvRows + g * d, d).CopyTo(values.AsSpan((g * _capacity + pos) * d, d));
+                var qkv = Row(w.Qkv, t, qkvRows);
+                if (layer.QkvBias is { } bias) Add(qkv, bias);
+                for (int head = 0; head < _heads + _kvHeads; head++) Rope(qkv.Slice(head * d, d), pos + t);   // q and k heads
+                for (int g = 0; g < _kvHeads; g++)
+                {
+                    qkv.Slice(qRows + g * d, d).CopyTo(keys.AsSpan((g * _capacity + pos + t) * d, d));
+                    qkv.Slice(qRows + kvRows + g * d, d).CopyTo(values.AsSpan((g * _capacity + pos + t) * d, d));
+                }
             }
-            Attention(keys, values, pos);                                                // (H·D)
-            MatVec(layer.O, _attn, _proj);
-            Add(_x, _proj);
+            for (int t = 0; t < m; t++)                                                 // each token sees positions up to its own
+                Attention(keys, values, pos + t, Row(w.Qkv, t, qkvRows)[..qRows], Row(w.Attention, t, qRows));
+            MatMul(layer.O, w.Attention, w.Projection, m);
+            Add(w.X.AsSpan(0, m * hidden), w.Projection.AsSpan(0, m * hidden));
 
-            RmsNorm(_x, layer.MlpNorm, _h);
-            MatVec(layer.GateUp, _h, _gateUp);                                           // (2·ff): gate then up
-            for (int i = 0; i < _ff; i++)
+            for (int t = 0; t < m; t++) RmsNorm(Row(w.X, t, hidden), layer.MlpNorm, Row(w.H, t, hidden));
+            MatMul(layer.GateUp, w.H, w.GateUp, m);                                      // (m, 2·ff): gate then up
+            for (int t = 0; t < m; t++)
             {
-                float g = _gateUp[i];
-                _act[i] = g / (1f + MathF.Exp(-g)) * _gateUp[_ff + i];                   // silu(gate) · up
+                var gateUp = Row(w.GateUp, t, 2 * _ff);
+                var act = Row(w.Activation, t, _ff);
+                for (int i = 0; i < _ff; i++)
+                {
+                    float g = gateUp[i];
+                    act[i] = g / (1f + MathF.Exp(-g)) * gateUp[_ff + i];                 // silu(gate) · up
+                }
             }
-            MatVec(layer.Down, _act, _proj);
-            Add(_x, _proj);
+            MatMul(layer.Down, w.Activation, w.Projection, m);
+            Add(w.X.AsSpan(0, m * hidden), w.Projection.AsSpan(0, m * hidden));
         }
-        Length++;
+        Length += m;
         if (!computeLogits) return;
-        RmsNorm(_x, _finalNorm, _h);
-        MatVec(_head, _h, _logits);
+        RmsNorm(Row(w.X, m - 1, hidden), _finalNorm, Row(w.H, 0, hidden));
+        MatMul(_head, w.H, w.Logits, 1);
     }
 
-    private void RmsNorm(float[] x, float[] weight, float[] output)
+    private void RmsNorm(ReadOnlySpan<float> x, float[] weight, Span<float> output)
     {
         float sum = Dot(x, x);
         float scale = 1f / MathF.Sqrt(sum / x.Length + _eps);
@@ -371,15 +383,15 @@ public sealed class CpuDecoder
     }
 
     // softmax(q·Kᵀ / √D) · V for each query head over positions 0..pos, its key/value head shared by the group.
-    private void Attention(float[] keys, float[] values, int pos)
+    private void Attention(float[] keys, float[] values, int pos, ReadOnlySpan<float> queries, Span<float> result)
     {
         int d = _headDim, groups = _heads / _kvHeads, n = pos + 1;
         float scale = 1f / MathF.Sqrt(d);
-        var scores = _scores.AsSpan(0, n);
+        var scores = _work.Scores.AsSpan(0, n);
         for (int head = 0; head < _heads; head++)
         {
             int g = head / groups;
-            var q = _qkv.AsSpan(head * d, d);
+            var q = queries.Slice(head * d, d);
             float max = float.NegativeInfinity;
             for (int s = 0; s < n; s++)
             {
@@ -388,7 +400,7 @@ public sealed class CpuDecoder
             }
             float total = 0;
             for (int s = 0; s < n; s++) total += scores[s] = MathF.Exp(scores[s] - max);
-            var output = _attn.AsSpan(head * d, d);
+            var output = result.Slice(head * d, d);
             output.Clear();
             for (int s = 0; s < n; s++) Axpy(scores[s] / total, values.AsSpan((g * _capacity + s) * d, d), output);
         }
@@ -397,51 +409,59 @@ public sealed class CpuDecoder
     /// <summary>True when at least one weight matrix is held as bfloat16.</summary>
     public bool UsesBf16Weights => _embed.Bf16 is not null || _layer.Any(l => l.Qkv.Bf16 is not null);
 
-    // y = W·x for W (rows, cols), rows split over the threads in whole blocks of four. A bfloat16 matrix reads x as its
-    // even and odd elements (split once here), see Dot4Pairs.
-    private void MatVec(Matrix w, float[] x, float[] y)
+    // y_t = W·x_t for the m vectors x_t (rows of x, cols wide) into the rows of y (rows wide), for W (rows, cols); the
+    // rows of W split over the threads in whole blocks of four. A bfloat16 matrix reads each x_t as its even and odd
+    // elements (split once here), see Dot4Pairs.
+    private void MatMul(Matrix w, float[] x, float[] y, int m)
     {
         int rows = w.Rows, cols = w.Cols;
         if (w.Bf16 is not null)
         {
             int half = cols / 2;
-            for (int i = 0; i < half; i++)
+            for (int i = 0; i < m * half; i++)
             {
-                _even[i] = x[2 * i];
-                _odd[i] = x[2 * i + 1];
+                _work.Even[i] = x[2 * i];                                                  // row t's pairs start at t·half
+                _work.Odd[i] = x[2 * i + 1];
             }
         }
         if (Threads == 1 || (long)rows * cols < 1 << 16)
         {
-            MatVecRows(w, x, y, 0, rows);
+            MatMulRows(w, x, y, m, 0, rows);
             return;
         }
         int chunk = (rows / Threads + 3) & ~3;
         Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads }, t =>
         {
             int start = t * chunk, end = Math.Min(rows, start + chunk);
-            if (start < end) MatVecRows(w, x, y, start, end);
+            if (start < end) MatMulRows(w, x, y, m, start, end);
         });
     }
 
-    // Rows [start, end) of W·x; start is a multiple of four.
-    private unsafe void MatVecRows(Matrix w, float[] x, float[] y, int start, int end)
+    // Rows [start, end) of W (start a multiple of four) against the m vectors: each block of four rows for every vector
+    // in turn, so the block is read from memory once and from L1 after.
+    private unsafe void MatMulRows(Matrix w, float[] x, float[] y, int m, int start, int end)
     {
-        int cols = w.Cols, blockEnd = Math.Min(end, w.BlockRows), r = start;
+        int rows = w.Rows, cols = w.Cols, blockEnd = Math.Min(end, w.BlockRows), r = start;
         if (w.Bf16 is { } bits)
         {
             int half = cols / 2, fullWords = w.ChunkCols / 2;
+            var even = _work.Even;
+            var odd = _work.Odd;
             fixed (ushort* values = &bits[w.Offset])
             {
                 uint* words = (uint*)values;
                 for (; r < blockEnd; r += 4)
-                    Dot4Pairs(words + (long)r * half, half, fullWords, _even, _odd).CopyTo(y.AsSpan(r, 4));
+                    for (int t = 0; t < m; t++)
+                        Dot4Pairs(words + (long)r * half, half, fullWords, even.AsSpan(t * half, half), odd.AsSpan(t * half, half)).CopyTo(y.AsSpan(t * rows + r, 4));
                 for (; r < end; r++)
                 {
-                    float sum = 0;
                     uint* row = words + (long)r * half;
-                    for (int i = 0; i < half; i++) sum += BitConverter.UInt32BitsToSingle(row[i] << 16) * _even[i] + BitConverter.UInt32BitsToSingle(row[i] & 0xFFFF0000u) * _odd[i];
-                    y[r] = sum;
+                    for (int t = 0; t < m; t++)
+                    {
+                        float sum = 0;
+                        for (int i = 0; i < half; i++) sum += Pair(row[i], even[t * half + i], odd[t * half + i]);
+                        y[t * rows + r] = sum;
+                    }
                 }
             }
             return;
@@ -449,9 +469,12 @@ public sealed class CpuDecoder
         var f32 = w.F32.AsSpan(w.Offset);
         fixed (float* values = f32)
         {
-            for (; r < blockEnd; r += 4) Dot4(values + (long)r * cols, cols, w.ChunkCols, x).CopyTo(y.AsSpan(r, 4));
+            for (; r < blockEnd; r += 4)
+                for (int t = 0; t < m; t++)
+                    Dot4(values + (long)r * cols, cols, w.ChunkCols, x.AsSpan(t * cols, cols)).CopyTo(y.AsSpan(t * rows + r, 4));
         }
-        for (; r < end; r++) y[r] = Dot(f32.Slice(r * cols, cols), x);
+        for (; r < end; r++)
+            for (int t = 0; t < m; t++) y[t * rows + r] = Dot(f32.Slice(r * cols, cols), x.AsSpan(t * cols, cols));
     }
 
     // Four bfloat16 rows (one block of Matrix's layout: 16 words of each row in turn, then the words past the last whole
@@ -461,10 +484,10 @@ public sealed class CpuDecoder
     // (split once per matrix-vector product), each into accumulators of its own. Each step also prefetches the 256 bytes
     // PrefetchBytes ahead (Ahead).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe Vector128<float> Dot4Pairs(uint* block, int n, int full, float[] even, float[] odd)
+    private static unsafe Vector128<float> Dot4Pairs(uint* block, int n, int full, ReadOnlySpan<float> even, ReadOnlySpan<float> odd)
     {
-        ref float er = ref MemoryMarshal.GetArrayDataReference(even);
-        ref float or = ref MemoryMarshal.GetArrayDataReference(odd);
+        ref float er = ref MemoryMarshal.GetReference(even);
+        ref float or = ref MemoryMarshal.GetReference(odd);
         uint* w = block;
         int i = 0;
         var sums = Vector128<float>.Zero;
@@ -564,9 +587,9 @@ public sealed class CpuDecoder
     // Four float32 rows (one block of Matrix's layout: 16 floats of each row in turn, then the floats past the last
     // whole 16 of each row) against one vector, prefetching as Dot4Pairs does.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static unsafe Vector128<float> Dot4(float* block, int n, int full, float[] x)
+    private static unsafe Vector128<float> Dot4(float* block, int n, int full, ReadOnlySpan<float> x)
     {
-        ref float xr = ref MemoryMarshal.GetArrayDataReference(x);
+        ref float xr = ref MemoryMarshal.GetReference(x);
         float* w = block;
         int i = 0;
         var sums = Vector128<float>.Zero;

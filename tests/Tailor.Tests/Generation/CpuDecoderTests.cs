@@ -59,6 +59,32 @@ public sealed class CpuDecoderTests : IDisposable
         AssertGreedyStepsMatchReference(model, decoder, [3, 14, 15, 9, 26, 5, 35], 5);
     }
 
+    [Theory]
+    [InlineData(true, 1)]
+    [InlineData(false, 1)]
+    [InlineData(true, 2)]
+    public void A_long_prompt_in_one_call_gives_the_logits_of_one_token_at_a_time(bool bf16, int threads)
+    {
+        // 40 tokens: prefill blocks of 16, 16 and 8. Widths with tails (216: six 32-column chunks and 24 in bf16, 13
+        // 16-column chunks and 8 in f32); gate/up (432 x 160, 69,120 values) is over the size at which two threads split a product.
+        var config = LlamaConfig.Create(vocab: 512, hidden: 160, intermediate: 216, layers: 2, heads: 4, kvHeads: 2, maxPositions: 64);
+        using var model = LlamaForCausalLM.FromConfig(config);
+        using (no_grad())
+            foreach (var p in model.parameters()) p.copy_(p.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32));
+        var ids = Enumerable.Range(0, 40).Select(i => (i * 37 + 11) % 512).ToList();
+        var whole = new CpuDecoder(model, threads: threads, bf16Weights: bf16);
+        var single = new CpuDecoder(model, threads: threads, bf16Weights: bf16);
+        float[] together = whole.Forward(ids).ToArray(), apart = [];
+        foreach (int id in ids) apart = single.Forward([id]).ToArray();
+        Assert.Equal(apart, together);                                                           // the same arithmetic, token by token
+        Assert.Equal(40, whole.Length);
+        float[] reference = ReferenceLastLogits(model, ids);
+        double scale = reference.Max(MathF.Abs), diff = reference.Zip(together, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(diff / scale < Tolerance, $"max |Δ| {diff:E2} over scale {scale:F2}");
+        float[] next = whole.Forward([7]).ToArray();                                              // decoding goes on after a block
+        Assert.Equal(single.Forward([7]).ToArray(), next);
+    }
+
     [Fact]
     public void Greedy_tokens_on_the_shipped_model_equal_the_text_generators()
     {
@@ -94,6 +120,9 @@ public sealed class CpuDecoderTests : IDisposable
     {
         using var model = LlamaForCausalLM.FromConfig(Model.LlamaTests.TinyGqa());
         var small = new CpuDecoder(model, capacity: 3);
+        Assert.Contains("cache is full (3 positions)", Assert.Throws<TailorException>(() => small.Forward([1, 2, 3, 4])).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => small.Forward([1, model.Config.VocabSize]));
+        Assert.Equal(0, small.Length);                                                           // a refused call caches nothing
         small.Forward([1, 2, 3]);
         Assert.Contains("cache is full (3 positions)", Assert.Throws<TailorException>(() => small.Forward([4])).Message);
         LoraAdapter.Apply(model, new LoraConfig { Rank = 2 });
