@@ -63,8 +63,9 @@ public sealed class CpuDecoder
     // each block of four rows is stored as its first 64 bytes of row 0, of row 1, of row 2, of row 3, then the next 64
     // bytes of each, and so on (the columns past the last whole 64 bytes follow, row by row). A product then reads one
     // sequential stream, not four, and prefetches a fixed distance ahead of it. Rows past the last whole block are stored
-    // as they are. The values start on a 64-byte boundary (a pinned array, Offset elements in), so no 512-bit load
-    // straddles two cache lines.
+    // as they are. Once all matrices are made, Pack moves them into shared blocks in huge pages (HugePages), in the order
+    // a token reads them, each starting on a 64-byte boundary (Offset elements in), so no 512-bit load straddles two
+    // cache lines.
     private sealed class Matrix
     {
         public Matrix(float[] values, int cols, bool allowBf16)
@@ -74,16 +75,14 @@ public sealed class CpuDecoder
             if (allowBf16 && cols % 2 == 0 && Array.TrueForAll(values, v => (BitConverter.SingleToUInt32Bits(v) & 0xFFFF) == 0))
             {
                 Chunk = 32;
-                (Bf16, Offset) = Aligned<ushort>(values.Length);
-                var bits = Bf16.AsSpan(Offset, values.Length);
+                var bits = Bf16 = new ushort[values.Length];                             // until Pack
                 for (int r = 0; r < Rows; r++)
                     for (int c = 0; c < cols; c++) bits[Index(r, c)] = (ushort)(BitConverter.SingleToUInt32Bits(values[r * cols + c]) >> 16);
             }
             else
             {
                 Chunk = 16;
-                (F32, Offset) = Aligned<float>(values.Length);
-                var stored = F32.AsSpan(Offset, values.Length);
+                var stored = F32 = new float[values.Length];
                 for (int r = 0; r < Rows; r++)
                     for (int c = 0; c < cols; c++) stored[Index(r, c)] = values[r * cols + c];
             }
@@ -91,9 +90,9 @@ public sealed class CpuDecoder
 
         public int Rows { get; }
         public int Cols { get; }
-        public int Offset { get; }
-        public float[]? F32 { get; }
-        public ushort[]? Bf16 { get; }
+        public int Offset { get; private set; }
+        public float[]? F32 { get; private set; }
+        public ushort[]? Bf16 { get; private set; }
 
         /// <summary>Elements in 64 bytes: 32 bfloat16 or 16 float32.</summary>
         public int Chunk { get; }
@@ -124,13 +123,39 @@ public sealed class CpuDecoder
             }
         }
 
-        private static unsafe (T[] Array, int Offset) Aligned<T>(int length) where T : unmanaged
+        // Moves the values of the matrices into blocks of HugePages, one per element type (more where one would pass a
+        // gigabyte).
+        public static void Pack(IEnumerable<Matrix> matrices)
         {
-            int extra = 64 / sizeof(T);
-            var array = GC.AllocateUninitializedArray<T>(length + extra, pinned: true);   // pinned: the address never moves
-            long address = (long)Unsafe.AsPointer(ref array[0]);
-            int offset = (int)((64 - address % 64) % 64) / sizeof(T);
-            return (array, offset);
+            var all = matrices.Distinct().ToList();                                  // a tied head is the embedding
+            Pack(all.Where(m => m.Bf16 is not null).ToList(), m => m.Bf16!, (m, block, offset) => (m.Bf16, m.Offset) = (block, offset));
+            Pack(all.Where(m => m.F32 is not null).ToList(), m => m.F32!, (m, block, offset) => (m.F32, m.Offset) = (block, offset));
+        }
+
+        private static unsafe void Pack<T>(List<Matrix> matrices, Func<Matrix, T[]> values, Action<Matrix, T[], int> place) where T : unmanaged
+        {
+            const long BlockBytes = 1L << 30;
+            int align = 64 / sizeof(T);
+            for (int first = 0; first < matrices.Count;)
+            {
+                int last = first;
+                long length = 0;
+                var starts = new List<long>();
+                for (; last < matrices.Count && (last == first || (length + values(matrices[last]).Length) * sizeof(T) <= BlockBytes); last++)
+                {
+                    starts.Add(length);
+                    length += (values(matrices[last]).Length + align - 1) / align * align;
+                }
+                var (block, offset) = HugePages.Allocate<T>(checked((int)length));
+                for (int i = first; i < last; i++)
+                {
+                    int at = offset + (int)starts[i - first];
+                    values(matrices[i]).CopyTo(block.AsSpan(at));
+                    place(matrices[i], block, at);
+                }
+                HugePages.Collapse(block, offset, (int)length);
+                first = last;
+            }
         }
     }
 
@@ -178,6 +203,7 @@ public sealed class CpuDecoder
                 M([.. Get(p + "mlp.gate_proj.weight"), .. Get(p + "mlp.up_proj.weight")], _hidden),
                 M(Get(p + "mlp.down_proj.weight"), _ff));
         }
+        Matrix.Pack([_embed, .. _layer.SelectMany(l => new[] { l.Qkv, l.O, l.GateUp, l.Down }), _head]);
 
         // Rotary tables as RotaryEmbedding builds them: inv_freq and angles in float64, rounded once to float32.
         int half = _headDim / 2;
