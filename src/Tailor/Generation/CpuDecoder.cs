@@ -371,12 +371,7 @@ public sealed class CpuDecoder
             for (int t = 0; t < m; t++)
             {
                 var gateUp = Row(w.GateUp, t, 2 * _ff);
-                var act = Row(w.Activation, t, _ff);
-                for (int i = 0; i < _ff; i++)
-                {
-                    float g = gateUp[i];
-                    act[i] = g / (1f + MathF.Exp(-g)) * gateUp[_ff + i];                 // silu(gate) · up
-                }
+                SwiGlu(gateUp[.._ff], gateUp[_ff..], Row(w.Activation, t, _ff));
             }
             MatMul(layer.Down, w.Activation, w.Projection, m);
             Add(w.X.AsSpan(0, m * hidden), w.Projection.AsSpan(0, m * hidden));
@@ -408,7 +403,8 @@ public sealed class CpuDecoder
         }
     }
 
-    // softmax(q·Kᵀ / √D) · V for each query head over positions 0..pos, its key/value head shared by the group.
+    // softmax(q·Kᵀ / √D) · V for each query head over positions 0..pos, its key/value head shared by the group. The
+    // weighted sum keeps a head's output in registers over all positions (WeightedSum) and divides by the total once.
     private void Attention(float[] keys, float[] values, int pos, ReadOnlySpan<float> queries, Span<float> result)
     {
         int d = _headDim, groups = _heads / _kvHeads, n = pos + 1;
@@ -418,17 +414,106 @@ public sealed class CpuDecoder
         {
             int g = head / groups;
             var q = queries.Slice(head * d, d);
+            var headKeys = keys.AsSpan(g * _capacity * d, n * d);
             float max = float.NegativeInfinity;
             for (int s = 0; s < n; s++)
             {
-                scores[s] = Dot(q, keys.AsSpan((g * _capacity + s) * d, d)) * scale;
+                scores[s] = Dot(q, headKeys.Slice(s * d, d)) * scale;
                 max = MathF.Max(max, scores[s]);
             }
-            float total = 0;
-            for (int s = 0; s < n; s++) total += scores[s] = MathF.Exp(scores[s] - max);
-            var output = result.Slice(head * d, d);
-            output.Clear();
-            for (int s = 0; s < n; s++) Axpy(scores[s] / total, values.AsSpan((g * _capacity + s) * d, d), output);
+            float total = ExpShifted(scores, max);
+            WeightedSum(scores, values.AsSpan(g * _capacity * d, n * d), 1f / total, result.Slice(head * d, d));
+        }
+    }
+
+    // x[i] = exp(x[i] − shift) for every i; returns their sum.
+    private static float ExpShifted(Span<float> x, float shift)
+    {
+        ref float r = ref MemoryMarshal.GetReference(x);
+        int i = 0;
+        float sum = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var by = Vector512.Create(shift);
+            var total = Vector512<float>.Zero;
+            for (; i + 16 <= x.Length; i += 16)
+            {
+                var e = Vector512.Exp(Vector512.LoadUnsafe(ref r, (nuint)i) - by);
+                e.StoreUnsafe(ref r, (nuint)i);
+                total += e;
+            }
+            sum = Vector512.Sum(total);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var by = Vector256.Create(shift);
+            var total = Vector256<float>.Zero;
+            for (; i + 8 <= x.Length; i += 8)
+            {
+                var e = Vector256.Exp(Vector256.LoadUnsafe(ref r, (nuint)i) - by);
+                e.StoreUnsafe(ref r, (nuint)i);
+                total += e;
+            }
+            sum = Vector256.Sum(total);
+        }
+        for (; i < x.Length; i++) sum += x[i] = MathF.Exp(x[i] - shift);
+        return sum;
+    }
+
+    // output = scale · Σₛ weights[s] · rows[s] for rows of output's width, 64 (AVX-512) or 32 (AVX2) output values at a
+    // time held in four registers across all rows.
+    private static void WeightedSum(ReadOnlySpan<float> weights, ReadOnlySpan<float> rows, float scale, Span<float> output)
+    {
+        int d = output.Length, n = weights.Length, k = 0;
+        ref float v = ref MemoryMarshal.GetReference(rows);
+        ref float o = ref MemoryMarshal.GetReference(output);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; k + 64 <= d; k += 64)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int s = 0; s < n; s++)
+                {
+                    var p = Vector512.Create(weights[s]);
+                    ref float row = ref Unsafe.Add(ref v, s * d + k);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row), p, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row, 16), p, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row, 32), p, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row, 48), p, a3);
+                }
+                var c = Vector512.Create(scale);
+                (a0 * c).StoreUnsafe(ref o, (nuint)k);
+                (a1 * c).StoreUnsafe(ref o, (nuint)k + 16);
+                (a2 * c).StoreUnsafe(ref o, (nuint)k + 32);
+                (a3 * c).StoreUnsafe(ref o, (nuint)k + 48);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; k + 32 <= d; k += 32)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int s = 0; s < n; s++)
+                {
+                    var p = Vector256.Create(weights[s]);
+                    ref float row = ref Unsafe.Add(ref v, s * d + k);
+                    a0 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref row), p, a0);
+                    a1 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref row, 8), p, a1);
+                    a2 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref row, 16), p, a2);
+                    a3 = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref row, 24), p, a3);
+                }
+                var c = Vector256.Create(scale);
+                (a0 * c).StoreUnsafe(ref o, (nuint)k);
+                (a1 * c).StoreUnsafe(ref o, (nuint)k + 8);
+                (a2 * c).StoreUnsafe(ref o, (nuint)k + 16);
+                (a3 * c).StoreUnsafe(ref o, (nuint)k + 24);
+            }
+        }
+        for (; k < d; k++)
+        {
+            float sum = 0;
+            for (int s = 0; s < n; s++) sum += weights[s] * rows[s * d + k];
+            output[k] = sum * scale;
         }
     }
 
@@ -684,23 +769,48 @@ public sealed class CpuDecoder
     private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         int n = a.Length, i = 0;
+        ref float ar = ref MemoryMarshal.GetReference(a);
+        ref float br = ref MemoryMarshal.GetReference(b[..n]);                           // b at least as long as a
         float sum = 0;
         if (Vector512.IsHardwareAccelerated && n >= 16)
         {
             Vector512<float> acc = default;
             for (; i + 16 <= n; i += 16)
-                acc = Vector512.FusedMultiplyAdd(Vector512.Create(a.Slice(i, 16)), Vector512.Create(b.Slice(i, 16)), acc);
+                acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref ar, (nuint)i), Vector512.LoadUnsafe(ref br, (nuint)i), acc);
             sum = Vector512.Sum(acc);
         }
         else if (Vector256.IsHardwareAccelerated && n >= 8)
         {
             Vector256<float> acc = default;
             for (; i + 8 <= n; i += 8)
-                acc = Vector256.FusedMultiplyAdd(Vector256.Create(a.Slice(i, 8)), Vector256.Create(b.Slice(i, 8)), acc);
+                acc = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref ar, (nuint)i), Vector256.LoadUnsafe(ref br, (nuint)i), acc);
             sum = Vector256.Sum(acc);
         }
-        for (; i < n; i++) sum += a[i] * b[i];
+        for (; i < n; i++) sum += Unsafe.Add(ref ar, i) * Unsafe.Add(ref br, i);
         return sum;
+    }
+
+    // output = silu(gate) · up = gate / (1 + exp(−gate)) · up.
+    private static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= output.Length; i += 16)
+            {
+                var g = Vector512.Create(gate.Slice(i, 16));
+                (g / (Vector512<float>.One + Vector512.Exp(-g)) * Vector512.Create(up.Slice(i, 16))).CopyTo(output.Slice(i, 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= output.Length; i += 8)
+            {
+                var g = Vector256.Create(gate.Slice(i, 8));
+                (g / (Vector256<float>.One + Vector256.Exp(-g)) * Vector256.Create(up.Slice(i, 8))).CopyTo(output.Slice(i, 8));
+            }
+        }
+        for (; i < output.Length; i++) output[i] = gate[i] / (1f + MathF.Exp(-gate[i])) * up[i];
     }
 
     private static void Add(Span<float> x, ReadOnlySpan<float> y)
@@ -709,18 +819,5 @@ public sealed class CpuDecoder
         if (Vector512.IsHardwareAccelerated)
             for (; i + 16 <= x.Length; i += 16) (Vector512.Create(x.Slice(i, 16)) + Vector512.Create(y.Slice(i, 16))).CopyTo(x.Slice(i, 16));
         for (; i < x.Length; i++) x[i] += y[i];
-    }
-
-    // y += alpha·x, as one rounding per element (a fused multiply-add) on the vector path and two on the scalar tail.
-    private static void Axpy(float alpha, ReadOnlySpan<float> x, Span<float> y)
-    {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var a = Vector512.Create(alpha);
-            for (; i + 16 <= y.Length; i += 16)
-                Vector512.FusedMultiplyAdd(a, Vector512.Create(x.Slice(i, 16)), Vector512.Create(y.Slice(i, 16))).CopyTo(y.Slice(i, 16));
-        }
-        for (; i < y.Length; i++) y[i] += alpha * x[i];
     }
 }
