@@ -673,26 +673,27 @@ public sealed class CpuDecoder
     private static float Pair(uint word, float even, float odd) =>
         BitConverter.UInt32BitsToSingle(word << 16) * even + BitConverter.UInt32BitsToSingle(word & 0xFFFF0000u) * odd;
 
-    // How far ahead of the block being read Dot4Pairs and Dot4 prefetch, into L1 (prefetcht0). Timed on the M shape's
+    // How far ahead of the block being read Dot4Pairs and Dot4 prefetch, into L2 (prefetcht1). Timed on the M shape's
     // products alone (29.5M: 59 MB in bfloat16, 118 MB in float32), every candidate reading the same buffer, because on
     // this project's VMs two allocations of the same size can stream at speeds 1.5x apart (2026-12-07, one thread):
-    // bfloat16 at 4 and 8 KiB about 10% faster than without a prefetch, 16 and 32 KiB in between; float32 at 0 and
-    // 4 KiB alike and 8 to 32 KiB about 7% slower. In the same runs this layout beat the previous one (four row streams,
-    // each prefetched two blocks ahead into L2) by 1.3-1.5x in bfloat16 and 1.3x in float32.
-    private const int PrefetchBytes = 4096;
+    // into L1 (prefetcht0), 4 and 8 KiB ran about 10% faster than no prefetch in bfloat16 and alike in float32, 8 to
+    // 32 KiB slower; into L2, 4 and 8 KiB ran 1.11x and 1.13x the L1 4 KiB in bfloat16, 8 and 16 KiB 1.06x and 1.07x in
+    // float32. In the same runs this layout beat the previous one (four row streams, each prefetched two blocks ahead into
+    // L2) by 1.3-1.5x in bfloat16 and 1.3x in float32.
+    private const int PrefetchBytes = 8192;
 
-    // Prefetches the four cache lines PrefetchBytes past `at` (prefetches never fault, so reading past a matrix's end is
-    // harmless). The stream is sequential, so the hardware prefetchers would find it too, but they stop at 4 KiB page
-    // boundaries, and a block of four 512-wide bfloat16 rows is one page. The AVX2 branches do not prefetch.
+    // Prefetches the four cache lines PrefetchBytes past `at` into L2 (prefetches never fault, so reading past a matrix's
+    // end is harmless). The stream is sequential, so the hardware prefetchers would find it too, but they stop at 4 KiB
+    // page boundaries, and a block of four 512-wide bfloat16 rows is one page. The AVX2 branches do not prefetch.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Ahead(byte* at)
     {
         if (!Sse.IsSupported) return;
         byte* line = at + PrefetchBytes;
-        Sse.Prefetch0(line);
-        Sse.Prefetch0(line + 64);
-        Sse.Prefetch0(line + 128);
-        Sse.Prefetch0(line + 192);
+        Sse.Prefetch1(line);
+        Sse.Prefetch1(line + 64);
+        Sse.Prefetch1(line + 128);
+        Sse.Prefetch1(line + 192);
     }
 
     // Four float32 rows (one block of Matrix's layout: 16 floats of each row in turn, then the floats past the last
