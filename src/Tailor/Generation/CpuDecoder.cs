@@ -305,8 +305,8 @@ public sealed class CpuDecoder
     {
         ArgumentNullException.ThrowIfNull(ids);
         if (ids.Count == 0) throw new ArgumentException("give at least one token.", nameof(ids));
-        foreach (int token in ids)
-            if ((uint)token >= (uint)_vocab) throw new ArgumentOutOfRangeException(nameof(ids), token, $"token id outside the vocabulary [0, {_vocab}).");
+        for (int i = 0; i < ids.Count; i++)                                                // not foreach: no enumerator per token
+            if ((uint)ids[i] >= (uint)_vocab) throw new ArgumentOutOfRangeException(nameof(ids), ids[i], $"token id outside the vocabulary [0, {_vocab}).");
         if (Length + ids.Count > _capacity) throw new TailorException($"the decoder's cache is full ({_capacity} positions); ask for fewer tokens.");
         for (int first = 0; first < ids.Count; first += PrefillBlock)
         {
