@@ -593,7 +593,7 @@ public sealed class CpuDecoder
     // is the even element and its high half the odd one, so `word << 16` is the even element's float32 and
     // `word & 0xFFFF0000` the odd one's, in place, without widening across lanes. They multiply x's even and odd elements
     // (split once per matrix-vector product), each into accumulators of its own. Each step also prefetches the 256 bytes
-    // PrefetchBytes ahead (Ahead).
+    // Bf16PrefetchBytes ahead (Ahead).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe Vector128<float> Dot4Pairs(uint* block, int n, int full, ReadOnlySpan<float> even, ReadOnlySpan<float> odd)
     {
@@ -608,7 +608,7 @@ public sealed class CpuDecoder
             var high = Vector512.Create(0xFFFF0000u);
             for (; i < full; i += 16, w += 64)
             {
-                Ahead((byte*)w);
+                Ahead((byte*)w, Bf16PrefetchBytes);
                 var xe = Vector512.LoadUnsafe(ref er, (nuint)i);
                 var xo = Vector512.LoadUnsafe(ref or, (nuint)i);
                 var u0 = Vector512.Load(w);
@@ -673,31 +673,38 @@ public sealed class CpuDecoder
     private static float Pair(uint word, float even, float odd) =>
         BitConverter.UInt32BitsToSingle(word << 16) * even + BitConverter.UInt32BitsToSingle(word & 0xFFFF0000u) * odd;
 
-    // How far ahead of the block being read Dot4Pairs and Dot4 prefetch, into L2 (prefetcht1). Timed on the M shape's
-    // products alone (29.5M: 59 MB in bfloat16, 118 MB in float32), every candidate reading the same buffer, because on
-    // this project's VMs two allocations of the same size can stream at speeds 1.5x apart (2026-12-07, one thread):
-    // into L1 (prefetcht0), 4 and 8 KiB ran about 10% faster than no prefetch in bfloat16 and alike in float32, 8 to
-    // 32 KiB slower; into L2, 4 and 8 KiB ran 1.11x and 1.13x the L1 4 KiB in bfloat16, 8 and 16 KiB 1.06x and 1.07x in
-    // float32. In the same runs this layout beat the previous one (four row streams, each prefetched two blocks ahead into
-    // L2) by 1.3-1.5x in bfloat16 and 1.3x in float32.
-    private const int PrefetchBytes = 8192;
+    // How far ahead of the block being read Dot4Pairs (bfloat16) and Dot4 (float32) prefetch, non-temporally
+    // (prefetchnta). Timed on the M shape's products alone (29.5M: 59 MB in bfloat16, 118 MB in float32), every
+    // candidate reading the same buffer, because on this project's VMs two allocations of the same size can stream at
+    // speeds 1.5x apart, and the same buffer at different speeds from hour to hour (one core: 40-50 GB/s in one hour,
+    // 20-33 in another). One thread, 2026-12-07. First, into L1 (prefetcht0) 4 and 8 KiB ran about 10% faster than no
+    // prefetch in bfloat16, 8 to 32 KiB slower; into L2 (prefetcht1), 4 and 8 KiB ran 1.11x and 1.13x the L1 4 KiB, and
+    // this layout beat the previous one (four row streams, each prefetched two blocks ahead into L2) by 1.3-1.5x in
+    // bfloat16 and 1.3x in float32. Then non-temporal against that prefetcht1 8 KiB: bfloat16 8 KiB ran 1.05-1.14x in
+    // three processes of a fast hour and 0.98-1.27x in three of a slow one (6 KiB alike, 4 KiB and less little or none);
+    // float32 2 KiB ran 1.08-1.34x in eleven processes of slow hours and 0.95-1.05x in six of fast ones (1 and 3 KiB
+    // close to 2, 4 KiB and more less). The float32 stream, with half the arithmetic per byte, wants the shorter distance.
+    // Non-temporal prefetches are meant to keep a stream read once from displacing what the caches hold for longer (here
+    // the KV cache and the activations); the shipped model, which the caches nearly hold, decoded no slower with them.
+    private const int Bf16PrefetchBytes = 8192, F32PrefetchBytes = 2048;
 
-    // Prefetches the four cache lines PrefetchBytes past `at` into L2 (prefetches never fault, so reading past a matrix's
-    // end is harmless). The stream is sequential, so the hardware prefetchers would find it too, but they stop at 4 KiB
-    // page boundaries, and a block of four 512-wide bfloat16 rows is one page. The AVX2 branches do not prefetch.
+    // Prefetches the four cache lines `distance` bytes past `at`, non-temporally (prefetches never fault, so reading
+    // past a matrix's end is harmless). The stream is sequential, so the hardware prefetchers would find it too, but they
+    // stop at 4 KiB page boundaries, and a block of four 512-wide bfloat16 rows is one page. The AVX2 branches do not
+    // prefetch.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Ahead(byte* at)
+    private static unsafe void Ahead(byte* at, int distance)
     {
         if (!Sse.IsSupported) return;
-        byte* line = at + PrefetchBytes;
-        Sse.Prefetch1(line);
-        Sse.Prefetch1(line + 64);
-        Sse.Prefetch1(line + 128);
-        Sse.Prefetch1(line + 192);
+        byte* line = at + distance;
+        Sse.PrefetchNonTemporal(line);
+        Sse.PrefetchNonTemporal(line + 64);
+        Sse.PrefetchNonTemporal(line + 128);
+        Sse.PrefetchNonTemporal(line + 192);
     }
 
     // Four float32 rows (one block of Matrix's layout: 16 floats of each row in turn, then the floats past the last
-    // whole 16 of each row) against one vector, prefetching as Dot4Pairs does.
+    // whole 16 of each row) against one vector, prefetching F32PrefetchBytes ahead (Ahead).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe Vector128<float> Dot4(float* block, int n, int full, ReadOnlySpan<float> x)
     {
@@ -710,7 +717,7 @@ public sealed class CpuDecoder
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i < full; i += 16, w += 64)
             {
-                Ahead((byte*)w);
+                Ahead((byte*)w, F32PrefetchBytes);
                 var xv = Vector512.LoadUnsafe(ref xr, (nuint)i);
                 a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w), xv, a0);
                 a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w + 16), xv, a1);
