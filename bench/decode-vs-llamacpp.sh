@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Batch-1 decode tokens/s of Tailor (TorchSharp path and CpuDecoder) and llama.cpp (LLamaSharp 0.30.0) on the same
-# exported weights, in one run, engines interleaved ROUNDS times; prints medians and the ratio to llama.cpp f32.
-# Usage: bench/decode-vs-llamacpp.sh [--models shipped,m] [--threads N] [--rounds R] [--new-tokens N] [--json]
+# exported weights, in one run, engines interleaved ROUNDS times; prints medians and the ratio to llama.cpp f32. With
+# --processes P, P such runs in fresh processes and the spread of their results (a process is one draw of memory placement).
+# Usage: bench/decode-vs-llamacpp.sh [--models shipped,m] [--threads N] [--rounds R] [--new-tokens N] [--processes P] [--json]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup-system.sh"            # libgomp1 for llama.cpp's native libraries

@@ -1,7 +1,11 @@
 // Batch-1 greedy decode tokens/s, Tailor against llama.cpp (LLamaSharp 0.30.0, CPU backend) on the same weights, in one
 // process and one run, the engines interleaved round by round so that a noisy machine hits them alike.
 //
-//   bench/decode-vs-llamacpp.sh [--models shipped,m] [--threads N] [--rounds R] [--new-tokens N] [--json]
+//   bench/decode-vs-llamacpp.sh [--models shipped,m] [--threads N] [--rounds R] [--new-tokens N] [--processes P] [--json]
+//
+// --processes P runs the whole measurement in P fresh processes, one after another, and reports the spread of the
+// per-process results: on VMs a process keeps one placement of each engine's weights in physical memory for all its
+// rounds, and two placements can stream at speeds 1.5x apart, so one process is one draw.
 //
 // Models: "shipped" is models/tailor-base-small (6.9M, d 256); "m" is a random model of the "M" benchmark shape (29.5M:
 // d 512, 8 layers, ff 1376, vocab 8192), made on the fly. Each is exported by `Export.Run` to GGUF f32 and f16.
@@ -22,7 +26,7 @@ using Tailor.Text;
 using static TorchSharp.torch;
 
 string[] models = ["shipped", "m"];
-int threads = 2, rounds = 3, newTokens = 256;
+int threads = 2, rounds = 3, newTokens = 256, processes = 1;
 bool json = false;
 for (int i = 0; i < args.Length; i++)
 {
@@ -32,11 +36,23 @@ for (int i = 0; i < args.Length; i++)
         case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--new-tokens": newTokens = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--processes": processes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--json": json = true; break;
         default:
-            Console.Error.WriteLine($"unknown option {args[i]}; options: --models shipped,m --threads N --rounds R --new-tokens N --json");
+            Console.Error.WriteLine($"unknown option {args[i]}; options: --models shipped,m --threads N --rounds R --new-tokens N --processes P --json");
             return 2;
     }
+}
+if (processes < 1) { Console.Error.WriteLine("--processes must be at least 1"); return 2; }
+if (processes > 1)
+{
+    var childArgs = new List<string>();                                                  // the same options, for one process
+    for (int i = 0; i < args.Length; i++)
+    {
+        if (args[i] == "--processes") i++;
+        else if (args[i] != "--json") childArgs.Add(args[i]);
+    }
+    return Spread.Run(childArgs, processes, json);
 }
 
 string root = FindRoot();
@@ -182,4 +198,77 @@ internal sealed class LlamaEngine : IDisposable
         _context.Dispose();
         _weights.Dispose();
     }
+}
+
+/// <summary>
+/// --processes: the measurement run in fresh processes of this program (with --json), one after another, and the spread
+/// of their medians: per engine its tokens/s, and per pair of engines at the same bytes per weight (CpuDecoder's
+/// bf16-held weights against llama.cpp f16, its f32 against llama.cpp f32) the ratio within each process.
+/// </summary>
+internal static class Spread
+{
+    private static readonly (string Tailor, string Llama)[] SameBytes = [("tailor-cpu bf16 w", "llama.cpp f16"), ("tailor-cpu f32 w", "llama.cpp f32")];
+
+    public static int Run(List<string> childArgs, int processes, bool json)
+    {
+        var runs = new List<List<Row>>();
+        for (int p = 0; p < processes; p++)
+        {
+            var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(typeof(Spread).Assembly.Location);
+            foreach (var a in childArgs) start.ArgumentList.Add(a);
+            start.ArgumentList.Add("--json");
+            using var child = Process.Start(start)!;
+            var stderr = child.StandardError.ReadToEndAsync();
+            string stdout = child.StandardOutput.ReadToEnd();
+            child.WaitForExit();
+            if (child.ExitCode != 0)
+            {
+                Console.Error.Write(stderr.Result);
+                Console.Error.WriteLine($"process {p + 1}/{processes} failed with exit code {child.ExitCode}");
+                return child.ExitCode;
+            }
+            var rows = JsonSerializer.Deserialize<List<Row>>(stdout, SnakeCase)!;
+            runs.Add(rows);
+            Console.Error.WriteLine($"process {p + 1}/{processes}: " + string.Join("; ", rows.GroupBy(r => r.Model).Select(g =>
+                $"{g.Key} " + string.Join(", ", g.Select(r => $"{r.Engine} {r.TokensPerSecond:F0}")))));
+        }
+        var summary = new List<object>();
+        foreach (var model in runs[0].Select(r => r.Model).Distinct())
+        {
+            var first = runs[0].First(r => r.Model == model);
+            Console.Error.WriteLine($"\n{model}, {first.Threads} threads, {first.NewTokens} new tokens; {processes} processes, each the median of its rounds");
+            Console.Error.WriteLine($"{"engine",-20} {"tokens/s min / median / max",30}  same greedy tokens as llama.cpp f32");
+            foreach (var engine in runs[0].Where(r => r.Model == model).Select(r => r.Engine).Distinct())
+            {
+                var speeds = runs.Select(run => run.First(r => r.Model == model && r.Engine == engine).TokensPerSecond).ToList();
+                bool same = runs.All(run => run.First(r => r.Model == model && r.Engine == engine).SameTokensAsLlamacppF32);
+                Console.Error.WriteLine($"{engine,-20} {$"{speeds.Min():F0} / {Mid(speeds):F0} / {speeds.Max():F0}",30}  {(same ? "yes" : "no, in at least one process")}");
+                summary.Add(new { model, engine, threads = first.Threads, processes, tokens_per_second = speeds, same_tokens_as_llamacpp_f32 = same });
+            }
+            Console.Error.WriteLine($"{"same bytes per weight",-38} {"ratio min / median / max",26}  processes ahead");
+            foreach (var (tailor, llama) in SameBytes)
+            {
+                if (!runs[0].Any(r => r.Model == model && r.Engine == tailor)) continue;
+                var ratios = runs.Select(run => run.First(r => r.Model == model && r.Engine == tailor).TokensPerSecond
+                                              / run.First(r => r.Model == model && r.Engine == llama).TokensPerSecond).ToList();
+                Console.Error.WriteLine($"{$"{tailor} / {llama}",-38} {$"{ratios.Min():F2} / {Mid(ratios):F2} / {ratios.Max():F2}",26}  {ratios.Count(r => r >= 1)} of {processes}");
+                summary.Add(new { model, pair = $"{tailor} / {llama}", threads = first.Threads, processes, ratios });
+            }
+        }
+        Console.Error.WriteLine();
+        if (json) Console.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    private static double Mid(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        int n = sorted.Count;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    private static readonly JsonSerializerOptions SnakeCase = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private sealed record Row(string Model, string Engine, int Threads, int NewTokens, double TokensPerSecond, bool SameTokensAsLlamacppF32);
 }
