@@ -405,24 +405,54 @@ public sealed class CpuDecoder
 
     // softmax(q·Kᵀ / √D) · V for each query head over positions 0..pos, its key/value head shared by the group. The
     // weighted sum keeps a head's output in registers over all positions (WeightedSum) and divides by the total once.
-    private void Attention(float[] keys, float[] values, int pos, ReadOnlySpan<float> queries, Span<float> result)
+    // While the scores are computed, the key rows KeyPrefetchRows ahead are prefetched into L1 and each value row into
+    // L2 for the weighted sum after (RowAhead).
+    private unsafe void Attention(float[] keys, float[] values, int pos, ReadOnlySpan<float> queries, Span<float> result)
     {
         int d = _headDim, groups = _heads / _kvHeads, n = pos + 1;
         float scale = 1f / MathF.Sqrt(d);
         var scores = _work.Scores.AsSpan(0, n);
-        for (int head = 0; head < _heads; head++)
+        fixed (float* allKeys = keys, allValues = values)
         {
-            int g = head / groups;
-            var q = queries.Slice(head * d, d);
-            var headKeys = keys.AsSpan(g * _capacity * d, n * d);
-            float max = float.NegativeInfinity;
-            for (int s = 0; s < n; s++)
+            for (int head = 0; head < _heads; head++)
             {
-                scores[s] = Dot(q, headKeys.Slice(s * d, d)) * scale;
-                max = MathF.Max(max, scores[s]);
+                int g = head / groups;
+                var q = queries.Slice(head * d, d);
+                var headKeys = keys.AsSpan(g * _capacity * d, n * d);
+                float* keyRows = allKeys + (long)g * _capacity * d, valueRows = allValues + (long)g * _capacity * d;
+                for (int s = 0; s < Math.Min(KeyPrefetchRows, n); s++) RowAhead(keyRows + (long)s * d, d, intoL1: true);
+                float max = float.NegativeInfinity;
+                for (int s = 0; s < n; s++)
+                {
+                    if (s + KeyPrefetchRows < n) RowAhead(keyRows + (long)(s + KeyPrefetchRows) * d, d, intoL1: true);
+                    RowAhead(valueRows + (long)s * d, d, intoL1: false);
+                    scores[s] = Dot(q, headKeys.Slice(s * d, d)) * scale;
+                    max = MathF.Max(max, scores[s]);
+                }
+                float total = ExpShifted(scores, max);
+                WeightedSum(scores, values.AsSpan(g * _capacity * d, n * d), 1f / total, result.Slice(head * d, d));
             }
-            float total = ExpShifted(scores, max);
-            WeightedSum(scores, values.AsSpan(g * _capacity * d, n * d), 1f / total, result.Slice(head * d, d));
+        }
+    }
+
+    // How far ahead Attention prefetches key rows. The KV cache is read from memory at every token (the M shape at 256 new
+    // tokens: about 4.7 MB a token, 5% of the token's time in float32 and 11% in bfloat16), and without prefetches it came
+    // in at about 15 GB/s (probably each head's rows, 36 KB on average there, are too short a stream for the hardware
+    // prefetchers to get going). Timed in a copy of this class, the M shape decoding 256 tokens after a 16-token prompt,
+    // one thread, 2026-12-07, four alternations in one process: attention 232-245 µs a token against 272-302 with no
+    // prefetch in bfloat16, 247-290 against 306-383 in float32; 8 rows ahead gained less, 32 and 64 rows nothing in a
+    // noisier run.
+    private const int KeyPrefetchRows = 16;
+
+    // Prefetches the cache lines of one row of `floats` values, into L1 or into L2.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void RowAhead(float* row, int floats, bool intoL1)
+    {
+        if (!Sse.IsSupported) return;
+        for (int b = 0; b < floats * sizeof(float); b += 64)
+        {
+            if (intoL1) Sse.Prefetch0((byte*)row + b);
+            else Sse.Prefetch1((byte*)row + b);
         }
     }
 
