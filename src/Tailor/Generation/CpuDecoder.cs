@@ -712,8 +712,8 @@ public sealed class CpuDecoder
     // this layout beat the previous one (four row streams, each prefetched two blocks ahead into L2) by 1.3-1.5x in
     // bfloat16 and 1.3x in float32. Then non-temporal against that prefetcht1 8 KiB: bfloat16 8 KiB ran 1.05-1.14x in
     // three processes of a fast hour and 0.98-1.27x in three of a slow one (6 KiB alike, 4 KiB and less little or none);
-    // float32 2 KiB ran 1.08-1.34x in eleven processes of slow hours and 0.95-1.05x in six of fast ones (1 and 3 KiB
-    // close to 2, 4 KiB and more less). The float32 stream, with half the arithmetic per byte, wants the shorter distance.
+    // float32 2 KiB ran 0.98-1.34x (median 1.2) in sixteen processes of slow hours and 0.95-1.05x in six of fast ones
+    // (1 and 3 KiB close to 2, 4 KiB and more less). The float32 stream, with half the arithmetic per byte, wants the shorter distance.
     // Non-temporal prefetches are meant to keep a stream read once from displacing what the caches hold for longer (here
     // the KV cache and the activations); the shipped model, which the caches nearly hold, decoded no slower with them.
     private const int Bf16PrefetchBytes = 8192, F32PrefetchBytes = 2048;
