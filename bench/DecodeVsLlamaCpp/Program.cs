@@ -30,20 +30,33 @@ int threads = 2, rounds = 3, newTokens = 256, processes = 1;
 bool json = false;
 for (int i = 0; i < args.Length; i++)
 {
-    switch (args[i])
+    string option = args[i];
+    if (option is "--models" or "--threads" or "--rounds" or "--new-tokens" or "--processes" && i + 1 >= args.Length)
+    {
+        Console.Error.WriteLine($"{option} needs a value");
+        return 2;
+    }
+    int? count = option is "--threads" or "--rounds" or "--new-tokens" or "--processes"
+        ? (int.TryParse(args[++i], NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null)
+        : 0;
+    if (count is null)
+    {
+        Console.Error.WriteLine($"{option} takes a whole number of at least 1, not '{args[i]}'");
+        return 2;
+    }
+    switch (option)
     {
         case "--models": models = args[++i].Split(','); break;
-        case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-        case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-        case "--new-tokens": newTokens = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-        case "--processes": processes = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--threads": threads = count.Value; break;
+        case "--rounds": rounds = count.Value; break;
+        case "--new-tokens": newTokens = count.Value; break;
+        case "--processes": processes = count.Value; break;
         case "--json": json = true; break;
         default:
-            Console.Error.WriteLine($"unknown option {args[i]}; options: --models shipped,m --threads N --rounds R --new-tokens N --processes P --json");
+            Console.Error.WriteLine($"unknown option {option}; options: --models shipped,m --threads N --rounds R --new-tokens N --processes P --json");
             return 2;
     }
 }
-if (processes < 1) { Console.Error.WriteLine("--processes must be at least 1"); return 2; }
 if (processes > 1)
 {
     var childArgs = new List<string>();                                                  // the same options, for one process
